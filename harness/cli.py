@@ -1,0 +1,158 @@
+"""The ``harness`` command line: a thin layer over :mod:`harness.runner`.
+
+Start-up stays light: torch and transformers are imported only by commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+EPILOG = """examples:
+  harness run                                  # default: tiny preset, the three built-in tasks
+  harness run --config configs/default.toml --set train.epochs=5
+  harness eval --model runs/<run-id>/model --tasks sentiment
+  harness tasks list
+  harness tasks show sentiment"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Evaluation-driven instruction fine-tuning: tune, evaluate every task before and after.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    for name, help_text in (
+        ("run", "evaluate, fine-tune, evaluate again, write reports"),
+        ("eval", "evaluate a model (preset, Hub id, local or run output dir) without tuning"),
+    ):
+        cmd = commands.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("-c", "--config", type=Path, help="TOML config file (see configs/default.toml)")
+        cmd.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override any config key, e.g. --set train.epochs=3 (repeatable)",
+        )
+        cmd.add_argument("--model", help="preset name, Hub id or local directory (config key: model)")
+        cmd.add_argument("--tasks", help="comma-separated task names (config key: tasks)")
+        cmd.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="PATH_OR_MODULE",
+            help="load a plugin file or module (repeatable)",
+        )
+        cmd.add_argument("-o", "--output-dir", help="where reports go (config key: output_dir)")
+        cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    tasks = commands.add_parser("tasks", help="list or show registered tasks")
+    tasks_cmd = tasks.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND", required=True)
+    for sub in (
+        tasks_cmd.add_parser("list", help="the registered tasks and where each came from"),
+        tasks_cmd.add_parser("show", help="one task: instruction, data, metrics, sizes, an example prompt"),
+    ):
+        sub.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
+    tasks_cmd.choices["show"].add_argument("name")
+    metrics = commands.add_parser("metrics", help="list registered metrics")
+    metrics.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
+    plugins_cmd = commands.add_parser("plugins", help="list loaded plugins and their hooks")
+    plugins_cmd.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``harness`` console script."""
+    args = build_parser().parse_args(argv)
+    from rich.console import Console
+
+    console = Console(stderr=False)
+    errors = Console(stderr=True)
+    try:
+        if args.command in ("run", "eval"):
+            return _run(args, console)
+        if args.command == "tasks":
+            from harness import commands
+
+            return (
+                commands.tasks_list(args, console)
+                if args.tasks_command == "list"
+                else commands.tasks_show(args, console)
+            )
+        from harness import commands
+
+        return (
+            commands.metrics_list(args, console)
+            if args.command == "metrics"
+            else commands.plugins_list(args, console)
+        )
+    except HarnessError as exc:
+        from rich.markup import escape
+
+        # escape: messages quote config tables such as [data.sentiment], which are not markup
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        return 130
+
+
+def _run(args, console) -> int:
+    from harness.config import load_config
+
+    overrides = list(args.overrides)
+    if args.model:
+        overrides.append(f"model={_toml_string(args.model)}")
+    if args.tasks:
+        overrides.append(f"tasks={_toml_string(args.tasks)}")
+    if args.output_dir:
+        overrides.append(f"output_dir={_toml_string(args.output_dir)}")
+    config = load_config(args.config, overrides)
+    config.plugins = list(config.plugins) + list(args.plugin)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness import runner
+    from harness.reports import summary_table
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=args.quiet,
+    )
+    with progress:
+        results, paths = runner.run(config, mode=args.command, progress=None if args.quiet else progress)
+    console.print(summary_table(results))
+    console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
+    if results["model"]["output_dir"]:
+        console.print(f"tuned model: {results['model']['output_dir']}")
+    for kind in ("html", "markdown", "results", "samples"):
+        if kind in paths:
+            console.print(f"{kind:>9}: {paths[kind]}")
+    return 0
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _version() -> str:
+    from harness import __version__
+
+    return __version__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The listing commands: ``harness tasks list|show``, ``harness metrics``, ``harness plugins``.
+
+None of these imports torch.
+"""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+
+from harness import plugins
+from harness.config import PROMPT_TEMPLATES
+from harness.data import load_examples
+from harness.errors import unknown_name
+from harness.prompting import build_prompt
+
+
+def tasks_list(args, console) -> int:
+    """A table of every registered task and the plugin it came from."""
+    registry = plugins.tasks(plugins.make_plugin_manager(extra=args.plugin))
+    table = Table(title="Registered tasks")
+    for column in ("task", "version", "metrics (primary first)", "kind", "source", "description"):
+        table.add_column(column)
+    for name, entry in sorted(registry.items()):
+        task = entry.item
+        ordered = [task.primary_metric] + [m for m in task.metrics if m != task.primary_metric]
+        kind = "choice" if task.choices else "generation"
+        # escape: plugin-provided text is shown as written, never read as rich markup
+        cells = (name, task.version, ", ".join(ordered), kind, entry.source, task.description)
+        table.add_row(*(escape(str(cell)) for cell in cells))
+    console.print(table)
+    return 0
+
+
+def tasks_show(args, console) -> int:
+    """One task in full: instruction, data files and sizes, metrics, and an example prompt."""
+    registry = plugins.tasks(plugins.make_plugin_manager(extra=args.plugin))
+    if args.name not in registry:
+        raise unknown_name("task", args.name, registry)
+    task, source = registry[args.name].item, registry[args.name].source
+    console.print(
+        f"[bold]{escape(task.name)}[/] (version {escape(task.version)}) from {escape(source)}",
+        highlight=False,
+    )
+    if task.description:
+        console.print(task.description, highlight=False, markup=False)
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("instruction", escape(task.instruction))
+    table.add_row("metrics", escape(", ".join(task.metrics) + f"  (primary: {task.primary_metric})"))
+    table.add_row("generation", escape(f"max_new_tokens={task.max_new_tokens}, stop={list(task.stop)!r}"))
+    if task.choices:
+        table.add_row("choices", escape(", ".join(task.choices)))
+    test = load_examples(task.test, task, "test")
+    table.add_row("test", escape(f"{task.test.path}  ({len(test)} examples)"))
+    if task.train is not None:
+        train = load_examples(task.train, task, "train")
+        table.add_row("train", escape(f"{task.train.path}  ({len(train)} examples)"))
+    console.print(table)
+    example = test[0]
+    console.print("\n[bold]Example prompt[/] (compact template):")
+    console.print(
+        build_prompt(PROMPT_TEMPLATES["compact"], example) + example.output, markup=False, highlight=False
+    )
+    return 0
+
+
+def metrics_list(args, console) -> int:
+    """A table of every registered metric."""
+    registry = plugins.metrics(plugins.make_plugin_manager(extra=args.plugin))
+    table = Table(title="Registered metrics")
+    for column in ("metric", "better", "source", "description"):
+        table.add_column(column)
+    for name, entry in sorted(registry.items()):
+        metric = entry.item
+        table.add_row(
+            escape(name),
+            "higher" if metric.higher_is_better else "lower",
+            escape(entry.source),
+            escape(metric.description),
+        )
+    console.print(table)
+    return 0
+
+
+def plugins_list(args, console) -> int:
+    """Every loaded plugin, its version where known, and the hooks it implements."""
+    pm = plugins.make_plugin_manager(extra=args.plugin)
+    versions = {plugin: dist.version for plugin, dist in pm.list_plugin_distinfo()}
+    table = Table(title="Loaded plugins")
+    for column in ("plugin", "version", "hooks"):
+        table.add_column(column)
+    for name, plugin in pm.list_name_plugin():
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        version = str(versions.get(plugin, ""))
+        table.add_row(escape(plugins._source_name(name)), escape(version), ", ".join(hooks))
+    console.print(table)
+    return 0

@@ -1,0 +1,177 @@
+"""Loading and validating task data from local JSONL, CSV and TSV files.
+
+Every error names the file, the line and the field at fault (:class:`DataError`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness.errors import DataError
+from harness.task import DataSource, Example, Task
+
+REQUIRED_FIELDS = ("input", "output")
+KNOWN_FIELDS = ("instruction", "input", "output", "id", "references")
+FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv"}
+
+
+def load_examples(source: DataSource, task: Task, split: str) -> list[Example]:
+    """Read, map and validate every example of one split of ``task``.
+
+    Raises :class:`DataError` for a missing file, a malformed line, a missing or empty
+    field, an output outside the label mapping, or an empty dataset.
+    """
+    path = source.path
+    if not path.is_file():
+        raise DataError(path, f"{split} data file not found (task {task.name!r})")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(path, f"unsupported file type {path.suffix!r}; use .jsonl, .csv or .tsv")
+    for canonical in source.fields:
+        if canonical not in KNOWN_FIELDS:
+            raise DataError(
+                path, f"field mapping names unknown field {canonical!r}; known: {', '.join(KNOWN_FIELDS)}"
+            )
+    rows = _read_jsonl(path) if kind == "jsonl" else _read_table(path, kind, source.columns)
+    examples = []
+    for line, row in rows:
+        examples.append(_to_example(row, line, source, task, split))
+        if source.limit is not None and len(examples) >= source.limit:
+            break
+    if not examples:
+        raise DataError(path, f"{split} dataset is empty (task {task.name!r})")
+    return examples
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=line_no
+                ) from None
+            if not isinstance(row, dict):
+                raise DataError(path, f"expected a JSON object, got {type(row).__name__}", line=line_no)
+            yield line_no, row
+
+
+def _read_table(path: Path, kind: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    delimiter = "\t" if kind == "tsv" else ","
+    with path.open(encoding="utf-8", newline="") as handle:
+        # TSV has no quoting: a line like '" I love it.\t1' keeps its quote (and does not swallow
+        # the lines after it, as csv's default quoting would).
+        quoting = csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL
+        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        header = list(columns)
+        if not header:
+            header = next(reader, None) or []
+            if not header:
+                return
+        for values in reader:
+            line_no = reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                raise DataError(
+                    path, f"expected {len(header)} columns {header}, found {len(values)}", line=line_no
+                )
+            yield line_no, dict(zip(header, values, strict=False))
+
+
+def _to_example(row: dict, line: int, source: DataSource, task: Task, split: str) -> Example:
+    path = source.path
+
+    def get(canonical: str, required: bool) -> str | None:
+        column = source.fields.get(canonical, canonical)
+        if column not in row or row[column] is None:
+            if required:
+                raise DataError(path, "missing", line=line, field=column)
+            return None
+        value = row[column]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise DataError(path, f"expected text, got {type(value).__name__}", line=line, field=column)
+        return str(value)
+
+    output = get("output", True)
+    if source.labels:
+        if output not in source.labels:
+            column = source.fields.get("output", "output")
+            raise DataError(
+                path,
+                f"value {output!r} is not in the label mapping {sorted(source.labels)}",
+                line=line,
+                field=column,
+            )
+        output = source.labels[output]
+    text_input = get("input", True)
+    for canonical, value in (("input", text_input), ("output", output)):
+        if not value.strip():
+            raise DataError(path, "is empty", line=line, field=source.fields.get(canonical, canonical))
+    if task.choices and output not in task.choices:
+        column = source.fields.get("output", "output")
+        hint = "; add a label mapping" if not source.labels else ""
+        raise DataError(
+            path,
+            f"{output!r} is not one of the task's choices {list(task.choices)}{hint}",
+            line=line,
+            field=column,
+        )
+    instruction = get("instruction", False) or task.instruction
+    example_id = get("id", False) or f"{task.name}-{split}-{line}"
+    references = _references(row, source, line, output)
+    return Example(
+        id=example_id, instruction=instruction, input=text_input, output=output, references=references
+    )
+
+
+def _references(row: dict, source: DataSource, line: int, output: str) -> tuple[str, ...]:
+    column = source.fields.get("references")
+    if column is None:
+        return (output,)
+    value = row.get(column)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise DataError(source.path, "expected a non-empty list of strings", line=line, field=column)
+    return tuple(value)
+
+
+SOURCE_KEYS = ("path", "fields", "labels", "columns", "limit")
+
+
+def with_data_overrides(task: Task, overrides: dict) -> Task:
+    """Return ``task`` with its ``train``/``test`` sources replaced from the config's ``[data.<task>]``.
+
+    Each split is a path string or a table ``{path, fields, labels, columns, limit}``; ``fields``
+    maps canonical fields to the file's columns, ``labels`` maps raw outputs to the task's labels.
+    """
+    import dataclasses
+
+    changes = {}
+    for split, spec in overrides.items():
+        where = f"config: data.{task.name}.{split}"
+        if split not in ("train", "test"):
+            raise DataError("config", f"unknown split {split!r} in [data.{task.name}]; use train or test")
+        if isinstance(spec, str):
+            spec = {"path": spec}
+        if not isinstance(spec, dict) or "path" not in spec:
+            raise DataError("config", f"{where} needs a path (a string or a table with path = ...)")
+        unknown = set(spec) - set(SOURCE_KEYS)
+        if unknown:
+            raise DataError(
+                "config", f"{where}: unknown key {sorted(unknown)[0]!r}; known: {', '.join(SOURCE_KEYS)}"
+            )
+        labels = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+        changes[split] = DataSource(
+            path=Path(spec["path"]).expanduser(),
+            fields=spec.get("fields") or {},
+            labels=labels,
+            columns=tuple(spec.get("columns") or ()),
+            limit=spec.get("limit"),
+        )
+    return dataclasses.replace(task, **changes) if changes else task

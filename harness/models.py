@@ -1,0 +1,118 @@
+"""Model loading (preset, local directory or Hugging Face Hub id), device and threads."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for evaluation or training, with where it came from."""
+
+    model: object
+    tokenizer: object
+    name: str
+    source: str  # "preset" | "local" | "hub"
+    path: str  # the directory or Hub id the weights were read from
+    device: str
+    dtype: str
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (respects affinity masks and container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(threads: int = 0) -> int:
+    """Set torch's intra-op thread count: ``threads`` if > 0, else one per available core.
+
+    Oversubscribed threads are very costly on small machines (20x slower in a trial with one
+    core busy), so never leave torch's default when cores are shared.
+    """
+    import torch
+
+    count = threads if threads > 0 else available_cores()
+    torch.set_num_threads(count)
+    return count
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """``auto`` picks CUDA when available, else CPU; an unavailable CUDA request is an error."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise HarnessError(
+            f'config: device {requested!r} requested but CUDA is not available; use device="cpu"'
+        )
+    return requested
+
+
+def pick_dtype(device: str):
+    """bf16 on GPUs that support it, fp32 otherwise (fp32 keeps CPU results exact)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def resolve_model_path(name: str, presets: dict) -> tuple[str, str]:
+    """Map a model name to (source, path): a preset (built and cached), a local dir, or a Hub id."""
+    if name in presets:
+        from harness.presets import preset_path
+
+        return "preset", str(preset_path(presets[name].item))
+    if Path(name).expanduser().is_dir():
+        return "local", str(Path(name).expanduser().resolve())
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise HarnessError(
+            f"model {name!r}: no such directory (and not a preset: {', '.join(sorted(presets))})"
+        )
+    return "hub", name
+
+
+def load_model(name: str, presets: dict, device: str = "auto") -> LoadedModel:
+    """Load a causal LM and its tokenizer by preset name, local path or Hub id.
+
+    A directory holding a peft adapter (``adapter_config.json``) is loaded on top of its base
+    model, so the output of a LoRA run can be evaluated directly.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source, path = resolve_model_path(name, presets)
+    device = resolve_device(device)
+    dtype = pick_dtype(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if (Path(path) / "adapter_config.json").is_file():
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except OSError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HarnessError(f"model {name!r}: cannot load ({first_line})") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device)
+    model.eval()
+    torch.manual_seed(0)
+    return LoadedModel(model, tokenizer, name, source, path, device, str(dtype).removeprefix("torch."))
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(all parameters, trainable parameters)."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable

@@ -1,0 +1,69 @@
+"""Prompts and their tokenization: one pass over prompt + response, with a loss mask.
+
+The mask follows TRL's completion-only recipe: the whole text is tokenized once, and a
+token is a response token when any of its characters come from the response (found by
+character offsets). Tokenizing the prompt separately and counting its tokens is the classic
+source of off-by-one errors, because a tokenizer may merge characters across the boundary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.task import Example
+
+IGNORE_INDEX = -100  # label value that torch's cross-entropy skips
+_PLACEHOLDER = re.compile(r"\{(instruction|input)\}")
+
+
+def build_prompt(template: str, example: Example) -> str:
+    """Fill ``template`` with the example's instruction and input."""
+    # One pass, so that an instruction containing the text "{input}" is not filled in again.
+    values = {"instruction": example.instruction, "input": example.input}
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+@dataclass(frozen=True)
+class TokenizedExample:
+    """Token ids of prompt + response (+ EOS) and labels that are ``IGNORE_INDEX`` on the prompt."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+    @property
+    def response_tokens(self) -> int:
+        return sum(label != IGNORE_INDEX for label in self.labels)
+
+
+def tokenize_for_training(tokenizer, prompt: str, response: str, max_length: int) -> TokenizedExample:
+    """Tokenize ``prompt + response`` once, append EOS, and mask the prompt out of the loss.
+
+    When the sequence is longer than ``max_length`` the prompt is cut from the left, so the
+    response (what the loss is computed on) survives whole whenever it fits.
+    """
+    text = prompt + response
+    encoded = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
+    ids = list(encoded["input_ids"])
+    boundary = len(prompt)
+    # The first token that ends inside the response starts the labelled span; everything after it
+    # is labelled too, including whitespace tokens whose offsets a tokenizer trimmed to zero width
+    # (GPT-2 style ``trim_offsets``), which an offset test alone would drop from the loss.
+    first = next((i for i, (_, end) in enumerate(encoded["offset_mapping"]) if end > boundary), len(ids))
+    labels = [IGNORE_INDEX] * first + ids[first:]
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+        labels.append(tokenizer.eos_token_id)
+    if len(ids) > max_length:
+        ids, labels = ids[-max_length:], labels[-max_length:]
+    return TokenizedExample(input_ids=ids, labels=labels)
+
+
+def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """Cut generated ``text`` at the first stop string and strip surrounding whitespace."""
+    cut = len(text)
+    for marker in stop:
+        index = text.find(marker)
+        if index != -1:
+            cut = min(cut, index)
+    return text[:cut].strip()

@@ -1,0 +1,326 @@
+"""The Python API behind ``harness run`` and ``harness eval``.
+
+``run(config)`` is the whole cycle: load tasks and data (all validated before any heavy
+work), evaluate the base model, fine-tune, evaluate again, and write the reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import secrets
+import subprocess
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from harness import __version__, plugins
+from harness.config import Config, to_dict
+from harness.data import load_examples, with_data_overrides
+from harness.errors import HarnessError, did_you_mean
+from harness.task import Example, Task
+
+SCHEMA_VERSION = 1
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "tokenizers",
+    "sacrebleu",
+    "rouge-score",
+    "scikit-learn",
+    "evaluate",
+    "pluggy",
+)
+
+
+@dataclass
+class Workload:
+    """The tasks of a run with their loaded data and metrics."""
+
+    tasks: list[Task]
+    sources: dict[str, str]  # task name -> plugin it came from
+    test: dict[str, list[Example]]
+    train: dict[str, list[Example]]
+    metrics: dict
+
+
+def prepare(config: Config, train: bool = True) -> Workload:
+    """Resolve tasks and metrics through the plugins and load every split; fail fast on bad input."""
+    pm = plugins.make_plugin_manager(extra=config.plugins)
+    registry = plugins.tasks(pm)
+    metric_registry = {name: entry.item for name, entry in plugins.metrics(pm).items()}
+    for name in config.data:
+        if name not in config.tasks:
+            raise HarnessError(
+                f"config: [data.{name}] names a task that is not in tasks{did_you_mean(name, config.tasks)}"
+            )
+    tasks = [
+        with_data_overrides(task, config.data.get(task.name, {}))
+        for task in plugins.select(registry, config.tasks, "task")
+    ]
+    for task in tasks:
+        for metric in task.metrics:
+            if metric not in metric_registry:
+                raise HarnessError(
+                    f"task {task.name!r} ({registry[task.name].source}): unknown metric "
+                    f"{metric!r}{did_you_mean(metric, metric_registry)}"
+                )
+    test, train_examples = {}, {}
+    for task in tasks:
+        test_examples = load_examples(task.test, task, "test")
+        test[task.name] = test_examples[: config.eval.limit] if config.eval.limit else test_examples
+        if train and task.train is not None:
+            train_examples[task.name] = load_examples(task.train, task, "train")
+    if train and not train_examples:
+        raise HarnessError("config: none of the selected tasks has training data")
+    return Workload(
+        tasks, {t.name: registry[t.name].source for t in tasks}, test, train_examples, metric_registry
+    )
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC timestamp plus 6 random hex digits."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def run(config: Config, mode: str = "run", progress=None) -> tuple[dict, dict[str, Path]]:
+    """Run one cycle (``mode="run"``) or one evaluation (``mode="eval"``) and write the reports.
+
+    :param progress: a ``rich.progress.Progress`` to report on, or ``None`` for silence.
+    :returns: the results dict (see docs) and the paths of the files written.
+    """
+    from harness.models import configure_threads, count_parameters, load_model
+    from harness.reports import write_reports
+
+    started = time.perf_counter()
+    durations: dict[str, float] = {}
+    workload = prepare(config, train=(mode == "run"))
+    run_id = new_run_id()
+    run_dir = Path(config.output_dir) / run_id
+    threads = configure_threads(config.threads)
+
+    t0 = time.perf_counter()
+    with _step(progress, "Loading model"):
+        pm = plugins.make_plugin_manager(extra=config.plugins)
+        loaded = load_model(config.model, plugins.presets(pm), config.device)
+    durations["model_load"] = time.perf_counter() - t0
+    total_parameters, _ = count_parameters(loaded.model)
+
+    t0 = time.perf_counter()
+    before = _evaluate_all(loaded.model, loaded.tokenizer, workload, config, progress, "before")
+    durations["eval_before"] = time.perf_counter() - t0
+
+    training = None
+    after = None
+    if mode == "run":
+        from harness.training import fine_tune
+
+        examples = [example for task in workload.tasks for example in workload.train.get(task.name, [])]
+        model_dir = Path(config.models_dir) / run_id / "model"
+        t0 = time.perf_counter()
+        bar = progress.add_task("Fine-tuning", total=None) if progress else None
+
+        def on_step(step: int, total: int) -> None:
+            if progress is not None:
+                progress.update(bar, completed=step, total=total)
+
+        model, training = fine_tune(loaded, examples, config, model_dir, on_step)
+        durations["train"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        after = _evaluate_all(model, loaded.tokenizer, workload, config, progress, "after")
+        durations["eval_after"] = time.perf_counter() - t0
+
+    results = _results(
+        config, mode, run_id, workload, loaded, total_parameters, threads, before, after, training, durations
+    )
+    samples = _samples(workload, before, after)
+    results["durations"]["total"] = round(time.perf_counter() - started, 3)
+    paths = write_reports(run_dir, results, samples)
+    return results, paths
+
+
+def _step(progress, description: str):
+    if progress is None:
+        return nullcontext()
+    task_id = progress.add_task(description, total=None)
+
+    class _Done:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            progress.update(task_id, total=1, completed=1)
+
+    return _Done()
+
+
+def _evaluate_all(model, tokenizer, workload: Workload, config: Config, progress, phase: str) -> dict:
+    from harness.evaluation import evaluate_task
+
+    evaluations = {}
+    for task in workload.tasks:
+        examples = workload.test[task.name]
+        bar = (
+            progress.add_task(f"Evaluating {task.name} ({phase})", total=len(examples)) if progress else None
+        )
+
+        def advance(count: int, bar=bar) -> None:
+            if progress is not None:
+                progress.advance(bar, count)
+
+        evaluations[task.name] = evaluate_task(
+            model,
+            tokenizer,
+            task,
+            examples,
+            workload.metrics,
+            config.prompt(),
+            config.eval.batch_size,
+            advance,
+        )
+    return evaluations
+
+
+def _results(
+    config, mode, run_id, workload, loaded, total_parameters, threads, before, after, training, durations
+) -> dict:
+    tasks = {}
+    for task in workload.tasks:
+        metric_entries = {}
+        for name in task.metrics:
+            b = before[task.name].scores[name]
+            a = after[task.name].scores[name] if after else None
+            metric_entries[name] = {
+                "higher_is_better": workload.metrics[name].higher_is_better,
+                "before": b.score,
+                "after": a.score if a else None,
+                "delta": (a.score - b.score) if a else None,
+                "settings": dict(b.settings),
+            }
+        tasks[task.name] = {
+            "version": task.version,
+            "source": workload.sources[task.name],
+            "instruction": task.instruction,
+            "test_data": str(task.test.path),
+            "train_data": str(task.train.path) if task.train else None,
+            "n_test": len(workload.test[task.name]),
+            "n_train": len(workload.train.get(task.name, [])),
+            "primary_metric": task.primary_metric,
+            "max_new_tokens": task.max_new_tokens,
+            "stop": list(task.stop),
+            "metrics": metric_entries,
+        }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "mode": mode,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "harness_version": __version__,
+        "git_commit": _git_commit(),
+        "seed": config.seed,
+        "config": to_dict(config),
+        "model": {
+            "name": loaded.name,
+            "source": loaded.source,
+            "path": loaded.path,
+            "parameters": total_parameters,
+            "trainable_parameters": training.trainable_parameters if training else None,
+            "method": training.method if training else None,
+            "output_dir": training.output_dir if training else None,
+        },
+        "device": {
+            "type": loaded.device.split(":")[0],
+            "name": _device_name(loaded.device),
+            "dtype": loaded.dtype,
+            "torch_threads": threads,
+        },
+        "versions": _versions(),
+        "durations": {k: round(v, 3) for k, v in durations.items()},
+        "training": None
+        if training is None
+        else {
+            "method": training.method,
+            "epochs": training.epochs,
+            "steps": training.steps,
+            "batch_size": config.train.batch_size,
+            "learning_rate": config.train.learning_rate,
+            "train_examples": training.train_examples,
+            "tasks": sorted(workload.train),
+            "final_loss": training.final_loss,
+            "duration": round(training.duration, 3),
+            "loss_history": training.loss_history,
+        },
+        "generation": {
+            "batch_size": config.eval.batch_size,
+            "greedy": True,
+            "prompt_template": config.prompt(),
+        },
+        "tasks": tasks,
+        "reports": {"html": "report.html", "markdown": "report.md", "samples": "samples.jsonl"},
+    }
+
+
+def _samples(workload: Workload, before: dict, after: dict | None) -> list[dict]:
+    rows = []
+    for task in workload.tasks:
+        b = before[task.name]
+        a = after[task.name] if after else None
+        for i, example in enumerate(workload.test[task.name]):
+            row = {
+                "task": task.name,
+                "id": example.id,
+                "prompt": b.prompts[i],
+                "input": example.input,
+                "reference": example.output,
+                "references": list(example.references),
+                "prediction_before": b.predictions[i],
+                "scores_before": _per_example(b.scores, i),
+            }
+            if a is not None:
+                row["prediction_after"] = a.predictions[i]
+                row["scores_after"] = _per_example(a.scores, i)
+            rows.append(row)
+    return rows
+
+
+def _per_example(scores: dict, index: int) -> dict:
+    return {
+        name: result.per_example[index] for name, result in scores.items() if result.per_example is not None
+    }
+
+
+def _versions() -> dict:
+    versions = {"python": platform.python_version(), "harness": __version__}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

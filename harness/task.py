@@ -1,0 +1,98 @@
+"""The task model: Example, DataSource and Task — small, frozen, declarative values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class Example:
+    """One instruction / input / output triple (Alpaca-style) with a stable id.
+
+    ``references`` holds every acceptable output (multi-reference BLEU/ROUGE); it
+    defaults to ``(output,)``.
+    """
+
+    id: str
+    instruction: str
+    input: str
+    output: str
+    references: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.references:
+            object.__setattr__(self, "references", (self.output,))
+
+
+def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a split's examples come from: a local JSONL, CSV or TSV file.
+
+    :param path: the file; relative paths are resolved against the working directory.
+    :param fields: maps the canonical fields ``instruction``, ``input``, ``output`` (and
+        optionally ``id``, ``references``) to the file's column names, e.g. ``{"input": "text",
+        "output": "label"}``. Unmapped fields use their own name.
+    :param labels: maps raw output values to the task's labels, e.g. ``{"0": "Negative"}``.
+    :param columns: column names for a CSV/TSV file that has no header row.
+    :param limit: keep only the first ``limit`` examples.
+    """
+
+    path: Path
+    fields: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    limit: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "fields", _frozen(self.fields))
+        object.__setattr__(self, "labels", _frozen(self.labels))
+        object.__setattr__(self, "columns", tuple(self.columns))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task: what to ask, on which data, and how to score the answers.
+
+    :param name: unique name, e.g. ``"sentiment"``.
+    :param instruction: the instruction used when an example has none of its own.
+    :param test: the evaluation split.
+    :param train: the training split (``None``: evaluate-only task).
+    :param metrics: metric names (see ``harness metrics list``); the first is reported first.
+    :param primary_metric: the metric that decides "did tuning help"; defaults to ``metrics[0]``.
+    :param max_new_tokens: generation budget per example.
+    :param stop: generation stops at the first of these strings (EOS always stops).
+    :param choices: fixed labels for a classification task (e.g. ``("Positive", "Negative")``).
+    :param version: bump whenever a change to data, prompt or scoring can move a score.
+    :param description: one line shown by ``harness tasks list``.
+    """
+
+    name: str
+    instruction: str
+    test: DataSource
+    metrics: tuple[str, ...]
+    train: DataSource | None = None
+    primary_metric: str = ""
+    max_new_tokens: int = 32
+    stop: tuple[str, ...] = ("\n",)
+    choices: tuple[str, ...] = ()
+    version: str = "1"
+    description: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "stop", tuple(self.stop))
+        object.__setattr__(self, "choices", tuple(self.choices))
+        if not self.metrics:
+            raise ValueError(f"task {self.name!r} names no metrics")
+        if not self.primary_metric:
+            object.__setattr__(self, "primary_metric", self.metrics[0])
+        if self.primary_metric not in self.metrics:
+            raise ValueError(f"task {self.name!r}: primary_metric {self.primary_metric!r} is not in metrics")

@@ -1,0 +1,342 @@
+"""The command line: help and listings stay light (no torch); bad input fails fast with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness import plugins
+from harness.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SENTIMENT_DATA = REPO / "tasks" / "sentiment"
+
+
+def run_python(code: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", plugins.AUTOLOAD_ENV: "1"}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _cli_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "200")  # rich: no wrapping of tables and messages
+    monkeypatch.setenv(plugins.AUTOLOAD_ENV, "1")
+    monkeypatch.chdir(tmp_path)  # anything written by mistake lands in tmp_path, where we look for it
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Bad input must be rejected before any model is loaded."""
+    import harness.models
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was validated")
+
+    monkeypatch.setattr(harness.models, "load_model", refuse)
+
+
+# --- subprocess: help and listings without torch ---------------------------------------------------
+
+
+def test_help_in_subprocess(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: harness")
+    for command in ("run", "eval", "tasks", "metrics", "plugins"):
+        assert command in result.stdout
+    assert "harness tasks show sentiment" in result.stdout  # the examples epilog
+
+
+def test_version_in_subprocess(tmp_path):
+    from harness import __version__
+
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == f"harness {__version__}"
+
+
+def test_listings_and_bad_input_do_not_import_torch(tmp_path):
+    result = run_python(
+        """
+        import sys
+        from harness.cli import main
+
+        try:
+            main(["--help"])
+        except SystemExit as exc:
+            assert exc.code == 0
+        assert main(["tasks", "list"]) == 0
+        assert main(["metrics"]) == 0
+        assert main(["plugins"]) == 0
+        assert main(["run", "--tasks", "sentimnet", "-o", "reports"]) == 2
+        assert main(["run", "--tasks", "sentiment", "--set", "data.sentiment.test.path=missing.jsonl"]) == 2
+        heavy = ("torch", "transformers", "peft", "accelerate", "sklearn")
+        heavy = sorted(m for m in heavy if m in sys.modules)
+        print("HEAVY", heavy)
+    """,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+    assert "sentiment" in result.stdout and "accuracy" in result.stdout and "harness_tasks" in result.stdout
+    assert not (tmp_path / "reports").exists()
+
+
+def test_console_script_is_installed(tmp_path):
+    import shutil
+
+    script = shutil.which("harness")
+    if script is None:
+        pytest.skip("the harness console script is not on PATH")
+    result = subprocess.run(
+        [script, "tasks", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200", plugins.AUTOLOAD_ENV: "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(name in result.stdout for name in ("sentiment", "summarization", "translation"))
+
+
+# --- in-process listings ---------------------------------------------------------------------------
+
+
+def test_tasks_list(capsys):
+    assert main(["tasks", "list"]) == 0
+    out = capsys.readouterr().out
+    for name, primary in (
+        ("sentiment", "accuracy, macro_f1"),
+        ("summarization", "rougeL, rouge1"),
+        ("translation", "bleu, chrf"),
+    ):
+        line = next(line for line in out.splitlines() if f" {name} " in line)
+        assert primary in line
+        assert f"{name}.py" in line
+    assert "choice" in out and "generation" in out
+
+
+def _count_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+@pytest.mark.skipif(
+    not (SENTIMENT_DATA / "test.jsonl").is_file(), reason="tasks/sentiment data not built yet"
+)
+def test_tasks_show_builtin_sentiment(capsys):
+    assert main(["tasks", "show", "sentiment"]) == 0
+    out = capsys.readouterr().out
+    assert "sentiment (version 1) from" in out and "sentiment.py" in out
+    assert "Determine if the following sentence has a positive or negative sentiment." in out
+    assert "accuracy, macro_f1  (primary: accuracy)" in out
+    assert "Positive, Negative" in out
+    n_test, n_train = (
+        _count_lines(SENTIMENT_DATA / "test.jsonl"),
+        _count_lines(SENTIMENT_DATA / "train.jsonl"),
+    )
+    assert f"({n_test} examples)" in out and f"({n_train} examples)" in out
+    first = json.loads((SENTIMENT_DATA / "test.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    prompt = out.split("Example prompt (compact template):\n", 1)[1]
+    assert prompt.startswith("### Instruction:\n")
+    assert f"### Input:\n{first['input']}\n\n### Response:\n{first['output']}" in prompt
+
+
+def test_tasks_show_plugin_task_with_markup_like_text(tmp_path, capsys, write_jsonl):
+    write_jsonl(
+        tmp_path / "data" / "test.jsonl",
+        [{"input": "[b]bold?[/b] 2+2", "output": "4"}, {"input": "3+3", "output": "6"}],
+    )
+    plugin = tmp_path / "arith.py"
+    plugin.write_text(
+        textwrap.dedent(f"""
+        import harness
+        from harness import DataSource, Task
+
+        @harness.hookimpl
+        def harness_tasks():
+            return [Task(name="arith", instruction="Compute [the sum].", description="[red]Sums[/red]",
+                         test=DataSource({str(tmp_path / "data" / "test.jsonl")!r}),
+                         metrics=("exact_match",))]
+    """),
+        encoding="utf-8",
+    )
+    assert main(["tasks", "show", "arith", "--plugin", str(plugin)]) == 0
+    out = capsys.readouterr().out
+    assert "arith (version 1) from" in out
+    assert "[red]Sums[/red]" in out  # plugin text is printed as written, not read as markup
+    assert "Compute [the sum]." in out
+    assert "(2 examples)" in out and "train" not in out.split("Example prompt")[0].split("exact_match")[1]
+    assert "### Input:\n[b]bold?[/b] 2+2\n\n### Response:\n4" in out
+    assert main(["tasks", "list", "--plugin", str(plugin)]) == 0
+    assert "[red]Sums[/red]" in capsys.readouterr().out
+
+
+def test_tasks_show_unknown_task(capsys):
+    assert main(["tasks", "show", "sentimnt"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "error: unknown task 'sentimnt' (did you mean 'sentiment'?); "
+        "known: sentiment, summarization, translation"
+    )
+
+
+# --- bad input to run/eval: exit 2, one line on stderr, nothing written, no model loaded ----------
+
+
+def _assert_clean_failure(argv, capsys, tmp_path, expected: list[str]):
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in captured.err and "Traceback" not in captured.out
+    for fragment in expected:
+        assert fragment in lines[0]
+    assert not (tmp_path / "reports").exists()
+    assert not (tmp_path / "runs").exists()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["run", "eval"])
+def test_unknown_task(command, capsys, tmp_path, no_model_loading):
+    _assert_clean_failure(
+        [command, "--tasks", "sentimnet", "-o", str(tmp_path / "reports")],
+        capsys,
+        tmp_path,
+        ["unknown task 'sentimnet'", "did you mean 'sentiment'"],
+    )
+
+
+def test_unknown_task_in_set_list(capsys, tmp_path, no_model_loading):
+    _assert_clean_failure(
+        ["run", "--set", 'tasks=["sentiment","translaton"]', "-o", str(tmp_path / "reports")],
+        capsys,
+        tmp_path,
+        ["unknown task 'translaton'", "did you mean 'translation'"],
+    )
+
+
+def test_unknown_config_key(capsys, tmp_path, no_model_loading):
+    _assert_clean_failure(
+        ["run", "--set", "train.epocs=3", "-o", str(tmp_path / "reports")],
+        capsys,
+        tmp_path,
+        ["unknown config key 'train.epocs'", "did you mean 'epochs'"],
+    )
+
+
+def test_unknown_key_in_config_file(capsys, tmp_path, no_model_loading):
+    config = tmp_path / "run.toml"
+    config.write_text('model = "tiny"\n[lora]\nrank = 4\n', encoding="utf-8")
+    line = _assert_clean_failure(
+        ["run", "-c", str(config), "-o", str(tmp_path / "reports")],
+        capsys,
+        tmp_path,
+        ["unknown config key 'lora.rank'"],
+    )
+    assert f"{config}:3:" in line
+
+
+@pytest.mark.parametrize("command", ["run", "eval"])
+def test_missing_data_file(command, capsys, tmp_path, no_model_loading):
+    line = _assert_clean_failure(
+        [
+            command,
+            "--tasks",
+            "sentiment",
+            "--set",
+            "data.sentiment.test.path=missing.jsonl",
+            "-o",
+            str(tmp_path / "reports"),
+        ],
+        capsys,
+        tmp_path,
+        ["missing.jsonl", "test data file not found"],
+    )
+    assert line == "error: missing.jsonl: test data file not found (task 'sentiment')"
+
+
+def test_bad_data_line_names_file_line_and_field(capsys, tmp_path, no_model_loading, write_jsonl):
+    write_jsonl(
+        tmp_path / "mine.jsonl",
+        [{"input": "good", "output": "Positive"}, {"input": "meh", "output": "so-so"}],
+    )
+    _assert_clean_failure(
+        [
+            "eval",
+            "--tasks",
+            "sentiment",
+            "--set",
+            "data.sentiment.test=mine.jsonl",
+            "-o",
+            str(tmp_path / "reports"),
+        ],
+        capsys,
+        tmp_path,
+        ["mine.jsonl:2: field 'output'", "'so-so' is not one of the task's choices"],
+    )
+
+
+def test_data_for_unselected_task_keeps_brackets(capsys, tmp_path, no_model_loading):
+    line = _assert_clean_failure(
+        [
+            "run",
+            "--tasks",
+            "sentiment",
+            "--set",
+            "data.sentimnt.test=x.jsonl",
+            "-o",
+            str(tmp_path / "reports"),
+        ],
+        capsys,
+        tmp_path,
+        [],
+    )
+    assert line == (
+        "error: config: [data.sentimnt] names a task that is not in tasks (did you mean 'sentiment'?)"
+    )
+
+
+def test_bad_plugin_is_a_clean_error(capsys, tmp_path, no_model_loading):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text("raise ValueError('nope')\n", encoding="utf-8")
+    _assert_clean_failure(
+        ["run", "--plugin", str(plugin), "-o", str(tmp_path / "reports")],
+        capsys,
+        tmp_path,
+        ["broken.py: plugin failed to import: ValueError: nope"],
+    )
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--no-such-flag"])
+    assert info.value.code == 2
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err

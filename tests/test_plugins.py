@@ -1,0 +1,314 @@
+"""Plugin discovery: built-ins, ./plugins, --plugin, installed entry points; and plugin errors."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from harness import hookspecs, plugins
+from harness.errors import HarnessError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def plugin_source(task_name: str, hook: str = "harness_tasks") -> str:
+    return textwrap.dedent(f"""
+        import harness
+        from harness import DataSource, Task
+
+        @harness.hookimpl
+        def {hook}():
+            return [Task(name={task_name!r}, instruction="Echo.", test=DataSource("data.jsonl"),
+                         metrics=("exact_match",))]
+    """)
+
+
+def write_plugin(path: Path, task_name: str, hook: str = "harness_tasks") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(plugin_source(task_name, hook), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def no_autoload(monkeypatch):
+    """Keep whatever is installed in this environment out of the tests that do not test it."""
+    monkeypatch.setenv(plugins.AUTOLOAD_ENV, "1")
+
+
+# --- built-ins ---------------------------------------------------------------------------------
+
+
+def test_builtin_tasks_are_registered_from_plugins_folder(no_autoload, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the built-ins must not depend on the working directory
+    registry = plugins.tasks(plugins.make_plugin_manager())
+    assert {"sentiment", "summarization", "translation"} <= set(registry)
+    for name in ("sentiment", "summarization", "translation"):
+        source = Path(registry[name].source)
+        assert source.parent.name == "plugins"
+        assert source.name == f"{name}.py"
+        assert source.resolve() == (REPO / "plugins" / f"{name}.py").resolve()
+    sentiment = registry["sentiment"].item
+    assert sentiment.choices == ("Positive", "Negative")
+    assert sentiment.primary_metric == "accuracy"
+
+
+def test_builtin_metrics_and_presets_registered(no_autoload):
+    pm = plugins.make_plugin_manager(plugin_dirs=[])
+    metrics = plugins.metrics(pm)
+    assert {"accuracy", "macro_f1", "bleu", "chrf", "rougeL"} <= set(metrics)
+    assert metrics["accuracy"].source == "harness.builtin_metrics"
+    assert "tiny" in plugins.presets(pm)
+    assert plugins.tasks(pm) == {}  # no plugin folders: no tasks
+
+
+# --- ./plugins in the working directory ----------------------------------------------------------
+
+
+def test_local_plugins_folder_is_discovered(no_autoload, tmp_path, monkeypatch):
+    write_plugin(tmp_path / "plugins" / "my_task.py", "local_task")
+    write_plugin(tmp_path / "plugins" / "_private.py", "hidden_task")  # underscore files are skipped
+    monkeypatch.chdir(tmp_path)
+    registry = plugins.tasks(plugins.make_plugin_manager())
+    assert "local_task" in registry
+    assert "hidden_task" not in registry
+    assert registry["local_task"].source == str(Path("plugins") / "my_task.py")
+    assert "sentiment" in registry  # the built-ins are still there
+
+
+def test_without_local_folder_no_extra_tasks(no_autoload, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert set(plugins.tasks(plugins.make_plugin_manager())) == {"sentiment", "summarization", "translation"}
+
+
+# --- --plugin PATH and --plugin module -----------------------------------------------------------
+
+
+def test_plugin_by_path(no_autoload, tmp_path):
+    path = write_plugin(tmp_path / "elsewhere" / "extra.py", "path_task")
+    registry = plugins.tasks(plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[]))
+    assert set(registry) == {"path_task"}
+    assert Path(registry["path_task"].source).resolve() == path.resolve()
+
+
+def test_plugin_by_dotted_module(no_autoload, tmp_path, monkeypatch):
+    package = f"pkg_{uuid.uuid4().hex[:8]}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("", encoding="utf-8")
+    write_plugin(tmp_path / package / "tasks_mod.py", "module_task")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        registry = plugins.tasks(plugins.make_plugin_manager(extra=[f"{package}.tasks_mod"], plugin_dirs=[]))
+    finally:
+        sys.modules.pop(f"{package}.tasks_mod", None)
+        sys.modules.pop(package, None)
+    assert set(registry) == {"module_task"}
+    assert registry["module_task"].source.endswith("tasks_mod.py")
+
+
+def test_plugin_module_not_importable(no_autoload):
+    with pytest.raises(HarnessError, match=r"--plugin no_such_module_xyz: cannot import module"):
+        plugins.make_plugin_manager(extra=["no_such_module_xyz"], plugin_dirs=[])
+
+
+def test_plugin_path_missing(no_autoload, tmp_path):
+    missing = tmp_path / "missing.py"
+    with pytest.raises(HarnessError, match="plugin file not found") as info:
+        plugins.make_plugin_manager(extra=[str(missing)], plugin_dirs=[])
+    assert str(missing) in str(info.value)
+
+
+def test_same_plugin_twice_is_registered_once(no_autoload, tmp_path, monkeypatch):
+    path = write_plugin(tmp_path / "plugins" / "once.py", "once_task")
+    monkeypatch.chdir(tmp_path)
+    registry = plugins.tasks(plugins.make_plugin_manager(extra=[str(path), "plugins/once.py"]))
+    assert "once_task" in registry  # and no "registered twice" error
+
+
+# --- installed packages (entry-point group "harness") ---------------------------------------------
+
+
+class FakeEntryPoint:
+    def __init__(self, name, group, obj):
+        self.name, self.group, self._obj = name, group, obj
+        self.loaded = 0
+
+    def load(self):
+        self.loaded += 1
+        return self._obj
+
+
+class FakeDist:
+    def __init__(self, name, version, entry_points):
+        self.metadata = {"name": name, "Name": name}
+        self.name = name
+        self.version = version
+        self.entry_points = entry_points
+
+
+def _installed_plugin_module(task_name: str):
+    namespace: dict = {}
+    exec(compile(plugin_source(task_name), "<installed plugin>", "exec"), namespace)
+    module = type(sys)("fake_installed_plugin")
+    module.harness_tasks = namespace["harness_tasks"]
+    return module
+
+
+@pytest.fixture
+def fake_installed(monkeypatch):
+    module = _installed_plugin_module("installed_task")
+    ours = FakeEntryPoint("fake-plugin", "harness", module)
+    other = FakeEntryPoint("unrelated", "console_scripts", object())
+    dist = FakeDist("harness-fake-plugin", "1.2.3", [other, ours])
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [dist])
+    monkeypatch.delenv(plugins.AUTOLOAD_ENV, raising=False)
+    return ours, other, dist
+
+
+def test_installed_plugin_via_entry_point(fake_installed):
+    ours, other, dist = fake_installed
+    pm = plugins.make_plugin_manager(plugin_dirs=[])
+    registry = plugins.tasks(pm)
+    assert set(registry) == {"installed_task"}
+    assert registry["installed_task"].source == "fake-plugin"
+    assert ours.loaded == 1 and other.loaded == 0  # other groups are not touched
+    distinfo = pm.list_plugin_distinfo()
+    assert len(distinfo) == 1 and distinfo[0][1].version == "1.2.3"
+    assert distinfo[0][1].project_name == "harness-fake-plugin"
+
+
+def test_autoload_disabled_by_environment(fake_installed, monkeypatch):
+    ours, _, _ = fake_installed
+    monkeypatch.setenv(plugins.AUTOLOAD_ENV, "1")
+    assert plugins.tasks(plugins.make_plugin_manager(plugin_dirs=[])) == {}
+    assert ours.loaded == 0
+
+
+def test_autoload_disabled_by_argument(fake_installed):
+    ours, _, _ = fake_installed
+    assert plugins.tasks(plugins.make_plugin_manager(plugin_dirs=[], entry_points=False)) == {}
+    assert ours.loaded == 0
+
+
+def test_installed_plugin_that_fails_to_load(monkeypatch):
+    class Broken(FakeEntryPoint):
+        def load(self):
+            raise ImportError("No module named 'gone'")
+
+    dist = FakeDist("broken-dist", "0.1", [Broken("broken", "harness", None)])
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [dist])
+    monkeypatch.delenv(plugins.AUTOLOAD_ENV, raising=False)
+    with pytest.raises(
+        HarnessError, match=r"installed plugin .*failed to load: ImportError: No module named 'gone'"
+    ):
+        plugins.make_plugin_manager(plugin_dirs=[])
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def test_duplicate_task_names_name_both_sources(no_autoload, tmp_path):
+    first = write_plugin(tmp_path / "a" / "first.py", "twin")
+    second = write_plugin(tmp_path / "b" / "second.py", "twin")
+    pm = plugins.make_plugin_manager(extra=[str(first), str(second)], plugin_dirs=[])
+    with pytest.raises(HarnessError) as info:
+        plugins.tasks(pm)
+    message = str(info.value)
+    assert "task 'twin' is registered twice" in message
+    assert "first.py" in message and "second.py" in message
+    assert message.index("first.py") < message.index("second.py")  # registration order
+
+
+def test_duplicate_of_builtin_task_is_an_error(no_autoload, tmp_path, monkeypatch):
+    write_plugin(tmp_path / "plugins" / "mine.py", "sentiment")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HarnessError, match=r"'sentiment' is registered twice") as info:
+        plugins.tasks(plugins.make_plugin_manager())
+    assert "sentiment.py" in str(info.value) and "mine.py" in str(info.value)
+
+
+def test_misspelled_hook_is_caught(no_autoload, tmp_path):
+    path = write_plugin(tmp_path / "typo.py", "typo_task", hook="harness_task")
+    with pytest.raises(HarnessError) as info:
+        plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
+    message = str(info.value)
+    assert "typo.py" in message
+    assert "unknown hook 'harness_task'" in message
+    assert "did you mean 'harness_tasks'" in message
+
+
+def test_hook_with_unknown_argument_is_a_harness_error(no_autoload, tmp_path):
+    path = tmp_path / "badargs.py"
+    path.write_text(
+        textwrap.dedent("""
+        import harness
+
+        @harness.hookimpl
+        def harness_tasks(config):
+            return []
+    """),
+        encoding="utf-8",
+    )
+    with pytest.raises(HarnessError, match="badargs.py: invalid plugin"):
+        plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
+
+
+def test_plugin_file_that_fails_to_import(no_autoload, tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("import harness\nraise RuntimeError('boom at import')\n", encoding="utf-8")
+    with pytest.raises(HarnessError) as info:
+        plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
+    message = str(info.value)
+    assert str(path.resolve()) in message
+    assert "plugin failed to import: RuntimeError: boom at import" in message
+    # a failed import leaves nothing behind: fixing the file makes it load
+    write_plugin(path, "fixed_task")
+    registry = plugins.tasks(plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[]))
+    assert set(registry) == {"fixed_task"}
+
+
+def test_syntax_error_in_local_plugin_names_file(no_autoload, tmp_path, monkeypatch):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "bad.py").write_text("def oops(:\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HarnessError, match=r"bad\.py: plugin failed to import: SyntaxError"):
+        plugins.make_plugin_manager()
+
+
+def test_plugin_managers_are_independent(no_autoload, tmp_path):
+    path = write_plugin(tmp_path / "solo.py", "solo_task")
+    with_plugin = plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
+    without = plugins.make_plugin_manager(plugin_dirs=[])
+    assert with_plugin is not without
+    assert "solo_task" in plugins.tasks(with_plugin)
+    assert "solo_task" not in plugins.tasks(without)
+    again = plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
+    assert set(plugins.tasks(again)) == {"solo_task"}  # no "registered twice" from a shared registry
+
+
+def test_select_unknown_name_suggests():
+    registry = {"sentiment": plugins.Registered(object(), "x")}
+    with pytest.raises(HarnessError, match=r"unknown task 'sentimnet' \(did you mean 'sentiment'\?\)"):
+        plugins.select(registry, ["sentimnet"], "task")
+
+
+# --- meta ----------------------------------------------------------------------------------------
+
+
+def test_every_hookspec_is_documented_with_an_example():
+    marker = pluggy.HookspecMarker("harness").project_name
+    specs = [
+        (name, fn)
+        for name, fn in vars(hookspecs).items()
+        if inspect.isfunction(fn) and hasattr(fn, f"{marker}_spec")
+    ]
+    assert {name for name, _ in specs} >= {"harness_tasks", "harness_metrics", "harness_model_presets"}
+    for name, fn in specs:
+        assert fn.__doc__ and "Example" in fn.__doc__, f"hookspec {name} has no Example in its docstring"
+        assert "@harness.hookimpl" in fn.__doc__, name

@@ -1,0 +1,309 @@
+"""Tests for harness.reports: Markdown/HTML rendering, escaping, atomic writes, round-trips."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.reports import (
+    fmt_delta,
+    fmt_num,
+    load_run,
+    render_html,
+    render_markdown,
+    summary_table,
+    write_reports,
+)
+
+TEMPLATE = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+EVIL = "<script>alert(1)</script> a|b"
+
+
+def _prompt(instruction: str, text: str) -> str:
+    return TEMPLATE.format(instruction=instruction, input=text)
+
+
+def make_results(mode: str = "run") -> dict:
+    run = mode == "run"
+
+    def metric(before, after, hib=True, settings=None):
+        return {
+            "higher_is_better": hib,
+            "before": before,
+            "after": after if run else None,
+            "delta": round(after - before, 6) if run else None,
+            "settings": settings or {},
+        }
+
+    return {
+        "schema_version": 1,
+        "run_id": "20261124-103000-ab12cd",
+        "mode": mode,
+        "created": "2026-11-24T10:30:00+00:00",
+        "harness_version": "0.1.0",
+        "git_commit": None,
+        "seed": 0,
+        "config": {"model": {"name": "tiny"}, "train": {"epochs": 20, "lr": 0.003}, "tasks": ["sentiment"]},
+        "model": {
+            "name": "tiny", "source": "preset", "parameters": 650000,
+            "trainable_parameters": 650000 if run else None,
+            "method": "full" if run else None, "output_dir": "runs/x/model" if run else None,
+        },
+        "device": {"type": "cpu", "name": "cpu", "dtype": "float32", "torch_threads": 2},
+        "versions": {"python": "3.11.7", "torch": "2.13.0", "harness": "0.1.0"},
+        "durations": {"model_load": 1.2, "eval_before": 5.0, "train": 80.1, "total": 92.0},
+        "training": {
+            "method": "full", "epochs": 20, "steps": 2250, "batch_size": 8, "learning_rate": 0.003,
+            "train_examples": 900, "tasks": ["sentiment", "translation"], "final_loss": 0.41,
+            "loss_history": [{"step": 10 * i, "epoch": i / 25, "loss": 5.1 / (1 + i)} for i in range(1, 40)],
+        } if run else None,
+        "generation": {"batch_size": 32, "greedy": True, "prompt_template": TEMPLATE},
+        "tasks": {
+            "sentiment": {
+                "version": "1", "source": "plugins/sentiment.py",
+                "instruction": "Determine if the following sentence has a positive or negative sentiment.",
+                "test_data": "tasks/sentiment/test.jsonl", "n_test": 100, "n_train": 300,
+                "primary_metric": "accuracy", "max_new_tokens": 4, "stop": ["\n"],
+                "metrics": {"accuracy": metric(0.5, 0.93), "macro_f1": metric(0.3333, 0.9299)},
+            },
+            "translation": {
+                "version": "1", "source": "plugins/translation.py",
+                "instruction": "Translate to German.", "n_test": 50, "n_train": 300,
+                "primary_metric": "bleu", "max_new_tokens": 64, "stop": ["\n"],
+                "metrics": {
+                    "bleu": metric(12.4, 10.1, settings={"signature": "nrefs:1|case:mixed|tok:13a"}),
+                    "ter": metric(80.0, 70.5, hib=False),
+                },
+            },
+        },
+        "reports": {"html": "report.html", "markdown": "report.md", "samples": "samples.jsonl"},
+    }
+
+
+def make_samples(mode: str = "run") -> list[dict]:
+    rows = []
+    for i, (text, ref, before, after) in enumerate([
+        ("I loved it.", "Positive", "Negative", "Positive"),
+        (EVIL, "Negative", "Neg\native", "Negative"),
+        ("Meh.", "Negative", "Positive", "Positive"),
+    ]):
+        rows.append({"task": "sentiment", "id": f"sentiment-test-{i}",
+                     "prompt": _prompt("Determine sentiment.", text), "reference": ref, "references": [ref],
+                     "prediction_before": before, "prediction_after": after,
+                     "scores_before": {"accuracy": float(before == ref)},
+                     "scores_after": {"accuracy": float(after == ref)}})
+    for i in range(8):
+        rows.append({"task": "translation", "id": f"translation-test-{i}",
+                     "prompt": _prompt("Translate to German.", f"Hello {i}"), "reference": f"Hallo {i}",
+                     "references": [f"Hallo {i}"], "prediction_before": "Hi",
+                     "prediction_after": f"Hallo {i}"})
+    if mode == "eval":
+        for r in rows:
+            for k in ("prediction_after", "scores_after"):
+                r.pop(k, None)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- formatting
+
+
+def test_number_formatting():
+    assert fmt_num(0.5) == "0.5000"
+    assert fmt_num(1.0) == "1.0000"
+    assert fmt_num(34.567) == "34.57"
+    assert fmt_num(None) == "—"
+    assert fmt_delta(0.43) == "+0.4300"
+    assert fmt_delta(-2.5) == "-2.50"
+    assert fmt_delta(0.0) == "+0.0000"
+
+
+# ---------------------------------------------------------------------------------------------- markdown
+
+
+def test_markdown_run_mode_tables_and_verdicts():
+    md = render_markdown(make_results(), make_samples())
+    assert md.startswith("# harness run `20261124-103000-ab12cd`")
+    assert "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 ↑ |" in md
+    assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 ↑ |" in md
+    assert "| bleu (primary) | 12.40 | 10.10 | -2.30 ↓ |" in md
+    # lower-is-better metric going down is an improvement
+    assert "| ter ↓ | 80.00 | 70.50 | -9.50 ↓ |" in md
+    summary = md.split("## Summary", 1)[1].split("## Task", 1)[0]
+    assert "**sentiment** — accuracy: 0.5000 → 0.9300 (+0.4300) ↑ improved" in summary
+    assert "**translation** — bleu: 12.40 → 10.10" in summary and "↓ worse" in summary
+    # metadata, settings
+    assert "| final_loss | 0.41 |" in md
+    assert "| learning_rate | 0.003 |" in md
+    assert "| parameters | 650,000 |" in md
+    assert "| train.epochs | 20 |" in md
+    assert "signature = `nrefs:1|case:mixed|tok:13a`" in md
+    assert "| total | 92.0 s |" in md
+
+
+def test_markdown_examples_escape_and_limit():
+    md = render_markdown(make_results(), make_samples())
+    # the malicious input stays inside one cell: pipe escaped, HTML escaped
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; a\\|b" in md
+    assert "<script>" not in md
+    assert "Neg<br>ative" in md  # newline inside a cell
+    # every line of every table has the same number of unescaped pipes as its header
+    for block in re.findall(r"((?:^\|.*\|$\n?)+)", md, flags=re.M):
+        lines = block.strip().splitlines()
+        counts = {len(re.findall(r"(?<!\\)\|", line)) for line in lines}
+        assert len(counts) == 1, lines
+    # default: at most 5 examples per task
+    assert "translation-test-4" in md and "translation-test-5" not in md
+    assert "| sentiment-test-0 | I loved it. | Positive | Negative | Positive ✓ |" in md
+    md2 = render_markdown(make_results(), make_samples(), n_examples=2)
+    assert "translation-test-1" in md2 and "translation-test-2" not in md2
+
+
+def test_markdown_eval_mode():
+    md = render_markdown(make_results("eval"), make_samples("eval"))
+    assert md.startswith("# harness evaluation")
+    assert "| metric | score |" in md
+    assert "| accuracy (primary) | 0.5000 |" in md
+    assert "**sentiment** — accuracy: 0.5000" in md
+    assert "→" not in md
+    assert "### Training" not in md
+    assert "| id | input | reference | prediction |" in md
+
+
+def test_ci_and_p_values_render_when_present():
+    results = make_results()
+    acc = results["tasks"]["sentiment"]["metrics"]["accuracy"]
+    acc.update(before_ci=[0.4, 0.6], after_ci=[0.88, 0.97], p_value=0.00001, significant=True)
+    f1 = results["tasks"]["sentiment"]["metrics"]["macro_f1"]
+    f1.update(p_value=0.2, significant=False)
+    md = render_markdown(results, make_samples())
+    assert "| metric | before | after | delta | p-value |" in md
+    row = ("| accuracy (primary) | 0.5000 [0.4000, 0.6000] | 0.9300 [0.8800, 0.9700] | +0.4300 ↑ "
+           "| &lt;0.0001 * |")
+    assert row in md
+    assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 ↑ | 0.2000 |" in md
+    assert "(+0.4300, p &lt; 0.0001, significant) ↑ improved" in md
+    page = render_html(results, make_samples())
+    assert "0.9300 [0.8800, 0.9700]" in page and "p-value" in page and 'class="sig"' in page
+    # absent -> not shown
+    plain = render_markdown(make_results(), make_samples())
+    assert "p-value" not in plain and "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 ↑ |\n" in plain
+    assert "p = " not in plain and "significant" not in plain
+    assert "p-value" not in render_html(make_results(), make_samples())
+
+
+def test_flips_rendered_when_present():
+    results = make_results()
+    results["tasks"]["sentiment"]["flips"] = {"fixed": ["sentiment-test-0"], "broken": []}
+    md = render_markdown(results, make_samples())
+    assert "| flips.fixed | sentiment-test-0 |" in md
+    assert "flips" not in render_markdown(make_results(), make_samples())
+
+
+# ---------------------------------------------------------------------------------------------- html
+
+
+def test_html_escapes_and_is_self_contained():
+    page = render_html(make_results(), make_samples())
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; a|b" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, flags=re.I)
+    assert "http://" not in page and "https://" not in page
+    assert "@import" not in page and "<link" not in page
+    assert "<polyline" in page and "points=" in page
+
+
+def test_html_content_run_mode():
+    page = render_html(make_results(), make_samples())
+    # summary: sentiment improved (green), translation BLEU dropped (red)
+    assert re.search(r'class="num improved">\+0\.4300', page)
+    assert re.search(r'class="num worse">-2\.30', page)
+    assert re.search(r'class="num improved">-9\.50', page)  # TER: lower is better
+    assert 'class="text match">Positive</td>' in page
+    assert "nrefs:1|case:mixed|tok:13a" in page
+    assert "Training loss" in page and "650,000" in page
+
+
+def test_html_eval_mode():
+    page = render_html(make_results("eval"), make_samples("eval"))
+    assert "Training loss" not in page and "<polyline" not in page
+    assert "<th>score</th>" in page and "<th>after</th>" not in page
+    assert "0.5000" in page
+
+
+def test_html_single_point_and_empty_loss_history():
+    results = make_results()
+    results["training"]["loss_history"] = [{"step": 1, "epoch": 0.1, "loss": 2.0}]
+    assert "<circle" in render_html(results, [])
+    results["training"]["loss_history"] = []
+    assert "Training loss" not in render_html(results, [])
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def test_write_reports_and_load_run_round_trip(tmp_path):
+    results, samples = make_results(), make_samples()
+    results["tasks"]["sentiment"]["instruction"] = "Bestimme die Stimmung — ünïcode"
+    paths = write_reports(tmp_path / "run", results, samples)
+    assert set(paths) == {"results", "samples", "markdown", "html"}
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == \
+        ["report.html", "report.md", "results.json", "samples.jsonl"]
+    text = paths["results"].read_text(encoding="utf-8")
+    assert "ünïcode" in text and text.startswith('{\n  "schema_version": 1')
+    loaded, loaded_samples = load_run(tmp_path / "run")
+    assert loaded == results
+    assert loaded_samples == samples
+    # re-rendering from disk gives the same report
+    assert render_markdown(loaded, loaded_samples) == paths["markdown"].read_text(encoding="utf-8")
+
+
+def test_write_reports_overwrites_atomically(tmp_path):
+    write_reports(tmp_path, make_results(), make_samples())
+    results = make_results()
+    results["tasks"]["sentiment"]["metrics"]["accuracy"]["after"] = 0.99
+    write_reports(tmp_path, results, make_samples())
+    assert json.loads((tmp_path / "results.json").read_text())["tasks"]["sentiment"]["metrics"]["accuracy"][
+        "after"] == 0.99
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("breakage", ["no_tasks", "no_metrics"])
+def test_failing_render_leaves_nothing(tmp_path, breakage):
+    results = make_results()
+    if breakage == "no_tasks":
+        del results["tasks"]
+    else:
+        del results["tasks"]["sentiment"]["metrics"]
+    run_dir = tmp_path / "run"
+    with pytest.raises(HarnessError):
+        write_reports(run_dir, results, make_samples())
+    assert not run_dir.exists() or list(run_dir.iterdir()) == []
+    # an existing directory with an older report is not touched either
+    run_dir.mkdir(exist_ok=True)
+    (run_dir / "keep.txt").write_text("x")
+    with pytest.raises(HarnessError):
+        write_reports(run_dir, results, make_samples())
+    assert [p.name for p in run_dir.iterdir()] == ["keep.txt"]
+
+
+def test_load_run_missing_dir_is_clear(tmp_path):
+    with pytest.raises(HarnessError, match="results.json"):
+        load_run(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------- rich
+
+
+def test_summary_table():
+    from rich.console import Console
+
+    console = Console(record=True, width=120, color_system=None)
+    console.print(summary_table(make_results()))
+    out = console.export_text()
+    assert "accuracy *" in out and "+0.4300" in out and "0.9300" in out
+    assert "bleu *" in out and "12.40" in out
+    table = summary_table(make_results("eval"))
+    assert [c.header for c in table.columns] == ["task", "metric", "score"]
