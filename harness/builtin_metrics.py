@@ -122,6 +122,7 @@ def macro_f1(predictions: Sequence[str], references: Sequence[Sequence[str]]) ->
     return MetricResult(
         score=float(score),
         per_example=None,
+        stats=_macro_f1_stats(y_true, y_pred, labels),
         settings={
             "strip": True,
             "labels": "reference labels",
@@ -129,6 +130,32 @@ def macro_f1(predictions: Sequence[str], references: Sequence[Sequence[str]]) ->
             "package": _package("scikit-learn"),
         },
     )
+
+
+def _macro_f1_stats(y_true: list, y_pred: list, labels: list) -> list[list[float]]:
+    """Per-example confusion counts over ``labels`` (K of them): ``[tp_1..K, true_1..K, pred_1..K]``.
+
+    They add up over examples; :func:`harness.stats.macro_f1_from_stats` turns their sums
+    into the macro F1 that ``f1_score`` gives on the same examples (see tests/test_stats.py).
+    """
+    index = {label: k for k, label in enumerate(labels)}
+    width = len(labels)
+    rows = []
+    for t, p in zip(y_true, y_pred, strict=True):
+        row = [0.0] * (3 * width)
+        row[width + index[t]] = 1.0
+        if p in index:
+            row[2 * width + index[p]] = 1.0
+            if p == t:
+                row[index[t]] = 1.0
+        rows.append(row)
+    return rows
+
+
+def _macro_f1_from_stats(sums):
+    from harness.stats import macro_f1_from_stats
+
+    return macro_f1_from_stats(sums)
 
 
 def exact_match(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> MetricResult:
@@ -161,11 +188,30 @@ def _sacrebleu(
     name: str, metric: Any, predictions: Sequence[str], references: Sequence[Sequence[str]]
 ) -> MetricResult:
     _check(name, predictions, references)
-    result = metric.corpus_score(list(predictions), sacrebleu_streams(references))
+    streams = sacrebleu_streams(references)
+    result = metric.corpus_score(list(predictions), streams)
+    # Per-sentence sufficient statistics, extracted the way sacrebleu's own significance tests
+    # do; they add up to the corpus statistics behind ``result``.
+    stats = [[float(v) for v in row] for row in metric._extract_corpus_statistics(list(predictions), streams)]
     # The signature is read after scoring: that is when sacrebleu records nrefs.
     return MetricResult(
-        score=float(result.score), per_example=None, settings={"signature": str(metric.get_signature())}
+        score=float(result.score),
+        per_example=None,
+        settings={"signature": str(metric.get_signature())},
+        stats=stats,
     )
+
+
+def _bleu_from_stats(sums):
+    from harness.stats import bleu_from_stats
+
+    return bleu_from_stats(sums)
+
+
+def _chrf_from_stats(sums):
+    from harness.stats import chrf_from_stats
+
+    return chrf_from_stats(sums)
 
 
 def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> MetricResult:
@@ -200,14 +246,35 @@ def builtin_metrics() -> list[Metric]:
     ]
     return [
         *rouge,
-        Metric("bleu", compute=bleu, description="Corpus BLEU, 0-100, sacrebleu defaults (13a, exp)"),
-        Metric("chrf", compute=chrf, description="Corpus chrF, 0-100, sacrebleu defaults (chrF2)"),
-        Metric("accuracy", compute=accuracy, description="Fraction of exact label matches (stripped)"),
-        Metric("macro_f1", compute=macro_f1, description="Macro-averaged F1 over the reference labels"),
+        Metric(
+            "bleu",
+            compute=bleu,
+            description="Corpus BLEU, 0-100, sacrebleu defaults (13a, exp)",
+            from_stats=_bleu_from_stats,
+        ),
+        Metric(
+            "chrf",
+            compute=chrf,
+            description="Corpus chrF, 0-100, sacrebleu defaults (chrF2)",
+            from_stats=_chrf_from_stats,
+        ),
+        Metric(
+            "accuracy",
+            compute=accuracy,
+            description="Fraction of exact label matches (stripped)",
+            binary=True,
+        ),
+        Metric(
+            "macro_f1",
+            compute=macro_f1,
+            description="Macro-averaged F1 over the reference labels",
+            from_stats=_macro_f1_from_stats,
+        ),
         Metric(
             "exact_match",
             compute=exact_match,
             description="Fraction of predictions equal to any reference (stripped)",
+            binary=True,
         ),
     ]
 

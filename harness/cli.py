@@ -54,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         cmd.add_argument("-o", "--output-dir", help="where reports go (config key: output_dir)")
         cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        cmd.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="re-run the baseline evaluation even if cached (config key: cache = false)",
+        )
+
+    commands.choices["run"].add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="continue an interrupted run from its last checkpoint, with its saved config "
+        "(found under models_dir; other options only locate it)",
+    )
 
     tasks = commands.add_parser("tasks", help="list or show registered tasks")
     tasks_cmd = tasks.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND", required=True)
@@ -116,8 +128,15 @@ def _run(args, console) -> int:
         overrides.append(f"tasks={_toml_string(args.tasks)}")
     if args.output_dir:
         overrides.append(f"output_dir={_toml_string(args.output_dir)}")
+    if args.no_cache:
+        overrides.append("cache=false")
     config = load_config(args.config, overrides)
     config.plugins = list(config.plugins) + list(args.plugin)
+    resume = None
+    if getattr(args, "resume", None):
+        from harness.runner import resumed_config
+
+        config, resume = resumed_config(args.resume, config.models_dir)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -133,7 +152,9 @@ def _run(args, console) -> int:
         disable=args.quiet,
     )
     with progress:
-        results, paths = runner.run(config, mode=args.command, progress=None if args.quiet else progress)
+        results, paths = runner.run(
+            config, mode=args.command, progress=None if args.quiet else progress, resume=resume
+        )
     console.print(summary_table(results))
     console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
     if results["model"]["output_dir"]:

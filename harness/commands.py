@@ -19,12 +19,12 @@ def tasks_list(args, console) -> int:
     """A table of every registered task and the plugin it came from."""
     registry = plugins.tasks(plugins.make_plugin_manager(extra=args.plugin))
     table = Table(title="Registered tasks")
-    for column in ("task", "version", "metrics (primary first)", "kind", "source", "description"):
+    for column in ("task", "version", "metrics (primary first)", "scoring", "source", "description"):
         table.add_column(column)
     for name, entry in sorted(registry.items()):
         task = entry.item
         ordered = [task.primary_metric] + [m for m in task.metrics if m != task.primary_metric]
-        kind = "choice" if task.choices else "generation"
+        kind = {"loglik": "log-likelihood", "generate": "generation"}[task.scoring_method]
         # escape: plugin-provided text is shown as written, never read as rich markup
         cells = (name, task.version, ", ".join(ordered), kind, entry.source, task.description)
         table.add_row(*(escape(str(cell)) for cell in cells))
@@ -49,7 +49,10 @@ def tasks_show(args, console) -> int:
     table.add_column()
     table.add_row("instruction", escape(task.instruction))
     table.add_row("metrics", escape(", ".join(task.metrics) + f"  (primary: {task.primary_metric})"))
-    table.add_row("generation", escape(f"max_new_tokens={task.max_new_tokens}, stop={list(task.stop)!r}"))
+    if task.scoring_method == "loglik":
+        table.add_row("scoring", "log-likelihood of each choice after the prompt (no generation)")
+    else:
+        table.add_row("generation", escape(f"max_new_tokens={task.max_new_tokens}, stop={list(task.stop)!r}"))
     if task.choices:
         table.add_row("choices", escape(", ".join(task.choices)))
     test = load_examples(task.test, task, "test")

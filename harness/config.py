@@ -43,6 +43,12 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     logging_steps: int = 10
     max_steps: int = -1  # > 0 overrides epochs
+    eval_every: int = 0  # dev evaluation (and checkpoint) every N steps; 0 = once per epoch
+    dev_size: int = 20  # dev examples held out per trained task (at most 10% of its train set); 0 = none
+    select_by: str = "mean"  # keep the best checkpoint by: mean | last | <trained task name>
+    patience: int = 3  # stop after this many dev evaluations without improvement; 0 = never
+    save_every: int = 0  # also checkpoint every N steps (for resume); 0 = only at dev evaluations
+    keep_checkpoints: bool = False  # keep <models_dir>/<run_id>/checkpoints after a successful run
 
 
 @dataclass
@@ -81,6 +87,10 @@ class Config:
     lora: LoraConfig = field(default_factory=LoraConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task data overrides
+    # tasks to fine-tune on (a subset of tasks): a list, or a table {name = weight} where the weight
+    # repeats (2) or subsamples (0.5) that task's examples; empty = every task with training data
+    train_tasks: list[str] | dict[str, float] = field(default_factory=list)
+    cache: bool = True  # reuse cached baseline ("before") evaluations (harness/cache.py)
 
     def prompt(self) -> str:
         """The prompt template text."""
@@ -241,6 +251,27 @@ def validate(config: Config) -> None:
         raise HarnessError("config: eval.limit and threads must be >= 0")
     if not config.tasks:
         raise HarnessError("config: tasks is empty; name at least one task")
+    weights = train_task_weights(config)
+    for name, weight in weights.items():
+        if name not in config.tasks:
+            raise HarnessError(
+                f"config: train_tasks names {name!r}, which is not in tasks (every trained task is "
+                f"also evaluated){did_you_mean(name, config.tasks)}"
+            )
+        if weight <= 0:
+            raise HarnessError(
+                f"config: train_tasks weight of {name!r} must be positive, got {weight}; "
+                "leave the task out of train_tasks instead"
+            )
+    trained = list(weights) or config.tasks
+    if config.train.select_by not in ("mean", "last") and config.train.select_by not in trained:
+        raise HarnessError(
+            f"config: train.select_by must be mean, last or a trained task, got {config.train.select_by!r}"
+            f"{did_you_mean(config.train.select_by, trained)}"
+        )
+    for key in ("eval_every", "dev_size", "patience", "save_every"):
+        if getattr(config.train, key) < 0:
+            raise HarnessError(f"config: train.{key} must be >= 0, got {getattr(config.train, key)}")
     template = config.prompt()
     if "{input}" not in template:
         raise HarnessError(
@@ -249,6 +280,30 @@ def validate(config: Config) -> None:
         )
     if not (config.device in ("auto", "cpu", "cuda", "mps") or config.device.startswith("cuda:")):
         raise HarnessError(f"config: device must be auto, cpu, cuda or cuda:N, got {config.device!r}")
+
+
+def train_task_weights(config: Config) -> dict[str, float]:
+    """``train_tasks`` as ``{name: weight}`` (a list or comma-separated string means weight 1);
+    empty when not set. Raises on a value that is neither a list nor a table of numbers."""
+    value = config.train_tasks
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return {name: 1.0 for name in value}
+    if isinstance(value, dict) and all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) for w in value.values()
+    ):
+        return {str(name): float(w) for name, w in value.items()}
+    raise HarnessError(
+        f"config: train_tasks must be a list of task names or a table {{name = weight}}, got {value!r}"
+    )
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "saved config") -> Config:
+    """Rebuild a :class:`Config` from :func:`to_dict` output (e.g. a run's run_state.json)."""
+    config = _build(Config, raw, prefix="", source=source, text="")
+    validate(config)
+    return config
 
 
 def to_dict(config: Config) -> dict[str, Any]:

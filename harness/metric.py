@@ -15,11 +15,17 @@ class MetricResult:
     :param per_example: one score per example where the metric has them (``None`` for
         corpus-only metrics such as BLEU).
     :param settings: anything that changes the numbers (tokenizer, stemmer, signature).
+    :param stats: optional per-example *sufficient statistics* (one row per example, same
+        width for every row) that add up over examples, so that the corpus score of any
+        subset or resample is ``Metric.from_stats(sum of its rows)``; for BLEU, n-gram
+        matches/totals and lengths. Used by :mod:`harness.stats` for bootstrap resampling of
+        metrics that are not a mean of per-example scores (BLEU, chrF, macro F1).
     """
 
     score: float
     per_example: list[float] | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    stats: list[list[float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -27,9 +33,17 @@ class Metric:
     """A metric: ``compute(predictions, references) -> MetricResult``.
 
     ``references[i]`` is the tuple of acceptable references for ``predictions[i]``.
+
+    :param from_stats: for metrics whose results carry ``stats``: vectorised
+        ``(n_resamples, n_stats)`` array of *summed* statistics -> ``(n_resamples,)`` array of
+        corpus scores. ``from_stats(sum of all rows)`` equals ``MetricResult.score``.
+    :param binary: the per-example scores are 0/1 correctness (accuracy-type), so a
+        before/after comparison uses McNemar's exact test instead of the paired bootstrap.
     """
 
     name: str
     compute: Callable[[Sequence[str], Sequence[Sequence[str]]], MetricResult]
     higher_is_better: bool = True
     description: str = ""
+    from_stats: Callable[[Any], Any] | None = None
+    binary: bool = False

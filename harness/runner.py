@@ -6,13 +6,14 @@ work), evaluate the base model, fine-tune, evaluate again, and write the reports
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import platform
 import secrets
 import subprocess
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from harness import __version__, plugins
 from harness.config import Config, to_dict
 from harness.data import load_examples, with_data_overrides
 from harness.errors import HarnessError, did_you_mean
+from harness.stats import compare, flips
 from harness.task import Example, Task
 
 SCHEMA_VERSION = 1
@@ -44,8 +46,10 @@ class Workload:
     tasks: list[Task]
     sources: dict[str, str]  # task name -> plugin it came from
     test: dict[str, list[Example]]
-    train: dict[str, list[Example]]
+    train: dict[str, list[Example]]  # trained tasks only, dev examples removed
     metrics: dict
+    dev: dict[str, list[Example]] = field(default_factory=dict)  # held out from train, per trained task
+    train_weights: dict[str, float] = field(default_factory=dict)  # trained task -> sampling weight
 
 
 def prepare(config: Config, train: bool = True) -> Workload:
@@ -62,6 +66,9 @@ def prepare(config: Config, train: bool = True) -> Workload:
         with_data_overrides(task, config.data.get(task.name, {}))
         for task in plugins.select(registry, config.tasks, "task")
     ]
+    from harness.hf_evaluate import resolve_metrics  # evaluate:NAME / evaluate-file:PATH names
+
+    metric_registry = resolve_metrics([m for task in tasks for m in task.metrics], metric_registry)
     for task in tasks:
         for metric in task.metrics:
             if metric not in metric_registry:
@@ -69,16 +76,36 @@ def prepare(config: Config, train: bool = True) -> Workload:
                     f"task {task.name!r} ({registry[task.name].source}): unknown metric "
                     f"{metric!r}{did_you_mean(metric, metric_registry)}"
                 )
-    test, train_examples = {}, {}
+    from harness.config import train_task_weights
+    from harness.training import dev_size_for, split_dev
+
+    weights = train_task_weights(config) if train else {}
+    test, train_examples, dev = {}, {}, {}
     for task in tasks:
         test_examples = load_examples(task.test, task, "test")
         test[task.name] = test_examples[: config.eval.limit] if config.eval.limit else test_examples
-        if train and task.train is not None:
-            train_examples[task.name] = load_examples(task.train, task, "train")
+        if train and task.train is not None and (not weights or task.name in weights):
+            examples = load_examples(task.train, task, "train")
+            dev_source = getattr(task, "dev", None)
+            if dev_source is not None:  # a task with its own dev split
+                dev[task.name] = load_examples(dev_source, task, "dev")[: config.train.dev_size]
+            else:  # carved from train (seeded), never from test
+                size = dev_size_for(len(examples), config.train.dev_size)
+                examples, dev[task.name] = split_dev(examples, size, config.seed)
+            train_examples[task.name] = examples
+    for name in weights:
+        if name not in train_examples:
+            raise HarnessError(f"config: train_tasks names {name!r}, which has no training data")
     if train and not train_examples:
         raise HarnessError("config: none of the selected tasks has training data")
     return Workload(
-        tasks, {t.name: registry[t.name].source for t in tasks}, test, train_examples, metric_registry
+        tasks,
+        {t.name: registry[t.name].source for t in tasks},
+        test,
+        train_examples,
+        metric_registry,
+        dev={name: examples for name, examples in dev.items() if examples},
+        train_weights={name: weights.get(name, 1.0) for name in train_examples},
     )
 
 
@@ -87,10 +114,15 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def run(config: Config, mode: str = "run", progress=None) -> tuple[dict, dict[str, Path]]:
+def run(
+    config: Config, mode: str = "run", progress=None, resume: str | None = None
+) -> tuple[dict, dict[str, Path]]:
     """Run one cycle (``mode="run"``) or one evaluation (``mode="eval"``) and write the reports.
 
     :param progress: a ``rich.progress.Progress`` to report on, or ``None`` for silence.
+    :param resume: the id of an interrupted run to continue (see :func:`resumed_config`): the
+        "before" evaluation is recomputed (deterministic), training continues from the run's
+        latest complete checkpoint, and the reports are written under the same run id.
     :returns: the results dict (see docs) and the paths of the files written.
     """
     from harness.models import configure_threads, count_parameters, load_model
@@ -99,8 +131,11 @@ def run(config: Config, mode: str = "run", progress=None) -> tuple[dict, dict[st
     started = time.perf_counter()
     durations: dict[str, float] = {}
     workload = prepare(config, train=(mode == "run"))
-    run_id = new_run_id()
+    run_id = resume or new_run_id()
     run_dir = Path(config.output_dir) / run_id
+    state_path = Path(config.models_dir) / run_id / RUN_STATE
+    if mode == "run":
+        write_run_state(state_path, config, run_id, "started")
     threads = configure_threads(config.threads)
 
     t0 = time.perf_counter()
@@ -111,15 +146,30 @@ def run(config: Config, mode: str = "run", progress=None) -> tuple[dict, dict[st
     total_parameters, _ = count_parameters(loaded.model)
 
     t0 = time.perf_counter()
-    before = _evaluate_all(loaded.model, loaded.tokenizer, workload, config, progress, "before")
+    from harness import cache
+
+    cached, cache_keys = cache.lookup(loaded, workload, config)  # {} when config.cache is false
+    todo = dataclasses.replace(workload, tasks=[t for t in workload.tasks if t.name not in cached])
+    fresh = {}
+    if todo.tasks:
+        fresh = _evaluate_all(loaded.model, loaded.tokenizer, todo, config, progress, "before")
+    cache.store_all(cache_keys, fresh)
+    before = {task.name: cached.get(task.name) or fresh[task.name] for task in workload.tasks}
     durations["eval_before"] = time.perf_counter() - t0
 
     training = None
     after = None
     if mode == "run":
-        from harness.training import fine_tune
+        from harness.training import DevSet, fine_tune, mix_examples
 
-        examples = [example for task in workload.tasks for example in workload.train.get(task.name, [])]
+        examples = mix_examples(workload.train, workload.train_weights, config.seed)
+        dev = DevSet(
+            [t for t in workload.tasks if t.name in workload.dev],
+            workload.dev,
+            workload.metrics,
+            config.eval.batch_size,
+        )
+        write_run_state(state_path, config, run_id, "training")
         model_dir = Path(config.models_dir) / run_id / "model"
         t0 = time.perf_counter()
         bar = progress.add_task("Fine-tuning", total=None) if progress else None
@@ -128,8 +178,15 @@ def run(config: Config, mode: str = "run", progress=None) -> tuple[dict, dict[st
             if progress is not None:
                 progress.update(bar, completed=step, total=total)
 
-        model, training = fine_tune(loaded, examples, config, model_dir, on_step)
+        try:
+            model, training = fine_tune(
+                loaded, examples, config, model_dir, on_step, dev=dev, resume=resume is not None
+            )
+        except HarnessError as exc:
+            write_run_state(state_path, config, run_id, "failed", error=str(exc))
+            raise
         durations["train"] = time.perf_counter() - t0
+        write_run_state(state_path, config, run_id, "evaluating")
         t0 = time.perf_counter()
         after = _evaluate_all(model, loaded.tokenizer, workload, config, progress, "after")
         durations["eval_after"] = time.perf_counter() - t0
@@ -137,10 +194,70 @@ def run(config: Config, mode: str = "run", progress=None) -> tuple[dict, dict[st
     results = _results(
         config, mode, run_id, workload, loaded, total_parameters, threads, before, after, training, durations
     )
+    for name, entry in results["tasks"].items():
+        entry["baseline_cached"] = name in cached
     samples = _samples(workload, before, after)
+    if after is not None:
+        for task in workload.tasks:
+            results["tasks"][task.name]["flips"] = flips(task.name, task.primary_metric, samples)
     results["durations"]["total"] = round(time.perf_counter() - started, 3)
     paths = write_reports(run_dir, results, samples)
+    if mode == "run":
+        write_run_state(state_path, config, run_id, "done", results=str(run_dir / "results.json"))
     return results, paths
+
+
+RUN_STATE = "run_state.json"
+
+
+def write_run_state(path: Path, config: Config, run_id: str, phase: str, **extra) -> None:
+    """Record a run's config and phase in ``<models_dir>/<run_id>/run_state.json`` (atomically),
+    so that ``harness run --resume RUN_ID`` can rebuild the run."""
+    import json
+    import os
+    import tempfile
+
+    state = {
+        "run_id": run_id,
+        "phase": phase,  # started | training | evaluating | done | failed
+        "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "cwd": os.getcwd(),  # relative paths in the config are relative to this
+        "checkpoints": str(path.parent / "checkpoints"),
+        **extra,
+        "config": to_dict(config),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2, default=str)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resumed_config(run: str, models_dir: str = "runs") -> tuple[Config, str]:
+    """The saved config and run id of an interrupted run, from its ``run_state.json``.
+
+    :param run: a run id (looked up under ``models_dir``) or the run's directory.
+    """
+    import json
+
+    from harness.config import config_from_dict
+
+    directory = Path(run) if (Path(run) / RUN_STATE).is_file() else Path(models_dir) / run
+    path = directory / RUN_STATE
+    if not path.is_file():
+        raise HarnessError(f"--resume {run}: no {RUN_STATE} in {directory} (is models_dir right?)")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise HarnessError(f"{path}: unreadable run state ({exc})") from None
+    if state.get("phase") == "done":
+        raise HarnessError(f"--resume {run}: that run already finished; see {state.get('results')}")
+    return config_from_dict(state["config"], source=str(path)), state["run_id"]
 
 
 def _step(progress, description: str):
@@ -191,6 +308,7 @@ def _results(
     tasks = {}
     for task in workload.tasks:
         metric_entries = {}
+        references = [example.references for example in workload.test[task.name]]
         for name in task.metrics:
             b = before[task.name].scores[name]
             a = after[task.name].scores[name] if after else None
@@ -200,6 +318,7 @@ def _results(
                 "after": a.score if a else None,
                 "delta": (a.score - b.score) if a else None,
                 "settings": dict(b.settings),
+                **compare(workload.metrics[name], references, b, a, seed=config.seed),
             }
         tasks[task.name] = {
             "version": task.version,
@@ -210,6 +329,8 @@ def _results(
             "n_test": len(workload.test[task.name]),
             "n_train": len(workload.train.get(task.name, [])),
             "primary_metric": task.primary_metric,
+            "scoring": task.scoring_method,
+            "choices": list(task.choices),
             "max_new_tokens": task.max_new_tokens,
             "stop": list(task.stop),
             "metrics": metric_entries,
@@ -253,6 +374,26 @@ def _results(
             "final_loss": training.final_loss,
             "duration": round(training.duration, 3),
             "loss_history": training.loss_history,
+            "max_steps": training.max_steps,
+            "weights": dict(workload.train_weights),
+            "dev_examples": training.dev_examples,
+            "dev_metrics": training.dev_metrics,
+            "select_by": training.select_by,
+            "dev_history": training.dev_history,
+            "best_step": training.best_step,
+            "best_score": training.best_score,
+            "stopped_early": training.stopped_early,
+            "tokens": training.tokens,
+            "lora_modules": training.lora_modules,
+            "resumed_from": training.resumed_from,
+        },
+        "statistics": {
+            "confidence": 0.95,
+            "n_resamples": 1000,
+            "seed": config.seed,
+            "interval": "percentile bootstrap over test examples (corpus metrics recomputed per resample)",
+            "paired_test": "exact McNemar for 0/1 metrics, else two-sided paired bootstrap",
+            "alpha": 0.05,
         },
         "generation": {
             "batch_size": config.eval.batch_size,
@@ -280,9 +421,13 @@ def _samples(workload: Workload, before: dict, after: dict | None) -> list[dict]
                 "prediction_before": b.predictions[i],
                 "scores_before": _per_example(b.scores, i),
             }
+            if b.choice_logprobs is not None:
+                row["choice_logprobs_before"] = b.choice_logprobs[i]
             if a is not None:
                 row["prediction_after"] = a.predictions[i]
                 row["scores_after"] = _per_example(a.scores, i)
+                if a.choice_logprobs is not None:
+                    row["choice_logprobs_after"] = a.choice_logprobs[i]
             rows.append(row)
     return rows
 

@@ -57,6 +57,9 @@ class DataSource:
         object.__setattr__(self, "columns", tuple(self.columns))
 
 
+SCORING_METHODS = ("auto", "generate", "loglik")
+
+
 @dataclass(frozen=True)
 class Task:
     """A task: what to ask, on which data, and how to score the answers.
@@ -70,6 +73,9 @@ class Task:
     :param max_new_tokens: generation budget per example.
     :param stop: generation stops at the first of these strings (EOS always stops).
     :param choices: fixed labels for a classification task (e.g. ``("Positive", "Negative")``).
+    :param scoring: how predictions are made: ``"loglik"`` picks the choice with the highest
+        log-likelihood after the prompt (no generation; needs ``choices``), ``"generate"`` generates
+        greedily, ``"auto"`` (default) is ``"loglik"`` when ``choices`` are set, else ``"generate"``.
     :param version: bump whenever a change to data, prompt or scoring can move a score.
     :param description: one line shown by ``harness tasks list``.
     """
@@ -85,6 +91,7 @@ class Task:
     choices: tuple[str, ...] = ()
     version: str = "1"
     description: str = ""
+    scoring: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "metrics", tuple(self.metrics))
@@ -96,3 +103,18 @@ class Task:
             object.__setattr__(self, "primary_metric", self.metrics[0])
         if self.primary_metric not in self.metrics:
             raise ValueError(f"task {self.name!r}: primary_metric {self.primary_metric!r} is not in metrics")
+        if self.scoring not in SCORING_METHODS:
+            raise ValueError(
+                f"task {self.name!r}: scoring {self.scoring!r} is not one of {', '.join(SCORING_METHODS)}"
+            )
+        if self.scoring == "loglik" and not self.choices:
+            raise ValueError(f"task {self.name!r}: scoring 'loglik' needs choices")
+        if len(set(self.choices)) != len(self.choices):
+            raise ValueError(f"task {self.name!r}: duplicate choices {list(self.choices)}")
+
+    @property
+    def scoring_method(self) -> str:
+        """The scoring actually used: ``"loglik"`` or ``"generate"`` (``"auto"`` resolved)."""
+        if self.scoring == "auto":
+            return "loglik" if self.choices else "generate"
+        return self.scoring

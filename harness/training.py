@@ -1,17 +1,45 @@
-"""Fine-tuning with the transformers Trainer: full or LoRA (peft), loss on response tokens only."""
+"""Fine-tuning with the transformers Trainer: full or LoRA (peft), loss on response tokens only.
+
+Evaluation-driven: every ``train.eval_every`` steps (default: once per epoch) the primary metric
+of each trained task is computed on a dev split held out from its training data; the kept model
+is the best one by ``train.select_by``, and training stops early after ``train.patience``
+evaluations without improvement. Checkpoints (the Trainer's own) are written at every evaluation
+under ``<models_dir>/<run_id>/checkpoints/`` so that an interrupted run can be resumed.
+
+Dev-score aggregation (``select_by = "mean"``): the mean over trained tasks of each task's
+primary metric, normalised to 0-1 first. A metric reported on a 0-100 scale (``bleu``, ``chrf``,
+``ter``, or any metric with a ``scale`` attribute of 100) is divided by 100; a metric whose
+``higher_is_better`` is false enters negated.
+
+Everything the Trainer needs to resume (dev curve, best step, early-stopping counter, token
+counts) lives in its ``trainer_state.json``, so a resumed run continues exactly where the
+checkpoint left off and ends with the same weights as an uninterrupted run.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.config import Config
+from harness.errors import HarnessError
 from harness.prompting import IGNORE_INDEX, build_prompt, tokenize_for_training
-from harness.task import Example
+from harness.task import Example, Task
+
+PERCENT_SCALE_METRICS = frozenset({"bleu", "chrf", "ter"})
+"""Metrics reported on a 0-100 scale; divided by 100 before tasks are averaged."""
+
+DEV_FRACTION = 0.1
+"""A task's dev split is at most this fraction of its training examples."""
+
+SCORE_KEY = "dev_score"  # the aggregate, as stored by the Trainer (eval_dev_score) in log_history
 
 
 @dataclass
@@ -27,6 +55,64 @@ class TrainResult:
     output_dir: str
     duration: float
     loss_history: list[dict] = field(default_factory=list)
+    dev_history: list[dict] = field(default_factory=list)
+    dev_metrics: dict[str, str] = field(default_factory=dict)  # task -> primary metric on the dev split
+    dev_examples: dict[str, int] = field(default_factory=dict)
+    select_by: str = "mean"
+    best_step: int | None = None
+    best_score: float | None = None
+    stopped_early: bool = False
+    max_steps: int = 0
+    tokens: dict = field(default_factory=dict)  # real / padded token counts and throughput
+    lora_modules: list[str] | None = None  # module names that got adapters (LoRA only)
+    resumed_from: str | None = None
+
+
+@dataclass
+class DevSet:
+    """What the dev evaluation during training needs."""
+
+    tasks: list[Task]
+    examples: dict[str, list[Example]]
+    metrics: dict  # metric name -> Metric
+    batch_size: int = 32
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def dev_size_for(n_train: int, dev_size: int) -> int:
+    """How many of a task's ``n_train`` examples are held out: ``min(dev_size, 10% of n_train)``."""
+    if dev_size <= 0:
+        return 0
+    return min(dev_size, int(n_train * DEV_FRACTION))
+
+
+def split_dev(examples: Sequence[Example], size: int, seed: int) -> tuple[list[Example], list[Example]]:
+    """Hold out ``size`` examples chosen with ``seed``; returns (train, dev), both in file order."""
+    if size <= 0:
+        return list(examples), []
+    chosen = set(random.Random(seed).sample(range(len(examples)), size))
+    train = [e for i, e in enumerate(examples) if i not in chosen]
+    dev = [e for i, e in enumerate(examples) if i in chosen]
+    return train, dev
+
+
+def mix_examples(train: dict[str, list[Example]], weights: dict[str, float], seed: int) -> list[Example]:
+    """Concatenate the tasks' training examples, each task repeated by its weight.
+
+    A weight ``w`` takes every example ``floor(w)`` times plus a seeded sample of
+    ``round(frac(w) * n)`` examples: 2 duplicates a task, 0.5 takes a (seeded) half.
+    """
+    mixed: list[Example] = []
+    for offset, (name, weight) in enumerate(weights.items()):
+        examples = train[name]
+        whole = int(weight)
+        part = round((weight - whole) * len(examples))
+        mixed.extend(examples * whole)
+        if part:
+            mixed.extend(random.Random(seed + offset).sample(examples, part))
+    return mixed
 
 
 def build_train_features(
@@ -61,6 +147,88 @@ def make_collator(pad_token_id: int) -> Callable[[list[dict]], dict]:
     return collate
 
 
+# ----------------------------------------------------------------------------- scores
+
+
+def normalised(name: str, metric, value: float) -> float:
+    """``value`` of metric ``name`` on a 0-1, higher-is-better scale (see the module docstring)."""
+    scale = getattr(metric, "scale", None) or (100.0 if name in PERCENT_SCALE_METRICS else 1.0)
+    value = value / scale
+    return value if getattr(metric, "higher_is_better", True) else -value
+
+
+def aggregate(scores: dict[str, float], dev: DevSet, select_by: str) -> float:
+    """The number the best checkpoint is chosen by: one task's or the mean normalised score."""
+    by_task = {task.name: task for task in dev.tasks}
+    names = list(scores) if select_by in ("mean", "last") else [select_by]
+    values = [
+        normalised(by_task[n].primary_metric, dev.metrics[by_task[n].primary_metric], scores[n])
+        for n in names
+    ]
+    return sum(values) / len(values)
+
+
+def dev_scores(model, tokenizer, dev: DevSet, template: str) -> dict[str, float]:
+    """The primary metric of each dev task (greedy generation, as in the final evaluation)."""
+    from harness.evaluation import evaluate_task
+
+    scores = {}
+    for task in dev.tasks:
+        only_primary = replace(task, metrics=(task.primary_metric,))
+        evaluation = evaluate_task(
+            model, tokenizer, only_primary, dev.examples[task.name], dev.metrics, template, dev.batch_size
+        )
+        scores[task.name] = float(evaluation.scores[task.primary_metric].score)
+    return scores
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_step(path: Path) -> int:
+    try:
+        return int(path.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def checkpoint_is_complete(path: Path) -> bool:
+    """True when the Trainer finished writing ``path``: its ``trainer_state.json`` (written last)
+    loads and the weights are there."""
+    try:
+        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    weights = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json")
+    return any((path / name).is_file() for name in weights)
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    """The complete checkpoint with the highest step under ``checkpoints``, or None."""
+    if not checkpoints.is_dir():
+        return None
+    found = sorted(
+        (p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and checkpoint_step(p) >= 0),
+        key=checkpoint_step,
+    )
+    complete = [p for p in found if checkpoint_is_complete(p)]
+    return complete[-1] if complete else None
+
+
+def remove_incomplete_checkpoints(checkpoints: Path) -> list[Path]:
+    """Delete checkpoint folders an interrupted save left half-written; returns them."""
+    removed = []
+    if checkpoints.is_dir():
+        for path in checkpoints.glob("checkpoint-*"):
+            if path.is_dir() and not checkpoint_is_complete(path):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
+
+
+# ----------------------------------------------------------------------------- model
+
+
 def resolve_method(config: Config, model_source: str) -> str:
     """``auto`` means full fine-tuning for embedded presets, LoRA for pretrained models."""
     if config.method != "auto":
@@ -83,71 +251,208 @@ def apply_lora(model, config: Config):
     return get_peft_model(model, lora)
 
 
+def lora_module_names(model) -> list[str]:
+    """The distinct module names (e.g. ``q_proj``) that carry a LoRA adapter."""
+    return sorted(
+        {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if hasattr(module, "lora_A")}
+    )
+
+
+# ----------------------------------------------------------------------------- trainer pieces
+
+
+class NonFiniteLoss(Exception):
+    def __init__(self, step: int, value: float):
+        super().__init__(f"loss {value} at step {step}")
+        self.step, self.value = step, value
+
+
+def patience_exhausted(log_history: list[dict], patience: int) -> bool:
+    """True when the last ``patience`` dev evaluations did not beat the best before them."""
+    scores = [entry[f"eval_{SCORE_KEY}"] for entry in log_history if f"eval_{SCORE_KEY}" in entry]
+    if patience <= 0 or not scores:
+        return False
+    best_index = len(scores) - 1 - scores[::-1].index(max(scores))  # a tie counts as the newer best
+    return len(scores) - 1 - best_index >= patience
+
+
+@functools.cache
+def _trainer_classes():
+    """The Trainer subclass and callbacks (built on first use: transformers imports are slow)."""
+    import torch
+    from transformers import Trainer, TrainerCallback
+    from transformers.trainer_callback import ExportableState
+
+    class TokenCounter(TrainerCallback, ExportableState):
+        """Real (non-pad) and padded tokens trained on, and the seconds spent in training steps.
+
+        Exportable, so the counts survive a resume (they are stored in trainer_state.json).
+        """
+
+        def __init__(self, real: int = 0, total: int = 0, seconds: float = 0.0):
+            self.real, self.total, self.seconds = real, total, seconds
+            self._started: float | None = None
+
+        def state(self) -> dict:
+            return {
+                "args": {"real": self.real, "total": self.total, "seconds": self.seconds},
+                "attributes": {},
+            }
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self._started is not None:
+                self.seconds += time.perf_counter() - self._started
+                self._started = None
+
+    class Schedule(TrainerCallback):
+        """Evaluate on the dev split and checkpoint every ``interval`` steps (and at the last step),
+        checkpoint every ``save_every`` steps, stop after ``patience`` evaluations without gain."""
+
+        def __init__(self, interval: int, save_every: int, patience: int, evaluate: bool, on_step=None):
+            self.interval, self.save_every, self.patience = interval, save_every, patience
+            self.evaluate, self.on_step = evaluate, on_step
+
+        def on_step_end(self, args, state, control, **kwargs):
+            step = state.global_step
+            if step % self.interval == 0 or step >= state.max_steps:
+                control.should_evaluate = self.evaluate
+                control.should_save = True
+            if self.save_every > 0 and step % self.save_every == 0:
+                control.should_save = True
+            if self.on_step is not None:
+                self.on_step(step, state.max_steps)
+            return control
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if patience_exhausted(state.log_history, self.patience):
+                control.should_training_stop = True
+            return control
+
+    class HarnessTrainer(Trainer):
+        """Counts tokens, stops on a non-finite loss, and evaluates by generation on the dev split."""
+
+        dev: DevSet | None = None
+        template: str = ""
+        select_by: str = "mean"
+
+        def _counter(self):
+            return next(c for c in self.callback_handler.callbacks if isinstance(c, TokenCounter))
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            counter = self._counter()
+            counter.real += int(inputs["attention_mask"].sum())
+            counter.total += int(inputs["attention_mask"].numel())
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLoss(self.state.global_step + 1, value)
+            return loss
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            model = self.model
+            was_training = model.training
+            model.eval()
+            try:
+                scores = dev_scores(model, self.processing_class, self.dev, self.template)
+            finally:
+                if was_training:
+                    model.train()
+            metrics = {f"eval_{name}": score for name, score in scores.items()}
+            metrics[f"eval_{SCORE_KEY}"] = aggregate(scores, self.dev, self.select_by)
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
+        def _determine_best_metric(self, metrics, trial):
+            # like the Trainer's, but a tie is a new best: more training at the same dev score
+            # (common on small dev sets) is kept rather than thrown away
+            value = metrics[f"eval_{SCORE_KEY}"]
+            if self.state.best_metric is None or value >= self.state.best_metric:
+                self.state.best_metric = value
+                self.state.best_global_step = self.state.global_step
+                return True
+            return False
+
+    return HarnessTrainer, TokenCounter, Schedule, torch
+
+
+# ----------------------------------------------------------------------------- fine_tune
+
+
 def fine_tune(
     loaded,
     examples: Sequence[Example],
     config: Config,
     output_dir: Path,
     on_step: Callable[[int, int], None] | None = None,
+    *,
+    dev: DevSet | None = None,
+    resume: bool = False,
+    callbacks: Sequence = (),
 ) -> tuple[object, TrainResult]:
     """Fine-tune ``loaded.model`` on ``examples`` (all tasks mixed) and save it to ``output_dir``.
 
-    Returns the trained model (in eval mode, on the same device) and a :class:`TrainResult`.
+    :param dev: the dev split to select checkpoints on (``None``: keep the last weights).
+    :param resume: continue from the latest complete checkpoint in ``output_dir/../checkpoints``.
+    :param callbacks: extra ``TrainerCallback`` objects (tests).
+    :returns: the trained model (in eval mode, on the same device) and a :class:`TrainResult`.
     """
-    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import PrinterCallback, TrainerState, TrainingArguments
     from transformers.utils import logging as hf_logging
 
     from harness.models import count_parameters
 
+    HarnessTrainer, TokenCounter, Schedule, torch = _trainer_classes()
     started = time.perf_counter()
+    train_cfg = config.train
     method = resolve_method(config, loaded.source)
     model = loaded.model
+    lora_modules = None
     if method == "lora":
         model = apply_lora(model, config)
+        lora_modules = lora_module_names(model)
     model.train()
-    if config.train.gradient_checkpointing:
+    if train_cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
 
     shuffled = list(examples)
     random.Random(config.seed).shuffle(shuffled)
-    features = build_train_features(loaded.tokenizer, shuffled, config.prompt(), config.train.max_length)
-    steps_per_epoch = math.ceil(len(features) / config.train.batch_size)
+    features = build_train_features(loaded.tokenizer, shuffled, config.prompt(), train_cfg.max_length)
+    steps_per_epoch = math.ceil(len(features) / train_cfg.batch_size)
     total_steps = (
-        config.train.max_steps
-        if config.train.max_steps > 0
-        else math.ceil(steps_per_epoch * config.train.epochs)
+        train_cfg.max_steps if train_cfg.max_steps > 0 else math.ceil(steps_per_epoch * train_cfg.epochs)
     )
-    history: list[dict] = []
+    if dev is not None and not any(dev.examples.get(t.name) for t in dev.tasks):
+        dev = None
+    interval = train_cfg.eval_every if train_cfg.eval_every > 0 else steps_per_epoch
+    select = dev is not None and train_cfg.select_by != "last"
 
-    class Progress(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                history.append(
-                    {
-                        "step": state.global_step,
-                        "epoch": round(state.epoch or 0, 3),
-                        "loss": float(logs["loss"]),
-                    }
-                )
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if on_step is not None:
-                on_step(state.global_step, state.max_steps)
-
+    checkpoints = (output_dir.parent / "checkpoints").resolve()
+    resume_from = None
+    if resume:
+        remove_incomplete_checkpoints(checkpoints)
+        resume_from = latest_checkpoint(checkpoints)
     use_bf16 = loaded.dtype == "bfloat16"
-    checkpoints = output_dir.parent / "checkpoints"
     args = TrainingArguments(
-        output_dir=str(checkpoints),  # only written to when a checkpoint is saved
-        per_device_train_batch_size=config.train.batch_size,
-        num_train_epochs=config.train.epochs,
-        max_steps=config.train.max_steps,
-        learning_rate=config.train.learning_rate,
-        weight_decay=config.train.weight_decay,
-        lr_scheduler_type=config.train.lr_scheduler,
-        warmup_steps=int(config.train.warmup_ratio * total_steps),
-        logging_steps=config.train.logging_steps,
-        save_strategy="no",
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=train_cfg.batch_size,
+        num_train_epochs=train_cfg.epochs,
+        max_steps=train_cfg.max_steps,
+        learning_rate=train_cfg.learning_rate,
+        weight_decay=train_cfg.weight_decay,
+        lr_scheduler_type=train_cfg.lr_scheduler,
+        warmup_steps=int(train_cfg.warmup_ratio * total_steps),
+        logging_steps=train_cfg.logging_steps,
+        save_strategy="steps",  # when: decided by Schedule; the Trainer also saves at the last step
+        save_steps=max(1, total_steps + 1),
+        save_total_limit=2,  # the latest (to resume) + the best (always kept by the Trainer)
+        metric_for_best_model=SCORE_KEY,
+        greater_is_better=True,
+        restore_callback_states_from_checkpoint=True,
         report_to="none",
         seed=config.seed,
         data_seed=config.seed,
@@ -159,33 +464,105 @@ def fine_tune(
         dataloader_num_workers=0,
         log_level="error",
     )
-    trainer = Trainer(
+    trainer = HarnessTrainer(
         model=model,
         args=args,
         train_dataset=features,
         data_collator=make_collator(loaded.tokenizer.pad_token_id),
-        callbacks=[Progress()],
+        processing_class=loaded.tokenizer,
+        callbacks=[
+            TokenCounter(),
+            Schedule(
+                interval, train_cfg.save_every, train_cfg.patience if select else 0, dev is not None, on_step
+            ),
+            *callbacks,
+        ],
     )
+    trainer.dev, trainer.template, trainer.select_by = dev, config.prompt(), train_cfg.select_by
     trainer.remove_callback(PrinterCallback)  # progress is shown by harness, not printed as dicts
     hf_logging.disable_progress_bar()
-    output = trainer.train()
-    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
-        checkpoints.rmdir()
+
+    finished = None  # a checkpoint in which training had already ended (early stop or last step)
+    if resume_from is not None:
+        saved = json.loads((resume_from / "trainer_state.json").read_text(encoding="utf-8"))
+        stop = patience_exhausted(saved.get("log_history", []), train_cfg.patience if select else 0)
+        if stop or saved.get("global_step", 0) >= saved.get("max_steps", total_steps):
+            finished = resume_from
+    try:
+        if finished is not None:
+            trainer.state = TrainerState.load_from_json(str(finished / "trainer_state.json"))
+            trainer._load_from_checkpoint(str(finished))
+            trainer._load_callback_state()
+        else:
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except NonFiniteLoss as exc:
+        good = latest_checkpoint(checkpoints)
+        where = f"the last good checkpoint is {good}" if good else "no checkpoint had been saved yet"
+        raise HarnessError(
+            f"training loss became {exc.value} at step {exc.step}; {where}; "
+            f"lower train.learning_rate (now {train_cfg.learning_rate:g})"
+        ) from None
+    except torch.cuda.OutOfMemoryError:
+        raise HarnessError(
+            f"out of GPU memory while training {loaded.name!r}: use a smaller train.batch_size "
+            f'(now {train_cfg.batch_size}), train.gradient_checkpointing=true, method="lora", '
+            f"or a shorter train.max_length (now {train_cfg.max_length})"
+        ) from None
+
+    state = trainer.state
+    best_step = state.best_global_step if select else None
+    best_checkpoint = state.best_model_checkpoint
+    if select and best_step and best_step != state.global_step and best_checkpoint:
+        trainer._load_best_model()
     model = trainer.model
     model.eval()
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
     loaded.tokenizer.save_pretrained(output_dir)
+    if not train_cfg.keep_checkpoints:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    elif checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        checkpoints.rmdir()
+
     _, trainable = count_parameters(model)
-    final_loss = history[-1]["loss"] if history else float(output.training_loss)
+    loss_history = [
+        {"step": e["step"], "epoch": round(e.get("epoch") or 0, 3), "loss": float(e["loss"])}
+        for e in state.log_history
+        if "loss" in e
+    ]
+    dev_history = []
+    for entry in state.log_history:
+        if f"eval_{SCORE_KEY}" in entry:
+            row = {"step": entry["step"], "epoch": round(entry.get("epoch") or 0, 3)}
+            row.update({t.name: entry[f"eval_{t.name}"] for t in dev.tasks if f"eval_{t.name}" in entry})
+            row["aggregate"] = entry[f"eval_{SCORE_KEY}"]
+            dev_history.append(row)
+    counter = trainer._counter()
     return model, TrainResult(
         method=method,
-        steps=output.global_step,
-        epochs=config.train.epochs,
+        steps=state.global_step,
+        epochs=train_cfg.epochs,
         train_examples=len(features),
-        final_loss=final_loss,
+        final_loss=loss_history[-1]["loss"] if loss_history else None,
         trainable_parameters=trainable,
         output_dir=str(output_dir),
         duration=time.perf_counter() - started,
-        loss_history=history,
+        loss_history=loss_history,
+        dev_history=dev_history,
+        dev_metrics={t.name: t.primary_metric for t in dev.tasks} if dev else {},
+        dev_examples={t.name: len(dev.examples.get(t.name, [])) for t in dev.tasks} if dev else {},
+        select_by=train_cfg.select_by if dev else "last",
+        best_step=best_step if select else None,
+        best_score=state.best_metric if select else None,
+        stopped_early=state.global_step < state.max_steps,
+        max_steps=state.max_steps,
+        tokens={
+            "real": counter.real,
+            "total": counter.total,
+            "padding_fraction": round(1 - counter.real / counter.total, 4) if counter.total else None,
+            "real_per_second": round(counter.real / counter.seconds, 1) if counter.seconds else None,
+            "train_step_seconds": round(counter.seconds, 3),
+        },
+        lora_modules=lora_modules,
+        resumed_from=str(resume_from) if resume_from else None,
     )

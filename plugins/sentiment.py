@@ -24,8 +24,11 @@ def harness_tasks():
             train=DataSource(DATA / "train.jsonl"),
             test=DataSource(DATA / "test.jsonl"),
             metrics=("accuracy", "macro_f1"),  # accuracy is the primary metric (the first)
-            choices=("Positive", "Negative"),  # every output must be one of these
-            max_new_tokens=8,  # a label is a few tokens; a little slack
+            # Fixed labels: every output must be one of these, and the model is scored by the
+            # log-likelihood of each label after the prompt instead of free generation.
+            # (scoring="generate" would ask it to write the label, up to max_new_tokens tokens.)
+            choices=("Positive", "Negative"),
+            max_new_tokens=8,
             version="1",  # bump when data, instruction or scoring change
         )
     ]

@@ -1,0 +1,409 @@
+"""On-disk cache of the baseline ("before") evaluation of each task.
+
+Evaluating the base model is the same work on every run that uses the same model, task and
+settings, so its predictions are stored in ``<cache_root>/evals/<key>.json`` (``cache_root``
+is :func:`harness.presets.cache_root`, i.e. ``$HARNESS_CACHE_DIR`` or ``~/.cache/harness``)
+and reused. ``cache = false`` in the config (``--no-cache`` on the command line) bypasses it.
+
+The key (:func:`evaluation_key`) is a SHA-256 over everything that can change a prediction:
+
+* the model: every file of the model directory that ``from_pretrained`` may read (weights,
+  config, generation config, tokenizer files; see :func:`model_fingerprint`), and for a peft
+  adapter directory also its base model's files;
+* the task: every field of the :class:`~harness.task.Task` (name, version, instruction,
+  metrics, max_new_tokens, stop, choices, scoring, and any field added later) except its
+  data sources and description;
+* the test examples as loaded (ids, instructions, inputs, outputs, references): this covers
+  the file's content, the field/label mapping, the source ``limit`` and ``eval.limit``;
+* the prompt template, the whole ``[eval]`` config table (batch size, limit, ...);
+* the metrics' names and implementations, and the versions of harness, torch, transformers,
+  tokenizers, peft and of the metric packages (sacrebleu, rouge-score, scikit-learn, evaluate);
+* the device type and dtype.
+
+Only predictions (and the other per-example data of a
+:class:`~harness.evaluation.TaskEvaluation`, such as prompts) are stored; the scores are
+recomputed from them on every hit, which is cheap, so a change in metric code never serves
+stale numbers. A missing, unreadable, corrupt or mismatching cache file is a miss (and is
+overwritten); writes are atomic (temporary file, then ``os.replace``).
+
+**Large files.** Files up to :data:`FULL_HASH_LIMIT` (256 MiB) are hashed in full. Larger
+weight files are fingerprinted by their size, modification time and :data:`SAMPLE_CHUNKS`
+chunks of 1 MiB spread evenly over the file (first and last included), so that a
+multi-gigabyte model costs ~64 MiB of reading instead of all of it. Any training run or
+re-download changes the mtime and, in practice, every sampled chunk; an in-place edit of a
+few bytes that keeps the mtime would go unnoticed: use ``--no-cache`` after such surgery.
+Files in a Hugging Face Hub cache (``.../blobs/<sha>``) are identified by their blob name,
+which is already the hash of their content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+CACHE_VERSION = 1
+"""Bump when the key material or the stored format changes."""
+
+FULL_HASH_LIMIT = 256 * 1024 * 1024
+SAMPLE_CHUNKS = 64
+CHUNK = 1024 * 1024
+
+KEY_PACKAGES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "peft",
+    "sacrebleu",
+    "rouge-score",
+    "scikit-learn",
+    "evaluate",
+)
+SKIP_FILES = {
+    "training_args.bin",
+    "trainer_state.json",
+    "optimizer.pt",
+    "scheduler.pt",
+    "scaler.pt",
+    ".gitattributes",
+}
+_HUB_BLOB = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+# --------------------------------------------------------------------------------- hashing
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if hasattr(value, "items"):  # MappingProxyType and other mappings
+        return dict(value.items())
+    if isinstance(value, tuple):
+        return list(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
+    return repr(value)
+
+
+def file_digest(path: Path) -> str:
+    """A content fingerprint of one file (see the module docstring for files over 256 MiB)."""
+    path = Path(path)
+    real = Path(os.path.realpath(path))
+    if real.parent.name == "blobs" and _HUB_BLOB.match(real.name):
+        return f"hub-blob:{real.name}"
+    stat = real.stat()
+    digest = hashlib.sha256()
+    with real.open("rb") as handle:
+        if stat.st_size <= FULL_HASH_LIMIT:
+            for block in iter(lambda: handle.read(CHUNK), b""):
+                digest.update(block)
+            return f"sha256:{digest.hexdigest()}"
+        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+        last = stat.st_size - CHUNK
+        for i in range(SAMPLE_CHUNKS):
+            handle.seek(last * i // (SAMPLE_CHUNKS - 1))
+            digest.update(handle.read(CHUNK))
+    return f"sampled-sha256:{digest.hexdigest()}"
+
+
+def directory_fingerprint(directory: Path) -> dict[str, str]:
+    """``{file name: digest}`` for the top-level files of a model directory.
+
+    Hidden files, Markdown files and trainer state files are skipped (they never change what
+    ``from_pretrained`` loads); sub-directories (checkpoints) are not read.
+    """
+    directory = Path(directory)
+    found = {}
+    for path in sorted(directory.iterdir()):
+        name = path.name
+        if name.startswith(".") or name.endswith(".md") or name in SKIP_FILES or name.startswith("rng_state"):
+            continue
+        if path.is_file():
+            found[name] = file_digest(path)
+    return found
+
+
+def _hub_snapshot(repo_id: str) -> Path | None:
+    """The local snapshot directory of a Hub model already in the Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def _model_files(path: str) -> dict[str, Any] | None:
+    directory = Path(path)
+    if not directory.is_dir():
+        directory = _hub_snapshot(path)
+        if directory is None:
+            return None
+    files: dict[str, Any] = {"files": directory_fingerprint(directory)}
+    adapter = directory / "adapter_config.json"
+    if adapter.is_file():
+        try:
+            base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        except (OSError, ValueError):
+            base = None
+        files["base_model"] = _model_files(base) if base else None
+        if base and files["base_model"] is None:
+            return None
+    return files
+
+
+def _state_fingerprint(model, tokenizer) -> dict[str, str]:
+    """Fallback when the files are unknown: hash the parameters in memory and the tokenizer."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else _canonical(sorted(tokenizer.get_vocab().items()))
+    return {"state_dict": digest.hexdigest(), "tokenizer": _sha256(text.encode())}
+
+
+def model_fingerprint(loaded) -> dict[str, Any]:
+    """What identifies the loaded weights and tokenizer (a :class:`~harness.models.LoadedModel`).
+
+    The files of its directory (local, preset, or the Hub cache snapshot of a Hub id), else,
+    when they cannot be found, a hash of the parameters in memory and of the tokenizer.
+    """
+    files = _model_files(loaded.path)
+    if files is not None:
+        return files
+    return _state_fingerprint(loaded.model, loaded.tokenizer)
+
+
+# --------------------------------------------------------------------------------- key
+
+
+def _versions() -> dict[str, str | None]:
+    from harness import __version__
+
+    versions: dict[str, str | None] = {"harness": __version__}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def task_material(task) -> dict[str, Any]:
+    """Every field of ``task`` that can change predictions or scores (not data paths or description)."""
+    return {
+        f.name: getattr(task, f.name)
+        for f in dataclasses.fields(task)
+        if f.name not in ("train", "test", "dev", "description")
+    }
+
+
+def examples_digest(examples: Iterable) -> str:
+    """SHA-256 of the examples as loaded (every field of each example, in order)."""
+    return _sha256(_canonical([dataclasses.asdict(e) for e in examples]).encode())
+
+
+def metric_material(metric) -> dict[str, Any]:
+    compute = metric.compute
+    func = getattr(compute, "func", compute)  # functools.partial
+    return {
+        "name": metric.name,
+        "compute": _json_default(func) if callable(func) else repr(func),
+        "args": [repr(a) for a in getattr(compute, "args", ())],
+        "higher_is_better": metric.higher_is_better,
+        "description": metric.description,
+    }
+
+
+def key_material(
+    loaded, task, examples: Sequence, metrics: dict, config, model_files: dict | None = None
+) -> dict[str, Any]:
+    """The data :func:`evaluation_key` hashes (also stored in the cache file, for inspection)."""
+    return {
+        "cache_version": CACHE_VERSION,
+        "model": model_files if model_files is not None else model_fingerprint(loaded),
+        "device": str(loaded.device).split(":")[0],
+        "dtype": str(loaded.dtype),
+        "task": task_material(task),
+        "examples": examples_digest(examples),
+        "n_examples": len(examples),
+        "prompt_template": config.prompt(),
+        "eval": dataclasses.asdict(config.eval),
+        "metrics": [metric_material(metrics[name]) for name in task.metrics if name in metrics],
+        "versions": _versions(),
+    }
+
+
+def evaluation_key(
+    loaded, task, examples: Sequence, metrics: dict, config, model_files: dict | None = None
+) -> str:
+    """The cache key of ``task``'s evaluation of ``loaded`` on ``examples`` (64 hex digits).
+
+    :param model_files: a precomputed :func:`model_fingerprint` (to hash the model once per run).
+    """
+    material = key_material(loaded, task, examples, metrics, config, model_files)
+    return _sha256(_canonical(material).encode())
+
+
+# --------------------------------------------------------------------------------- store
+
+
+def cache_path(key: str, cache_dir: Path | None = None) -> Path:
+    from harness.presets import cache_root
+
+    return cache_root(cache_dir) / "evals" / f"{key}.json"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON data (tuples to lists, numpy/torch via ``tolist``), or raise TypeError."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot store a {type(value).__name__} in the evaluation cache")
+
+
+def store(key: str, evaluation, material: dict | None = None, cache_dir: Path | None = None) -> Path | None:
+    """Write ``evaluation`` (a TaskEvaluation) under ``key``, atomically; returns the path.
+
+    Everything but the task and the scores is stored. Returns None (and writes nothing) when a
+    field cannot be stored as JSON or the cache folder is not writable.
+    """
+    fields = {}
+    for f in dataclasses.fields(evaluation):
+        if f.name in ("task", "scores"):
+            continue
+        try:
+            fields[f.name] = _plain(getattr(evaluation, f.name))
+        except TypeError:
+            return None
+    entry = {
+        "cache_version": CACHE_VERSION,
+        "key": key,
+        "task": evaluation.task.name,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "evaluation": fields,
+        "material": material,
+    }
+    path = cache_path(key, cache_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(entry, handle, ensure_ascii=False, default=_json_default)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return None
+    return path
+
+
+def load(key: str, task, examples: Sequence, metrics: dict, template: str | None = None, cache_dir=None):
+    """The cached TaskEvaluation for ``key`` with freshly computed scores, or None on a miss.
+
+    A file that is missing, unreadable, not JSON, from another cache version, for another key,
+    with the wrong number of predictions, with prompts that differ from ``template``'s, or that
+    no longer fits :class:`~harness.evaluation.TaskEvaluation` is a miss.
+    """
+    from harness.evaluation import TaskEvaluation, score
+
+    path = cache_path(key, cache_dir)
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or entry.get("cache_version") != CACHE_VERSION or entry.get("key") != key:
+        return None
+    stored = entry.get("evaluation")
+    if not isinstance(stored, dict):
+        return None
+    predictions = stored.get("predictions")
+    if (
+        not isinstance(predictions, list)
+        or len(predictions) != len(examples)
+        or not all(isinstance(p, str) for p in predictions)
+    ):
+        return None
+    prompts = stored.get("prompts")
+    if template is not None and prompts is not None:
+        from harness.prompting import build_prompt
+
+        if prompts != [build_prompt(template, e) for e in examples]:
+            return None
+    kwargs = {}
+    for f in dataclasses.fields(TaskEvaluation):
+        if f.name in ("task", "scores"):
+            continue
+        if f.name in stored:
+            kwargs[f.name] = stored[f.name]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            return None
+    scores = score(task, metrics, examples, predictions)
+    return TaskEvaluation(task=task, scores=scores, **kwargs)
+
+
+# --------------------------------------------------------------------------------- runner
+
+
+def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dict, dict]:
+    """Cached baseline evaluations of the tasks of ``workload``.
+
+    :returns: ``(hits, keys)``: ``{task name: TaskEvaluation}`` for the cached tasks and
+        ``{task name: (key, material)}`` for every task (to :func:`store_all` the others).
+        Both are empty when ``config.cache`` is false.
+    """
+    if not getattr(config, "cache", True):
+        return {}, {}
+    model_files = model_fingerprint(loaded)
+    hits, keys = {}, {}
+    for task in workload.tasks:
+        examples = workload.test[task.name]
+        material = key_material(loaded, task, examples, workload.metrics, config, model_files)
+        key = _sha256(_canonical(material).encode())
+        keys[task.name] = (key, material)
+        found = load(key, task, examples, workload.metrics, config.prompt(), cache_dir)
+        if found is not None:
+            hits[task.name] = found
+    return hits, keys
+
+
+def store_all(keys: dict, evaluations: dict, cache_dir: Path | None = None) -> None:
+    """Store each of ``evaluations`` (``{task name: TaskEvaluation}``) under its key from :func:`lookup`."""
+    for name, evaluation in evaluations.items():
+        if name in keys:
+            key, material = keys[name]
+            store(key, evaluation, material, cache_dir)

@@ -1,0 +1,246 @@
+"""Fine-tuning: dev split, task mixing, eval-driven checkpoint selection, early stopping,
+NaN handling, token accounting and loadable outputs (full and LoRA) on a tiny model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import training
+from harness.config import Config, TrainConfig, load_config
+from harness.errors import HarnessError
+from harness.metric import Metric
+from harness.presets import preset_path, tiny_preset
+from harness.task import DataSource, Example, Task
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = {"pretrain_steps": 5, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
+
+
+def examples(n: int, name: str = "t") -> list[Example]:
+    return [Example(f"{name}-{i}", "Repeat.", f"word {i % 7}", f"word {i % 7}") for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def small_model_dir() -> Path:
+    return preset_path(tiny_preset("tiny-train-test", **SMALL))
+
+
+@pytest.fixture
+def loaded(small_model_dir):
+    from harness.models import configure_threads, load_model
+
+    configure_threads(1)
+    return load_model(str(small_model_dir), {}, "cpu")
+
+
+def config(**train) -> Config:
+    train = {"epochs": 2, "batch_size": 8, "logging_steps": 2, "learning_rate": 3e-3, **train}
+    return Config(method="full", seed=0, train=TrainConfig(**train))
+
+
+def dev_set(n: int = 4) -> training.DevSet:
+    task = Task("t", "Repeat.", DataSource(Path("unused")), metrics=("accuracy",), max_new_tokens=3)
+    accuracy = Metric("accuracy", lambda p, r: None)
+    return training.DevSet([task], {"t": examples(n)}, {"accuracy": accuracy}, batch_size=8)
+
+
+# --- pure helpers -----------------------------------------------------------------------------------
+
+
+def test_dev_size_is_capped_at_ten_percent():
+    assert training.dev_size_for(300, 20) == 20
+    assert training.dev_size_for(100, 20) == 10
+    assert training.dev_size_for(5, 20) == 0
+    assert training.dev_size_for(300, 0) == 0
+
+
+def test_split_dev_is_seeded_disjoint_and_keeps_order():
+    data = examples(50)
+    train, dev = training.split_dev(data, 5, seed=3)
+    assert len(dev) == 5 and len(train) == 45
+    assert not {e.id for e in train} & {e.id for e in dev}
+    assert [e.id for e in train] == [e.id for e in data if e not in dev]
+    assert training.split_dev(data, 5, seed=3) == (train, dev)
+    assert training.split_dev(data, 5, seed=4)[1] != dev
+
+
+def test_mix_examples_weights():
+    data = {"a": examples(10, "a"), "b": examples(10, "b")}
+    mixed = training.mix_examples(data, {"a": 2.0, "b": 0.5}, seed=0)
+    assert sum(e.id.startswith("a") for e in mixed) == 20
+    b_ids = [e.id for e in mixed if e.id.startswith("b")]
+    assert len(b_ids) == 5 and len(set(b_ids)) == 5
+    assert training.mix_examples(data, {"a": 2.0, "b": 0.5}, seed=0) == mixed
+
+
+def test_normalised_scales_percent_metrics_and_negates_lower_is_better():
+    higher = Metric("bleu", lambda p, r: None)
+    lower = Metric("wer", lambda p, r: None, higher_is_better=False)
+    assert training.normalised("bleu", higher, 40.0) == pytest.approx(0.4)
+    assert training.normalised("chrf", higher, 50.0) == pytest.approx(0.5)
+    assert training.normalised("accuracy", higher, 0.7) == pytest.approx(0.7)
+    assert training.normalised("wer", lower, 0.2) == pytest.approx(-0.2)
+
+
+def test_aggregate_mean_and_single_task():
+    acc, bleu = Metric("accuracy", lambda p, r: None), Metric("bleu", lambda p, r: None)
+    tasks = [
+        Task("s", "i", DataSource(Path("x")), metrics=("accuracy",)),
+        Task("t", "i", DataSource(Path("x")), metrics=("bleu",)),
+    ]
+    dev = training.DevSet(tasks, {}, {"accuracy": acc, "bleu": bleu})
+    assert training.aggregate({"s": 0.8, "t": 20.0}, dev, "mean") == pytest.approx(0.5)
+    assert training.aggregate({"s": 0.8, "t": 20.0}, dev, "t") == pytest.approx(0.2)
+
+
+def test_patience_counts_evaluations_since_the_best():
+    def log(*scores):
+        return [{"loss": 1.0}] + [{"eval_dev_score": s} for s in scores]
+
+    assert not training.patience_exhausted(log(0.1, 0.2, 0.1), 2)
+    assert training.patience_exhausted(log(0.1, 0.2, 0.1, 0.1), 2)
+    assert not training.patience_exhausted(log(0.2, 0.1, 0.2, 0.1), 2)  # a tie is a new best
+    assert not training.patience_exhausted(log(0.3, 0.1, 0.1, 0.1), 0)  # 0 disables
+
+
+def test_latest_checkpoint_skips_incomplete(tmp_path):
+    for step, complete in ((2, True), (4, True), (6, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x")
+        (folder / "trainer_state.json").write_text("{}" if complete else '{"global_st')
+    assert training.latest_checkpoint(tmp_path).name == "checkpoint-4"
+    removed = training.remove_incomplete_checkpoints(tmp_path)
+    assert [p.name for p in removed] == ["checkpoint-6"] and not (tmp_path / "checkpoint-6").exists()
+
+
+# --- config and workload ----------------------------------------------------------------------------
+
+
+def test_train_tasks_config_validation():
+    with pytest.raises(HarnessError, match=r"train_tasks names 'sentimnt'.*did you mean 'sentiment'"):
+        load_config(None, ["train_tasks=sentimnt"])
+    with pytest.raises(HarnessError, match="must be positive"):
+        load_config(None, ["train_tasks={sentiment = 0}"])
+    with pytest.raises(HarnessError, match="select_by"):
+        load_config(None, ["train_tasks=sentiment", "train.select_by=translation"])
+    load_config(None, ["train_tasks=sentiment", "train.select_by=sentiment"])
+
+
+def test_prepare_selects_train_tasks_and_carves_dev():
+    from harness.runner import prepare
+
+    cfg = load_config(None, ["train_tasks={sentiment = 2, translation = 0.5}"])
+    workload = prepare(cfg)
+    assert set(workload.train) == {"sentiment", "translation"}  # summarization: evaluated only
+    assert [t.name for t in workload.tasks] == cfg.tasks
+    assert workload.train_weights == {"sentiment": 2.0, "translation": 0.5}
+    for name in workload.train:
+        assert len(workload.dev[name]) == 20 and len(workload.train[name]) == 280
+        assert not {e.id for e in workload.dev[name]} & {e.id for e in workload.train[name]}
+        assert all(e.id.startswith(f"{name}-train-") for e in workload.dev[name])  # never test data
+    mixed = training.mix_examples(workload.train, workload.train_weights, cfg.seed)
+    assert len(mixed) == 2 * 280 + 140
+
+
+# --- fine_tune on a tiny model ----------------------------------------------------------------------
+
+
+def test_best_checkpoint_is_kept_and_training_stops_early(loaded, tmp_path, monkeypatch):
+    """Scripted dev scores: best at the 2nd evaluation, patience 2 -> stop after the 4th."""
+    scripted = iter([0.2, 0.5, 0.3, 0.1, 0.9, 0.9])
+    monkeypatch.setattr(training, "dev_scores", lambda *a, **k: {"t": next(scripted)})
+    cfg = config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
+    model, result = training.fine_tune(loaded, examples(32), cfg, tmp_path / "model", dev=dev_set())
+    assert [row["t"] for row in result.dev_history] == [0.2, 0.5, 0.3, 0.1]
+    assert [row["step"] for row in result.dev_history] == [2, 4, 6, 8]
+    assert result.best_step == 4 and result.best_score == 0.5
+    assert result.stopped_early and result.steps == 8 and result.max_steps == 40
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert checkpoints == ["checkpoint-4", "checkpoint-8"]  # best + latest
+    from safetensors.torch import load_file
+
+    best = load_file(tmp_path / "checkpoints" / "checkpoint-4" / "model.safetensors")
+    final = load_file(tmp_path / "model" / "model.safetensors")
+    assert best.keys() == final.keys()
+    assert all((best[k] == final[k]).all() for k in best)
+
+
+def test_full_output_loads_with_automodel_and_reports_tokens(loaded, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model, result = training.fine_tune(loaded, examples(20), config(), tmp_path / "model")
+    assert result.steps == 6 and not result.stopped_early and result.dev_history == []
+    assert not (tmp_path / "checkpoints").exists()  # removed after success (keep_checkpoints=false)
+    tokens = result.tokens
+    assert 0 < tokens["real"] <= tokens["total"] and 0 <= tokens["padding_fraction"] < 1
+    assert tokens["real_per_second"] > 0
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    for (name, a), b in zip(model.state_dict().items(), reloaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_lora_output_loads_with_peft_and_records_modules(loaded, small_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    cfg = dataclasses.replace(config(epochs=1), method="lora")
+    model, result = training.fine_tune(loaded, examples(16), cfg, tmp_path / "model")
+    assert result.method == "lora"
+    assert {"q_proj", "v_proj", "down_proj"} <= set(result.lora_modules)
+    assert "lm_head" not in result.lora_modules
+    assert json.loads((tmp_path / "model" / "adapter_config.json").read_text())["r"] == cfg.lora.r
+    base = AutoModelForCausalLM.from_pretrained(small_model_dir)
+    PeftModel.from_pretrained(base, tmp_path / "model")
+
+
+def test_nan_loss_stops_with_one_line_error_and_keeps_checkpoint(loaded, tmp_path):
+    import torch
+    from transformers import TrainerCallback
+
+    class Poison(TrainerCallback):
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 2:  # after checkpoint-2 was saved
+                with torch.no_grad():
+                    next(model.parameters()).fill_(float("nan"))
+
+    cfg = config(save_every=1, epochs=3)
+    with pytest.raises(HarnessError) as info:
+        training.fine_tune(loaded, examples(24), cfg, tmp_path / "model", callbacks=[Poison()])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("training loss became nan at step 3;")
+    assert "checkpoint-2" in message and "lower train.learning_rate" in message
+    assert training.checkpoint_is_complete(tmp_path / "checkpoints" / "checkpoint-2")
+    assert not (tmp_path / "model").exists()
+
+
+def test_resume_from_a_finished_checkpoint_reloads_the_best(small_model_dir, tmp_path, monkeypatch):
+    """Killed after training ended but before the model was saved: resume trains no further."""
+    from safetensors.torch import load_file
+
+    from harness.models import load_model
+
+    def scripted():
+        values = iter([0.2, 0.5, 0.3, 0.1])
+        return lambda *a, **k: {"t": next(values)}
+
+    cfg = config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
+    monkeypatch.setattr(training, "dev_scores", scripted())
+    first = load_model(str(small_model_dir), {}, "cpu")
+    _, result = training.fine_tune(first, examples(32), cfg, tmp_path / "model", dev=dev_set())
+    saved = load_file(tmp_path / "model" / "model.safetensors")
+    (tmp_path / "model" / "model.safetensors").unlink()
+    monkeypatch.setattr(training, "dev_scores", lambda *a, **k: pytest.fail("no evaluation expected"))
+    again = load_model(str(small_model_dir), {}, "cpu")
+    _, resumed = training.fine_tune(again, examples(32), cfg, tmp_path / "model", dev=dev_set(), resume=True)
+    assert resumed.resumed_from.endswith("checkpoint-8")
+    assert (resumed.steps, resumed.best_step, resumed.dev_history) == (8, 4, result.dev_history)
+    assert resumed.tokens["real"] == result.tokens["real"] and resumed.stopped_early
+    reloaded = load_file(tmp_path / "model" / "model.safetensors")
+    assert all((saved[k] == reloaded[k]).all() for k in saved)
