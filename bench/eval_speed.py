@@ -188,6 +188,9 @@ def harness_e2e(model: Path, workdir: Path, env, threads: int, limit: int, attem
         ",".join(TASKS),
         "--set",
         f"threads={threads}",
+        # harness caches the baseline evaluation of an unchanged model (~/.cache/harness/evals):
+        # without this, every attempt after the first skips generation and the min is a cache hit
+        "--no-cache",
     ]
     if limit:
         cmd += ["--set", f"eval.limit={limit}"]

@@ -258,7 +258,15 @@ def key_material(
         "eval": dataclasses.asdict(config.eval),
         "metrics": [metric_material(metrics[name]) for name in task.metrics if name in metrics],
         "versions": _versions(),
+        "code": _code_digest(),  # the evaluation code itself: a change to it can move predictions
     }
+
+
+def _code_digest() -> str:
+    """Hash of the modules that turn a model and prompts into predictions and scores."""
+    from harness import evaluation, prompting
+
+    return _sha256(b"".join(Path(module.__file__).read_bytes() for module in (evaluation, prompting)))
 
 
 def evaluation_key(
@@ -359,7 +367,7 @@ def load(key: str, task, examples: Sequence, metrics: dict, template: str | None
     ):
         return None
     prompts = stored.get("prompts")
-    if template is not None and prompts is not None:
+    if template is not None and template != "chat" and prompts is not None:  # chat: tokenizer files are keyed
         from harness.prompting import build_prompt
 
         if prompts != [build_prompt(template, e) for e in examples]:

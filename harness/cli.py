@@ -140,21 +140,24 @@ def _run(args, console) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from harness import runner
+    from harness import distributed, runner
     from harness.reports import summary_table
 
+    quiet = args.quiet or not distributed.is_main()  # torchrun: bars and summary on rank 0 only
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=args.quiet,
+        disable=quiet,
     )
     with progress:
         results, paths = runner.run(
-            config, mode=args.command, progress=None if args.quiet else progress, resume=resume
+            config, mode=args.command, progress=None if quiet else progress, resume=resume
         )
+    if not distributed.is_main():
+        return 0
     console.print(summary_table(results))
     console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
     if results["model"]["output_dir"]:

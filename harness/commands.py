@@ -19,16 +19,18 @@ def tasks_list(args, console) -> int:
     """A table of every registered task and the plugin it came from."""
     registry = plugins.tasks(plugins.make_plugin_manager(extra=args.plugin))
     table = Table(title="Registered tasks")
-    for column in ("task", "version", "metrics (primary first)", "scoring", "source", "description"):
-        table.add_column(column)
+    for column in ("task", "version", "metrics", "scoring", "source"):
+        table.add_column(column, overflow="fold")  # wrap long names and paths, never cut them
     for name, entry in sorted(registry.items()):
         task = entry.item
         ordered = [task.primary_metric] + [m for m in task.metrics if m != task.primary_metric]
-        kind = {"loglik": "log-likelihood", "generate": "generation"}[task.scoring_method]
+        kind = task.scoring_method  # "loglik" (choices scored by log-likelihood) or "generate"
         # escape: plugin-provided text is shown as written, never read as rich markup
-        cells = (name, task.version, ", ".join(ordered), kind, entry.source, task.description)
+        cells = (name, task.version, ", ".join(ordered), kind, entry.source)
         table.add_row(*(escape(str(cell)) for cell in cells))
     console.print(table)
+    console.print("metrics: primary first. scoring: generate = free generation, loglik = likeliest choice.")
+    console.print("harness tasks show NAME: instruction, data, sizes and an example prompt.")
     return 0
 
 

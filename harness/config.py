@@ -41,6 +41,9 @@ class TrainConfig:
     lr_scheduler: str = "linear"
     max_length: int = 384  # examples longer than this (prompt + response) are truncated from the left
     gradient_checkpointing: bool = False
+    # padding-free batches: each batch is one row of its examples' real tokens, attention kept within
+    # each example (harness/packing.py); false = right-padded batches. Both in random order.
+    padding_free: bool = True
     logging_steps: int = 10
     max_steps: int = -1  # > 0 overrides epochs
     eval_every: int = 0  # dev evaluation (and checkpoint) every N steps; 0 = once per epoch
@@ -49,6 +52,11 @@ class TrainConfig:
     patience: int = 3  # stop after this many dev evaluations without improvement; 0 = never
     save_every: int = 0  # also checkpoint every N steps (for resume); 0 = only at dev evaluations
     keep_checkpoints: bool = False  # keep <models_dir>/<run_id>/checkpoints after a successful run
+    # scale-out engines, passed straight to transformers' TrainingArguments when set (multi-process
+    # runs are started with torchrun / accelerate launch; plain DDP needs none of these)
+    fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap"
+    fsdp_config: dict[str, Any] = field(default_factory=dict)  # TrainingArguments.fsdp_config
+    deepspeed: str = ""  # path to a DeepSpeed JSON config (TrainingArguments.deepspeed)
 
 
 @dataclass
@@ -80,7 +88,9 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 = one per core this process may use
-    prompt_template: str = "compact"  # compact | alpaca | a template with {instruction} and {input}
+    prompt_template: str = (
+        "compact"  # compact | alpaca | chat (tokenizer's chat template) | a custom template
+    )
     output_dir: str = "reports"  # reports go to <output_dir>/<run-id>/
     models_dir: str = "runs"  # tuned weights go to <models_dir>/<run-id>/model
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -273,10 +283,10 @@ def validate(config: Config) -> None:
         if getattr(config.train, key) < 0:
             raise HarnessError(f"config: train.{key} must be >= 0, got {getattr(config.train, key)}")
     template = config.prompt()
-    if "{input}" not in template:
+    if template != "chat" and "{input}" not in template:
         raise HarnessError(
             f"config: prompt_template {config.prompt_template!r} is neither "
-            f"{' nor '.join(PROMPT_TEMPLATES)} nor a template containing {{input}}"
+            f"{', '.join(PROMPT_TEMPLATES)}, chat, nor a template containing {{input}}"
         )
     if not (config.device in ("auto", "cpu", "cuda", "mps") or config.device.startswith("cuda:")):
         raise HarnessError(f"config: device must be auto, cpu, cuda or cuda:N, got {config.device!r}")

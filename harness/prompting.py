@@ -17,11 +17,42 @@ IGNORE_INDEX = -100  # label value that torch's cross-entropy skips
 _PLACEHOLDER = re.compile(r"\{(instruction|input)\}")
 
 
-def build_prompt(template: str, example: Example) -> str:
-    """Fill ``template`` with the example's instruction and input."""
+CHAT = "chat"  # prompt_template value: render through the tokenizer's chat template
+
+
+def build_prompt(template: str, example: Example, tokenizer=None) -> str:
+    """Fill ``template`` with the example's instruction and input.
+
+    With ``template == "chat"`` the instruction and input become one user message rendered by
+    ``tokenizer.apply_chat_template`` with the assistant turn opened, the same for training
+    and evaluation. A leading BOS that the tokenizer would add again is removed from the text.
+    """
+    if template == CHAT:
+        return chat_prompt(tokenizer, example)
     # One pass, so that an instruction containing the text "{input}" is not filled in again.
     values = {"instruction": example.instruction, "input": example.input}
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+def chat_prompt(tokenizer, example: Example) -> str:
+    """The example as a user turn in the tokenizer's chat template, ready for the assistant's answer."""
+    from harness.errors import HarnessError
+
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise HarnessError(
+            'prompt_template = "chat" needs a tokenizer with a chat template; this model has none'
+        )
+    messages = [{"role": "user", "content": f"{example.instruction}\n\n{example.input}"}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    bos = tokenizer.bos_token
+    if bos and text.startswith(bos) and _adds_bos(tokenizer):
+        text = text[len(bos) :]
+    return text
+
+
+def _adds_bos(tokenizer) -> bool:
+    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
+    return bool(ids) and ids[0] == tokenizer.bos_token_id
 
 
 @dataclass(frozen=True)

@@ -124,19 +124,28 @@ def run(
         "before" evaluation is recomputed (deterministic), training continues from the run's
         latest complete checkpoint, and the reports are written under the same run id.
     :returns: the results dict (see docs) and the paths of the files written.
+
+    Launched with ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE > 1``), every rank calls
+    this: evaluation is sharded over the ranks and training is the Trainer's DDP (see
+    :mod:`harness.distributed`); rank 0 alone writes files and returns the results, the other
+    ranks return ``({}, {})`` once rank 0 is done.
     """
+    from harness import distributed
     from harness.models import configure_threads, count_parameters, load_model
     from harness.reports import write_reports
 
     started = time.perf_counter()
     durations: dict[str, float] = {}
+    distributed.init_if_launched(config.device)
+    if not distributed.is_main():
+        progress = None  # progress bars only on rank 0
     workload = prepare(config, train=(mode == "run"))
-    run_id = resume or new_run_id()
+    run_id = distributed.broadcast_object(resume or new_run_id())  # one run id (and dirs) for all ranks
     run_dir = Path(config.output_dir) / run_id
     state_path = Path(config.models_dir) / run_id / RUN_STATE
     if mode == "run":
         write_run_state(state_path, config, run_id, "started")
-    threads = configure_threads(config.threads)
+    threads = configure_threads(config.threads or distributed.default_threads())
 
     t0 = time.perf_counter()
     with _step(progress, "Loading model"):
@@ -148,13 +157,20 @@ def run(
     t0 = time.perf_counter()
     from harness import cache
 
-    cached, cache_keys = cache.lookup(loaded, workload, config)  # {} when config.cache is false
-    todo = dataclasses.replace(workload, tasks=[t for t in workload.tasks if t.name not in cached])
+    cached, cache_keys = {}, {}
+    if distributed.is_main():  # rank 0 reads and writes the cache; the ranks agree on what is left
+        cached, cache_keys = cache.lookup(loaded, workload, config)  # {} when config.cache is false
+    hits = set(distributed.broadcast_object(sorted(cached)))
+    todo = dataclasses.replace(workload, tasks=[t for t in workload.tasks if t.name not in hits])
     fresh = {}
     if todo.tasks:
         fresh = _evaluate_all(loaded.model, loaded.tokenizer, todo, config, progress, "before")
-    cache.store_all(cache_keys, fresh)
-    before = {task.name: cached.get(task.name) or fresh[task.name] for task in workload.tasks}
+    cache.store_all(cache_keys, fresh)  # nothing to store on other ranks (no keys)
+    before = (  # other ranks: None per task (rank 0 holds the gathered evaluations)
+        {task.name: cached.get(task.name) or fresh[task.name] for task in workload.tasks}
+        if distributed.is_main()
+        else {}
+    )
     durations["eval_before"] = time.perf_counter() - t0
 
     training = None
@@ -191,6 +207,9 @@ def run(
         after = _evaluate_all(model, loaded.tokenizer, workload, config, progress, "after")
         durations["eval_after"] = time.perf_counter() - t0
 
+    if not distributed.is_main():
+        distributed.barrier()  # wait until rank 0 has written the reports
+        return {}, {}
     results = _results(
         config, mode, run_id, workload, loaded, total_parameters, threads, before, after, training, durations
     )
@@ -204,6 +223,7 @@ def run(
     paths = write_reports(run_dir, results, samples)
     if mode == "run":
         write_run_state(state_path, config, run_id, "done", results=str(run_dir / "results.json"))
+    distributed.barrier()
     return results, paths
 
 
@@ -212,10 +232,15 @@ RUN_STATE = "run_state.json"
 
 def write_run_state(path: Path, config: Config, run_id: str, phase: str, **extra) -> None:
     """Record a run's config and phase in ``<models_dir>/<run_id>/run_state.json`` (atomically),
-    so that ``harness run --resume RUN_ID`` can rebuild the run."""
+    so that ``harness run --resume RUN_ID`` can rebuild the run. Written by rank 0 only."""
     import json
     import os
     import tempfile
+
+    from harness import distributed
+
+    if not distributed.is_main():
+        return
 
     state = {
         "run_id": run_id,
@@ -276,20 +301,22 @@ def _step(progress, description: str):
 
 
 def _evaluate_all(model, tokenizer, workload: Workload, config: Config, progress, phase: str) -> dict:
-    from harness.evaluation import evaluate_task
+    """Evaluate every task of ``workload``; with several ranks, each predicts its shard of the
+    test examples and rank 0 gathers and scores them (the other ranks get ``None`` per task)."""
+    from harness import distributed
 
     evaluations = {}
+    world = distributed.world_size()
     for task in workload.tasks:
         examples = workload.test[task.name]
-        bar = (
-            progress.add_task(f"Evaluating {task.name} ({phase})", total=len(examples)) if progress else None
-        )
+        shard = len(examples[distributed.rank() :: world])  # rank 0's bar counts its own shard
+        bar = progress.add_task(f"Evaluating {task.name} ({phase})", total=shard) if progress else None
 
         def advance(count: int, bar=bar) -> None:
             if progress is not None:
                 progress.advance(bar, count)
 
-        evaluations[task.name] = evaluate_task(
+        evaluations[task.name] = distributed.evaluate_sharded(
             model,
             tokenizer,
             task,
@@ -360,6 +387,7 @@ def _results(
             "torch_threads": threads,
         },
         "versions": _versions(),
+        "distributed": _distributed_info(config),
         "durations": {k: round(v, 3) for k, v in durations.items()},
         "training": None
         if training is None
@@ -403,6 +431,14 @@ def _results(
         "tasks": tasks,
         "reports": {"html": "report.html", "markdown": "report.md", "samples": "samples.jsonl"},
     }
+
+
+def _distributed_info(config: Config) -> dict:
+    from harness import distributed
+
+    info = distributed.info()
+    info["global_train_batch_size"] = config.train.batch_size * info["world_size"]
+    return info
 
 
 def _samples(workload: Workload, before: dict, after: dict | None) -> list[dict]:

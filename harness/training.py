@@ -1,10 +1,23 @@
 """Fine-tuning with the transformers Trainer: full or LoRA (peft), loss on response tokens only.
 
+Batches are drawn in random (seeded) order, so each mixes tasks and lengths. By default
+(``train.padding_free``) a batch is one row of its examples' real tokens with attention kept
+within each example (harness/packing.py: same loss and gradients as the padded batch, no pads
+computed); models that cannot do that, or ``train.padding_free = false``, get right-padded
+batches. ``results.json`` ``training.tokens`` records which (``batching``) and why not.
+
 Evaluation-driven: every ``train.eval_every`` steps (default: once per epoch) the primary metric
 of each trained task is computed on a dev split held out from its training data; the kept model
 is the best one by ``train.select_by``, and training stops early after ``train.patience``
 evaluations without improvement. Checkpoints (the Trainer's own) are written at every evaluation
 under ``<models_dir>/<run_id>/checkpoints/`` so that an interrupted run can be resumed.
+
+Several processes (``torchrun`` / ``accelerate launch``): the Trainer runs DDP (or FSDP /
+DeepSpeed from ``train.fsdp`` / ``train.deepspeed``); ``train.batch_size`` is per process, so a
+step sees ``batch_size x world_size`` examples and an epoch has that many fewer steps. The dev
+evaluation is sharded like the final one (each rank generates for its share of the dev
+examples, rank 0 gathers and scores them) and rank 0's scores are broadcast, so every rank takes
+the same best-checkpoint and early-stopping decisions. Rank 0 alone writes the final model.
 
 Dev-score aggregation (``select_by = "mean"``): the mean over trained tasks of each task's
 primary metric, normalised to 0-1 first. A metric reported on a 0-100 scale (``bleu``, ``chrf``,
@@ -18,6 +31,7 @@ checkpoint left off and ends with the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -121,7 +135,8 @@ def build_train_features(
     """Tokenize every training example once, with labels masked on the prompt."""
     features = []
     for example in examples:
-        item = tokenize_for_training(tokenizer, build_prompt(template, example), example.output, max_length)
+        prompt = build_prompt(template, example, tokenizer)
+        item = tokenize_for_training(tokenizer, prompt, example.output, max_length)
         features.append({"input_ids": item.input_ids, "labels": item.labels})
     return features
 
@@ -169,17 +184,22 @@ def aggregate(scores: dict[str, float], dev: DevSet, select_by: str) -> float:
 
 
 def dev_scores(model, tokenizer, dev: DevSet, template: str) -> dict[str, float]:
-    """The primary metric of each dev task (greedy generation, as in the final evaluation)."""
-    from harness.evaluation import evaluate_task
+    """The primary metric of each dev task (greedy generation, as in the final evaluation).
+
+    With several ranks the examples are sharded (:func:`harness.distributed.evaluate_sharded`)
+    and every rank gets rank 0's scores; all ranks must call this together.
+    """
+    from harness import distributed
 
     scores = {}
     for task in dev.tasks:
         only_primary = replace(task, metrics=(task.primary_metric,))
-        evaluation = evaluate_task(
+        evaluation = distributed.evaluate_sharded(
             model, tokenizer, only_primary, dev.examples[task.name], dev.metrics, template, dev.batch_size
         )
-        scores[task.name] = float(evaluation.scores[task.primary_metric].score)
-    return scores
+        if evaluation is not None:
+            scores[task.name] = float(evaluation.scores[task.primary_metric].score)
+    return distributed.broadcast_object(scores)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -336,27 +356,40 @@ def _trainer_classes():
 
         dev: DevSet | None = None
         template: str = ""
+        attention = None  # packing.TrainingAttention while training on padding-free rows
         select_by: str = "mean"
 
         def _counter(self):
             return next(c for c in self.callback_handler.callbacks if isinstance(c, TokenCounter))
 
         def training_step(self, model, inputs, num_items_in_batch=None):
+            from harness import distributed
+
             counter = self._counter()
-            counter.real += int(inputs["attention_mask"].sum())
-            counter.total += int(inputs["attention_mask"].numel())
+            mask = inputs.get("attention_mask")  # None for padding-free rows: every token is real
+            real = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+            total = int((mask if mask is not None else inputs["input_ids"]).numel())
             loss = super().training_step(model, inputs, num_items_in_batch)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                raise NonFiniteLoss(self.state.global_step + 1, value)
+            # several ranks: count every rank's tokens, and stop on all ranks if any loss is not finite
+            real, total, bad = distributed.sum_ints(
+                [real, total, int(not math.isfinite(value))], inputs["input_ids"].device
+            )
+            counter.real += real
+            counter.total += total
+            if bad:
+                shown = value if not math.isfinite(value) else math.nan  # nan: another rank's loss
+                raise NonFiniteLoss(self.state.global_step + 1, shown)
             return loss
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             model = self.model
             was_training = model.training
             model.eval()
+            suspended = self.attention.suspended() if self.attention else contextlib.nullcontext()
             try:
-                scores = dev_scores(model, self.processing_class, self.dev, self.template)
+                with suspended:  # generation runs padded batches: the model's own masked attention
+                    scores = dev_scores(model, self.processing_class, self.dev, self.template)
             finally:
                 if was_training:
                     model.train()
@@ -382,6 +415,18 @@ def _trainer_classes():
 # ----------------------------------------------------------------------------- fine_tune
 
 
+def engine_arguments(train_cfg) -> dict:
+    """``fsdp`` / ``fsdp_config`` / ``deepspeed`` for TrainingArguments, only those that are set."""
+    arguments = {}
+    if train_cfg.fsdp:
+        arguments["fsdp"] = train_cfg.fsdp
+        if train_cfg.fsdp_config:
+            arguments["fsdp_config"] = dict(train_cfg.fsdp_config)
+    if train_cfg.deepspeed:
+        arguments["deepspeed"] = train_cfg.deepspeed
+    return arguments
+
+
 def fine_tune(
     loaded,
     examples: Sequence[Example],
@@ -403,6 +448,7 @@ def fine_tune(
     from transformers import PrinterCallback, TrainerState, TrainingArguments
     from transformers.utils import logging as hf_logging
 
+    from harness import distributed, packing
     from harness.models import count_parameters
 
     HarnessTrainer, TokenCounter, Schedule, torch = _trainer_classes()
@@ -418,11 +464,21 @@ def fine_tune(
     if train_cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
+    # padding-free rows with per-example attention (harness/packing.py), or right-padded batches
+    attention, batching_note = None, None
+    if train_cfg.padding_free:
+        batching_note = packing.unsupported_reason(model, train_cfg.max_length)
+        if batching_note is None:
+            attention = packing.TrainingAttention(
+                model, packing.attention_for(model, loaded.device, loaded.dtype)
+            )
+    collator = packing.flatten_collator() if attention else make_collator(loaded.tokenizer.pad_token_id)
 
     shuffled = list(examples)
     random.Random(config.seed).shuffle(shuffled)
     features = build_train_features(loaded.tokenizer, shuffled, config.prompt(), train_cfg.max_length)
-    steps_per_epoch = math.ceil(len(features) / train_cfg.batch_size)
+    # batch_size is per process: with N ranks (DDP) a step consumes batch_size x N examples
+    steps_per_epoch = math.ceil(len(features) / (train_cfg.batch_size * distributed.world_size()))
     total_steps = (
         train_cfg.max_steps if train_cfg.max_steps > 0 else math.ceil(steps_per_epoch * train_cfg.epochs)
     )
@@ -434,9 +490,12 @@ def fine_tune(
     checkpoints = (output_dir.parent / "checkpoints").resolve()
     resume_from = None
     if resume:
-        remove_incomplete_checkpoints(checkpoints)
+        if distributed.is_main():
+            remove_incomplete_checkpoints(checkpoints)
+        distributed.barrier()
         resume_from = latest_checkpoint(checkpoints)
     use_bf16 = loaded.dtype == "bfloat16"
+    threads = torch.get_num_threads()
     args = TrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=train_cfg.batch_size,
@@ -458,17 +517,18 @@ def fine_tune(
         data_seed=config.seed,
         use_cpu=loaded.device == "cpu",
         bf16=use_bf16,
-        train_sampling_strategy="group_by_length",
+        train_sampling_strategy="random",  # mixed-task batches (seeded by data_seed); see packing.py
         remove_unused_columns=False,
         disable_tqdm=True,
         dataloader_num_workers=0,
         log_level="error",
+        **engine_arguments(train_cfg),
     )
     trainer = HarnessTrainer(
         model=model,
         args=args,
         train_dataset=features,
-        data_collator=make_collator(loaded.tokenizer.pad_token_id),
+        data_collator=collator,
         processing_class=loaded.tokenizer,
         callbacks=[
             TokenCounter(),
@@ -479,7 +539,9 @@ def fine_tune(
         ],
     )
     trainer.dev, trainer.template, trainer.select_by = dev, config.prompt(), train_cfg.select_by
+    trainer.attention = attention
     trainer.remove_callback(PrinterCallback)  # progress is shown by harness, not printed as dicts
+    torch.set_num_threads(threads)  # accelerate resets it on multi-process CPU runs without OMP_NUM_THREADS
     hf_logging.disable_progress_bar()
 
     finished = None  # a checkpoint in which training had already ended (early stop or last step)
@@ -494,6 +556,8 @@ def fine_tune(
             trainer._load_from_checkpoint(str(finished))
             trainer._load_callback_state()
         else:
+            if attention:
+                attention.enable()
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except NonFiniteLoss as exc:
         good = latest_checkpoint(checkpoints)
@@ -508,6 +572,9 @@ def fine_tune(
             f'(now {train_cfg.batch_size}), train.gradient_checkpointing=true, method="lora", '
             f"or a shorter train.max_length (now {train_cfg.max_length})"
         ) from None
+    finally:
+        if attention:
+            attention.disable()  # evaluation, generation and the saved config use the original
 
     state = trainer.state
     best_step = state.best_global_step if select else None
@@ -516,13 +583,24 @@ def fine_tune(
         trainer._load_best_model()
     model = trainer.model
     model.eval()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
-    loaded.tokenizer.save_pretrained(output_dir)
-    if not train_cfg.keep_checkpoints:
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    elif checkpoints.is_dir() and not any(checkpoints.iterdir()):
-        checkpoints.rmdir()
+    sharded = bool(train_cfg.fsdp or train_cfg.deepspeed)
+    if sharded:  # the Trainer gathers the sharded weights; rank 0 writes them
+        trainer.save_model(str(output_dir))
+    elif distributed.is_main():  # DDP: every rank holds the same weights; one writes them
+        output_dir.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(output_dir)
+    if distributed.is_main():
+        loaded.tokenizer.save_pretrained(output_dir)
+    distributed.barrier()  # every rank has loaded the best checkpoint and the model is written
+    if sharded:  # evaluate a plain copy of the saved model, not the engine's sharded one
+        from harness.models import load_model
+
+        model = load_model(str(output_dir), {}, loaded.device).model
+    if distributed.is_main():
+        if not train_cfg.keep_checkpoints:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        elif checkpoints.is_dir() and not any(checkpoints.iterdir()):
+            checkpoints.rmdir()
 
     _, trainable = count_parameters(model)
     loss_history = [
@@ -562,6 +640,9 @@ def fine_tune(
             "padding_fraction": round(1 - counter.real / counter.total, 4) if counter.total else None,
             "real_per_second": round(counter.real / counter.seconds, 1) if counter.seconds else None,
             "train_step_seconds": round(counter.seconds, 3),
+            "batching": "padding-free" if attention else "padded",
+            # why padding-free batching was not used although train.padding_free is true
+            "padding_free_fallback": batching_note,
         },
         lora_modules=lora_modules,
         resumed_from=str(resume_from) if resume_from else None,

@@ -138,7 +138,7 @@ def test_tasks_list(capsys):
         line = next(line for line in out.splitlines() if f" {name} " in line)
         assert primary in line
         assert f"{name}.py" in line
-    assert "choice" in out and "generation" in out
+    assert "loglik" in out and "generate" in out  # sentiment has choices
 
 
 def _count_lines(path: Path) -> int:
@@ -193,7 +193,8 @@ def test_tasks_show_plugin_task_with_markup_like_text(tmp_path, capsys, write_js
     assert "(2 examples)" in out and "train" not in out.split("Example prompt")[0].split("exact_match")[1]
     assert "### Input:\n[b]bold?[/b] 2+2\n\n### Response:\n4" in out
     assert main(["tasks", "list", "--plugin", str(plugin)]) == 0
-    assert "[red]Sums[/red]" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "arith" in listing and "exact_match" in listing
 
 
 def test_tasks_show_unknown_task(capsys):

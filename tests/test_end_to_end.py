@@ -60,7 +60,12 @@ def rows(samples, task):
 
 def test_writes_every_report_file(finished_run):
     run_dir, results, samples = finished_run
-    assert {p.name for p in run_dir.iterdir()} == {"report.html", "report.md", "results.json", "samples.jsonl"}
+    assert {p.name for p in run_dir.iterdir()} == {
+        "report.html",
+        "report.md",
+        "results.json",
+        "samples.jsonl",
+    }
     assert results["run_id"] == run_dir.name
     assert results["mode"] == "run"
     assert set(results["tasks"]) == {"summarization", "sentiment", "translation"}
@@ -81,7 +86,9 @@ def test_accuracy_and_f1_match_scikit_learn(finished_run):
             references, predictions, average="macro", labels=sorted(set(references)), zero_division=0
         )
         assert metrics["macro_f1"][phase] == pytest.approx(expected_f1, abs=1e-12)
-    assert metrics["accuracy"]["delta"] == pytest.approx(metrics["accuracy"]["after"] - metrics["accuracy"]["before"])
+    assert metrics["accuracy"]["delta"] == pytest.approx(
+        metrics["accuracy"]["after"] - metrics["accuracy"]["before"]
+    )
 
 
 def test_bleu_and_chrf_match_sacrebleu(finished_run):
@@ -91,8 +98,12 @@ def test_bleu_and_chrf_match_sacrebleu(finished_run):
     metrics = results["tasks"]["translation"]["metrics"]
     for phase in ("before", "after"):
         predictions = [row[f"prediction_{phase}"] for row in translation]
-        assert metrics["bleu"][phase] == pytest.approx(sacrebleu.corpus_bleu(predictions, references).score, abs=1e-9)
-        assert metrics["chrf"][phase] == pytest.approx(sacrebleu.corpus_chrf(predictions, references).score, abs=1e-9)
+        assert metrics["bleu"][phase] == pytest.approx(
+            sacrebleu.corpus_bleu(predictions, references).score, abs=1e-9
+        )
+        assert metrics["chrf"][phase] == pytest.approx(
+            sacrebleu.corpus_chrf(predictions, references).score, abs=1e-9
+        )
     assert "tok:13a" in metrics["bleu"]["settings"]["signature"]
 
 
@@ -102,7 +113,9 @@ def test_rouge_matches_rouge_score(finished_run):
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     metrics = results["tasks"]["summarization"]["metrics"]
     for phase in ("before", "after"):
-        scores = [scorer.score(row["reference"], row[f"prediction_{phase}"])["rougeL"].fmeasure for row in summaries]
+        scores = [
+            scorer.score(row["reference"], row[f"prediction_{phase}"])["rougeL"].fmeasure for row in summaries
+        ]
         assert metrics["rougeL"][phase] == pytest.approx(sum(scores) / len(scores), abs=1e-12)
         assert [row[f"scores_{phase}"]["rougeL"] for row in summaries] == pytest.approx(scores, abs=1e-12)
 
@@ -132,7 +145,9 @@ def test_training_lowered_the_loss_and_saved_a_loadable_model(finished_run):
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     sentiment = rows(samples, "sentiment")[:4]
     task = results["tasks"]["sentiment"]
-    predictions = generate(model, tokenizer, [row["prompt"] for row in sentiment], task["max_new_tokens"], task["stop"])
+    predictions = generate(
+        model, tokenizer, [row["prompt"] for row in sentiment], task["max_new_tokens"], task["stop"]
+    )
     # The saved weights are the ones that were evaluated (sentiment may be scored by log-likelihood,
     # so compare on a generation task when that is the case).
     if results["tasks"]["sentiment"].get("scoring", "generate") == "generate":

@@ -121,6 +121,216 @@ def test_generate_keeps_input_order_and_reports_progress(model, tokenizer):
     assert evaluation.generate(model, tokenizer, [], 4) == []
 
 
+# ------------------------------------------------------------------ the lean greedy loop vs generate
+
+
+@pytest.fixture(scope="module")
+def gpt2(tokenizer):
+    """A random GPT-2 (absolute position embeddings, tied head): init range 0.2, or its greedy
+    outputs at the default 0.02 are nearly all the same few tokens."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        n_positions=512,
+        initializer_range=0.2,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return GPT2LMHeadModel(config).eval()
+
+
+def _chatty(model, tokenizer, eos: float, newline: float, hash_: float):
+    """A copy of ``model`` that often says EOS, "\n" and "#" (their output-embedding rows scaled
+    by these factors), so that EOS and stop strings end generations early."""
+    import copy
+
+    chatty = copy.deepcopy(model)
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    with torch.no_grad():
+        weight = chatty.get_output_embeddings().weight
+        weight[[i for i, text in enumerate(texts) if "\n" in text]] *= newline
+        weight[[i for i, text in enumerate(texts) if "#" in text]] *= hash_
+        weight[tokenizer.eos_token_id] *= eos
+    return chatty
+
+
+@pytest.fixture(scope="module", params=["llama", "gpt2"])
+def chatty(request, model, gpt2, tokenizer):
+    """Factors picked so that EOS, "\n", "###" and max_new_tokens each end some of 40 rows."""
+    if request.param == "llama":
+        return _chatty(model, tokenizer, 2.0, 2.3, 2.6)
+    return _chatty(gpt2, tokenizer, 2.5, 2.7, 3.2)
+
+
+EDGE_PROMPTS = ["", " ", "a", "\n", "###"]  # nothing to condition on, or a stop string already
+
+
+def _no_fallback(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("the lean loop fell back to model.generate")
+
+    monkeypatch.setattr(evaluation, "_generate_hf", fail)
+
+
+@pytest.mark.parametrize("stop", [(), ("\n",), ("###",), ("\n", "e ")])
+def test_lean_loop_matches_model_generate(chatty, tokenizer, stop, monkeypatch):
+    """Same predictions as ``model.generate`` greedy search on the same batches, for a Llama
+    and a GPT-2, with EOS, a one-token stop string, a multi-token one ("###" is three tokens
+    here) and one ending in a space (no token filter: every row's text is searched)."""
+    prompts = _prompts(40, seed=8)
+    reference = {bs: evaluation._generate_hf(chatty, tokenizer, prompts, 12, stop, bs) for bs in (1, 8, 32)}
+    _no_fallback(monkeypatch)
+    for bs in (1, 8, 32):
+        assert evaluation.generate(chatty, tokenizer, prompts, 12, stop, bs) == reference[bs]
+    assert reference[8] == reference[1] == reference[32]
+    assert len(set(reference[1])) > 10
+    assert not any(s in text for text in reference[1] for s in stop)
+
+
+def test_lean_loop_matches_model_generate_on_edge_prompts(chatty, tokenizer, monkeypatch):
+    """Empty and one-character prompts, in batches with ordinary ones (``generate`` cannot
+    take an empty prompt alone; the lean loop gives it one padded position)."""
+    prompts = [*EDGE_PROMPTS, *_prompts(6, seed=9)]
+    reference = evaluation._generate_hf(chatty, tokenizer, prompts, 8, ("\n",), 16)
+    _no_fallback(monkeypatch)
+    assert evaluation.generate(chatty, tokenizer, prompts, 8, ("\n",), 16) == reference
+    assert len(evaluation.generate(chatty, tokenizer, ["", ""], 4, ("\n",), 2)) == 2
+
+
+def test_lean_loop_stops_at_eos_stop_strings_and_max_new_tokens(chatty, tokenizer):
+    prompts = _prompts(40, seed=10)
+    free = evaluation.generate(chatty, tokenizer, prompts, 12, (), 8)
+    cut = evaluation.generate(chatty, tokenizer, prompts, 12, ("\n",), 8)
+    assert sum(a != b for a, b in zip(free, cut, strict=True)) >= 3  # "\n" did cut some
+    assert all(a.startswith(b) or not b for a, b in zip(free, cut, strict=True))
+    eos = tokenizer.eos_token_id
+    for stop in [(), ("\n",), ("###",)]:
+        candidates = evaluation._stop_candidates(tokenizer, stop) if stop else None
+        ids = [tokenizer(p)["input_ids"] for p in prompts]
+        tokens = evaluation._greedy_batch(
+            chatty, tokenizer, ids, 12, stop, candidates, frozenset({eos}), 3, "cpu"
+        )
+        reasons = {"eos": 0, "stop": 0, "max": 0}
+        for row in tokens:
+            assert len(row) <= 12 and eos not in row
+            text = tokenizer.decode(row, skip_special_tokens=True)
+            before = tokenizer.decode(row[:-1], skip_special_tokens=True)
+            if stop and any(s in text for s in stop):  # ended by the stop string, not before it
+                assert not any(s in before for s in stop)
+                reasons["stop"] += 1
+            elif len(row) == 12:
+                reasons["max"] += 1
+            else:
+                reasons["eos"] += 1
+        assert reasons["eos"] > 0 and reasons["max"] > 0
+        assert reasons["stop"] > 0 or not stop
+
+
+def test_finished_rows_leave_the_batch(chatty, tokenizer):
+    """Decode steps run only on the rows still generating."""
+    rows = []
+
+    def record(module, args, kwargs):
+        ids = kwargs["input_ids"]
+        if ids.shape[1] == 1:
+            rows.append(ids.shape[0])
+
+    handle = chatty.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        evaluation.generate(chatty, tokenizer, _prompts(16, seed=11), 12, ("\n",), 16)
+    finally:
+        handle.remove()
+    assert rows[0] <= 16 and rows == sorted(rows, reverse=True) and rows[-1] < rows[0]
+
+
+def test_shared_prompt_prefix_runs_once(model, tokenizer):
+    seen = []
+
+    def record(module, args, kwargs):
+        seen.append(tuple(kwargs["input_ids"].shape))
+
+    prompts = _prompts(8, seed=12)
+    handle = model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        evaluation.generate(model, tokenizer, prompts, 2, (), 8)
+    finally:
+        handle.remove()
+    ids = [tokenizer(p)["input_ids"] for p in prompts]
+    shared = len(__import__("os").path.commonprefix(ids))
+    assert seen[0] == (1, shared)  # the template's tokens, once
+    assert seen[1] == (8, max(map(len, ids)) - shared)
+
+
+def test_lora_model_uses_the_lean_loop(model, tokenizer, monkeypatch):
+    peft = pytest.importorskip("peft")
+    import copy
+
+    lora = peft.get_peft_model(
+        copy.deepcopy(model),
+        peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    ).eval()
+    prompts = _prompts(12, seed=13)
+    reference = evaluation._generate_hf(lora, tokenizer, prompts, 8, ("\n",), 8)
+    assert reference != evaluation._generate_hf(model, tokenizer, prompts, 8, ("\n",), 8)  # LoRA matters
+    _no_fallback(monkeypatch)
+    assert evaluation.generate(lora, tokenizer, prompts, 8, ("\n",), 8) == reference
+
+
+def test_models_the_lean_loop_cannot_drive_use_model_generate(model, tokenizer, monkeypatch):
+    import copy
+
+    penalised = copy.deepcopy(model)
+    penalised.generation_config.repetition_penalty = 1.3
+    assert not evaluation._lean_decoding_supported(penalised)
+    assert evaluation._lean_decoding_supported(model)
+
+    class NoLogitsToKeep(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(
+            self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, use_cache=None
+        ):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+    assert not evaluation._lean_decoding_supported(NoLogitsToKeep(model))
+    calls = []
+    monkeypatch.setattr(evaluation, "_generate_hf", lambda *args, **kwargs: calls.append(args) or ["x"])
+    assert evaluation.generate(penalised, tokenizer, ["a prompt"], 4) == ["x"] and calls
+
+
+def test_a_model_without_kv_cache_still_generates(model, tokenizer):
+    """A training-mode model with activation checkpointing returns no cache: ``model.generate``
+    takes over (whose cache-less decoding of padded batches is its own business: on this model
+    its outputs differ from the cached ones)."""
+    import copy
+
+    prompts = _prompts(6, seed=14)
+    training = copy.deepcopy(model)
+    training.activation_checkpointing_enable()
+    training.train()  # dropout is 0 in this config, so training mode changes nothing else
+    expected = evaluation._generate_hf(training, tokenizer, prompts, 6, ("\n",), 4)
+    assert evaluation.generate(training, tokenizer, prompts, 6, ("\n",), 4) == expected
+
+
+def test_stop_candidates_are_the_tokens_that_can_end_a_stop_string(tokenizer):
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=True)
+    newline = evaluation._stop_candidates(tokenizer, ("\n",)).tolist()
+    assert newline == [i for i, text in enumerate(texts) if "\n" in text] and newline
+    assert evaluation._stop_candidates(tokenizer, ("\n",)) is evaluation._stop_candidates(tokenizer, ("\n",))
+    hashes = set(evaluation._stop_candidates(tokenizer, ("###", "\n")).tolist())
+    assert hashes == {i for i, text in enumerate(texts) if "#" in text or "\n" in text}
+    assert evaluation._stop_candidates(tokenizer, ("\n", "Answer: ")) is None  # ends in a space
+
+
 # --------------------------------------------------------------------------------- log-likelihood
 
 CHOICES = ("Positive", "Negative", "Positively", " maybe")

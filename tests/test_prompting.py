@@ -247,3 +247,59 @@ def test_build_prompt_custom_template_and_literal_braces():
 )
 def test_truncate_at_stop(text, stop, expected):
     assert truncate_at_stop(text, stop) == expected
+
+
+# --- chat template ------------------------------------------------------------------------
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def _chat_tokenizer(adds_bos: bool):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )  # fmt: skip
+    corpus = ["Translate the sentence.", "Hello world", "<|user|> <|assistant|> <|end|>"]
+    tok.train_from_iterator(corpus, trainer)
+    if adds_bos:
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+@pytest.mark.parametrize("adds_bos", [True, False])
+def test_chat_prompt_renders_one_user_turn_and_opens_the_assistant_turn(adds_bos):
+    from harness.prompting import build_prompt
+    from harness.task import Example
+
+    tokenizer = _chat_tokenizer(adds_bos)
+    example = Example(id="x", instruction="Translate the sentence.", input="Hello world", output="Bonjour")
+    prompt = build_prompt("chat", example, tokenizer)
+    body = "<|user|>Translate the sentence.\n\nHello world<|end|><|assistant|>"
+    # The template writes BOS itself; when the tokenizer also adds one, the text must not carry
+    # it, so that tokenizing the prompt yields exactly one BOS.
+    assert prompt == (body if adds_bos else "<s>" + body)
+    ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    assert ids.count(tokenizer.bos_token_id) == 1 and ids[0] == tokenizer.bos_token_id
+
+
+def test_chat_prompt_without_a_chat_template_is_a_clear_error():
+    from harness.errors import HarnessError
+    from harness.prompting import build_prompt
+    from harness.task import Example
+
+    tokenizer = _chat_tokenizer(False)
+    tokenizer.chat_template = None
+    with pytest.raises(HarnessError, match="chat template"):
+        build_prompt("chat", Example(id="x", instruction="i", input="x", output="y"), tokenizer)

@@ -1,0 +1,233 @@
+"""Padding-free training batches: each batch is one row of real tokens, attention per example.
+
+Why: a right-padded batch of mixed-length examples spends ~25% of its tokens on pads (the built-in
+tasks mix 20-token sentiment answers with 300-token summarisation prompts). Grouping examples by
+length removes the pads but makes every batch one task / one length band, which converges worse
+at the same number of epochs. Flattening keeps random (mixed-task) batches and drops the pads.
+
+How (all three pieces are needed, and together they are exact):
+
+* :func:`flatten_collator` concatenates the batch's examples into one row ``[1, total_tokens]``
+  with ``position_ids`` restarting at 0 for every example (so rotary/absolute position embeddings
+  see each example exactly as in its own row) and the boundaries ``cu_seq_lens_q/k`` (cumulative
+  lengths, as ``transformers.DataCollatorWithFlattening(return_flash_attn_kwargs=True)`` returns
+  them) plus ``max_length_q/k``. There is no ``attention_mask``.
+* The attention function registered as ``harness_varlen`` (:func:`varlen_sdpa_attention`) runs
+  causal SDPA on each example's slice ``[cu[i], cu[i+1])`` of the row on its own, so no token
+  attends to a token of another example and nothing is computed for pads or for a block-diagonal
+  mask over the whole row. Because no mask is registered for that name in transformers'
+  ``AttentionMaskInterface``, the model builds no 4D mask at all. Within a slice, causal SDPA is
+  exactly what the padded batch computes for that example's real tokens (right padding: a real
+  token never sees the pads after it).
+* Labels: the loss (``transformers.loss.ForCausalLMLoss``) shifts the labels inside, scoring the
+  logits at position ``t`` against ``labels[t + 1]``. In the flattened row, ``t + 1`` after the
+  last token of example ``i`` is the first token of example ``i + 1``, so the collator sets the
+  first label of every example to -100 (as ``DataCollatorWithFlattening`` does): no loss crosses
+  a boundary. In a padded batch the first token of an example is never a target either (it is
+  position 0 of its row) and the logits after its last token face a -100 pad label, so both
+  layouts score exactly the same label tokens and the Trainer's normaliser (``num_items_in_batch``
+  = non-ignored ``labels[..., 1:]``) is the same number: the loss and its gradients are equal up
+  to float rounding (tests/test_packing.py checks to 1e-5).
+
+On CUDA with ``flash_attn`` installed and a half-precision model, :func:`attention_for` picks the
+model's own ``flash_attention_2``, which reads the same ``cu_seq_lens``/``position_ids`` and runs
+its varlen kernel; otherwise ``harness_varlen`` (pure PyTorch SDPA) is used on any device.
+
+The training attention is switched on only around training (:class:`TrainingAttention`) and the
+model's original implementation is restored before dev evaluation, the final evaluation and
+saving, so generation keeps using padded batches with masks and saved configs never name
+``harness_varlen`` (transformers does not serialise ``_attn_implementation`` anyway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+from collections.abc import Callable, Iterator
+
+from harness.prompting import IGNORE_INDEX
+
+ATTENTION_NAME = "harness_varlen"
+"""The name :func:`varlen_sdpa_attention` is registered under in transformers' AttentionInterface."""
+
+
+def flatten_collator() -> Callable[[list[dict]], dict]:
+    """A collator turning ``[{"input_ids", "labels"}, ...]`` into one padding-free row.
+
+    Returns ``input_ids``, ``labels`` and ``position_ids`` of shape ``[1, total_tokens]`` (int64),
+    ``cu_seq_lens_q``/``cu_seq_lens_k`` (int32, ``[0, len_0, len_0 + len_1, ...]``) and
+    ``max_length_q``/``max_length_k`` (Python ints), with the first label of every example set
+    to -100 (see the module docstring for why that makes the loss equal to a padded batch's).
+    """
+    import torch
+
+    def collate(features: list[dict]) -> dict:
+        input_ids: list[int] = []
+        labels: list[int] = []
+        positions: list[int] = []
+        bounds = [0]
+        for feature in features:
+            ids = list(feature["input_ids"])
+            input_ids += ids
+            labels += [IGNORE_INDEX, *list(feature["labels"])[1:]]
+            positions += range(len(ids))
+            bounds.append(bounds[-1] + len(ids))
+        longest = max(b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+        cu_seq_lens = torch.tensor(bounds, dtype=torch.int32)
+        return {
+            "input_ids": torch.tensor([input_ids], dtype=torch.long),
+            "labels": torch.tensor([labels], dtype=torch.long),
+            "position_ids": torch.tensor([positions], dtype=torch.long),
+            "cu_seq_lens_q": cu_seq_lens,
+            "cu_seq_lens_k": cu_seq_lens,
+            "max_length_q": longest,
+            "max_length_k": longest,
+        }
+
+    return collate
+
+
+def _bounds(query, kwargs: dict) -> list[int] | None:
+    """Example boundaries in the flattened row: from ``cu_seq_lens_q``, else where ``position_ids``
+    restart at 0; ``None`` when the input is not a flattened row (batch > 1, or no position ids)."""
+    if query.shape[0] != 1:
+        return None
+    cu = kwargs.get("cu_seq_lens_q")
+    if cu is not None:
+        return [int(x) for x in (cu.tolist() if hasattr(cu, "tolist") else cu)]
+    positions = kwargs.get("position_ids")
+    if positions is None:
+        return None
+    starts = (positions.reshape(-1) == 0).nonzero().reshape(-1).tolist()
+    if not starts or starts[0] != 0:
+        return None
+    return [*starts, query.shape[2]]
+
+
+def varlen_sdpa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    """Causal SDPA on each example of a flattened row: ``softmax(QK^T)V`` restricted to
+    ``[cu[i], cu[i+1])`` x ``[cu[i], cu[i+1])``, lower triangle. Shapes as transformers' attention
+    functions: ``query`` ``[1, heads, tokens, dim]``, ``key``/``value`` ``[1, kv_heads, tokens, dim]``;
+    returns ``([1, tokens, heads, dim], None)``.
+
+    Anything else (batch > 1, a KV cache, no boundaries) goes to transformers' own SDPA function,
+    which then gets no mask (none is built for this implementation): right for unpadded rows only,
+    which is why harness switches this implementation off before anything runs padded batches
+    (evaluation, generation).
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    bounds = _bounds(query, kwargs) if query.shape[2] == key.shape[2] else None
+    if bounds is None:
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    groups = getattr(module, "num_key_value_groups", 1)
+    if groups > 1:
+        key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    outputs = [
+        torch.nn.functional.scaled_dot_product_attention(
+            query[:, :, start:end],
+            key[:, :, start:end],
+            value[:, :, start:end],
+            dropout_p=dropout,
+            scale=scaling,
+            is_causal=True,
+        )
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
+        if end > start
+    ]
+    output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+    return output.transpose(1, 2).contiguous(), None
+
+
+def register() -> str:
+    """Register :func:`varlen_sdpa_attention` as ``harness_varlen`` (idempotent); returns the name."""
+    from transformers import AttentionInterface
+
+    if AttentionInterface._global_mapping.get(ATTENTION_NAME) is not varlen_sdpa_attention:
+        AttentionInterface.register(ATTENTION_NAME, varlen_sdpa_attention)
+    return ATTENTION_NAME
+
+
+def base_model(model):
+    """The transformers ``PreTrainedModel`` inside ``model`` (unwraps a peft model)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def unsupported_reason(model, max_length: int) -> str | None:
+    """Why ``model`` cannot train on flattened rows with per-example attention, or None if it can.
+
+    Needs: transformers' attention interface (``_supports_attention_backend`` and a switchable
+    implementation), ``position_ids`` in ``forward`` (positions restart per example), a decoder-only
+    causal LM, and no attention feature the per-slice SDPA would drop (logit soft-capping, a
+    sliding window shorter than ``max_length``).
+    """
+    base = base_model(model)
+    name = type(base).__name__
+    config = getattr(base, "config", None)
+    if config is None or not getattr(base, "_supports_attention_backend", False):
+        return f"{name} does not support transformers' attention interface"
+    can_set = getattr(base, "_can_set_attn_implementation", None)
+    if can_set is None or not can_set():
+        return f"{name} cannot switch its attention implementation"
+    if getattr(config, "is_encoder_decoder", False):
+        return f"{name} is an encoder-decoder model"
+    if "position_ids" not in inspect.signature(base.forward).parameters:
+        return f"{name}.forward takes no position_ids"
+    if getattr(config, "attn_logit_softcapping", None):
+        return f"{name} uses attention logit soft-capping"
+    window = getattr(config, "sliding_window", None)
+    if window and getattr(config, "use_sliding_window", True) and window < max_length:
+        return f"{name} uses sliding-window attention ({window} < train.max_length {max_length})"
+    return None
+
+
+def attention_for(model, device: str, dtype: str) -> str:
+    """The training attention: the model's ``flash_attention_2`` (varlen kernel) on CUDA when
+    ``flash_attn`` is installed and the model runs in half precision, else ``harness_varlen``."""
+    base = base_model(model)
+    if (
+        str(device).startswith("cuda")
+        and dtype in ("bfloat16", "float16")
+        and getattr(base, "_supports_flash_attn", False)
+        and importlib.util.find_spec("flash_attn") is not None
+    ):
+        return "flash_attention_2"
+    return register()
+
+
+class TrainingAttention:
+    """Switches ``model`` to the padding-free attention for training and back.
+
+    :meth:`enable` before ``Trainer.train``, :meth:`disable` after it (and before saving);
+    :meth:`suspended` around evaluations that run inside training (dev-set generation uses padded
+    batches and needs the original, masked attention).
+    """
+
+    def __init__(self, model, name: str):
+        self.model = base_model(model)
+        self.name = name
+        self.original = self.model.config._attn_implementation
+
+    def enable(self) -> None:
+        if self.name == ATTENTION_NAME:
+            register()
+        self.model.set_attn_implementation(self.name)
+
+    def disable(self) -> None:
+        if self.model.config._attn_implementation != self.original:
+            self.model.set_attn_implementation(self.original)
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        active = self.model.config._attn_implementation == self.name
+        if active:
+            self.disable()
+        try:
+            yield
+        finally:
+            if active:
+                self.enable()

@@ -1,0 +1,272 @@
+"""Padding-free training (harness/packing.py): a flattened batch with per-example attention gives
+the same logits, loss and gradients as the padded batch, and fine_tune trains identically either way."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from harness import packing, training
+from harness.config import Config, LoraConfig, TrainConfig
+from harness.presets import preset_path, tiny_preset
+from harness.task import Example
+
+torch = pytest.importorskip("torch")
+
+SMALL = {"pretrain_steps": 5, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
+
+
+def random_llama(seed: int = 0):
+    """A tiny random Llama with grouped-query attention (4 query heads, 2 key/value heads)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=61,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        attn_implementation="sdpa",
+    )
+    return LlamaForCausalLM(config).float()
+
+
+def features(lengths=(7, 3, 12, 1, 5), seed: int = 1) -> list[dict]:
+    """Examples whose first few tokens (the "prompt") are masked, like tokenize_for_training's."""
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for n in lengths:
+        ids = torch.randint(4, 61, (n,), generator=generator).tolist()
+        prompt = min(n - 1, max(1, n // 3))
+        out.append({"input_ids": ids, "labels": [-100] * prompt + ids[prompt:]})
+    return out
+
+
+def padded(batch: list[dict]) -> dict:
+    return training.make_collator(pad_token_id=0)(batch)
+
+
+def flat(batch: list[dict]) -> dict:
+    return packing.flatten_collator()(batch)
+
+
+def loss_and_grads(model, inputs: dict):
+    model.zero_grad()
+    labels = inputs["labels"]
+    # the Trainer's normaliser: non-ignored labels after the shift, over the whole batch
+    num_items = labels[..., 1:].ne(-100).sum()
+    loss = model(**inputs, num_items_in_batch=num_items).loss
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}, int(num_items)
+
+
+# --- collator -------------------------------------------------------------------------------------
+
+
+def test_flatten_collator_restarts_positions_and_masks_boundaries():
+    batch = features((3, 4, 2))
+    out = flat(batch)
+    assert out["input_ids"].shape == (1, 9) and "attention_mask" not in out
+    assert out["input_ids"][0].tolist() == sum((f["input_ids"] for f in batch), [])
+    assert out["position_ids"][0].tolist() == [0, 1, 2, 0, 1, 2, 3, 0, 1]
+    assert out["cu_seq_lens_q"].tolist() == out["cu_seq_lens_k"].tolist() == [0, 3, 7, 9]
+    assert out["cu_seq_lens_q"].dtype == torch.int32
+    assert out["max_length_q"] == out["max_length_k"] == 4
+    labels = out["labels"][0].tolist()
+    assert [labels[i] for i in (0, 3, 7)] == [-100, -100, -100]  # first token of every example
+    expected = []
+    for f in batch:
+        expected += [-100, *f["labels"][1:]]
+    assert labels == expected
+
+
+def test_flatten_collator_matches_transformers_data_collator_with_flattening():
+    from transformers import DataCollatorWithFlattening
+
+    batch = features()
+    ours = flat(batch)
+    theirs = DataCollatorWithFlattening(return_flash_attn_kwargs=True)(batch)
+    for key in ("input_ids", "labels", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k"):
+        assert ours[key].tolist() == theirs[key].tolist(), key
+    assert ours["max_length_q"] == theirs["max_length_q"]
+
+
+# --- attention, loss, gradients -------------------------------------------------------------------
+
+
+def test_each_slice_equals_the_example_run_alone():
+    """No attention crosses examples: every slice of the flattened row's logits equals the logits
+    of that example run on its own (and the padded batch's real-token logits)."""
+    model = random_llama().eval()
+    batch = features()
+    attention = packing.TrainingAttention(model, packing.register())
+    with torch.no_grad():
+        alone = [model(input_ids=torch.tensor([f["input_ids"]])).logits[0] for f in batch]
+        pad = padded(batch)
+        padded_logits = model(input_ids=pad["input_ids"], attention_mask=pad["attention_mask"]).logits
+        attention.enable()
+        inputs = flat(batch)
+        inputs.pop("labels")
+        flat_logits = model(**inputs).logits[0]
+        attention.disable()
+    bounds = inputs["cu_seq_lens_q"].tolist()
+    for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        torch.testing.assert_close(flat_logits[start:end], alone[i], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            flat_logits[start:end], padded_logits[i, : end - start], atol=1e-5, rtol=1e-5
+        )
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_boundaries_from_position_ids_alone():
+    """Without cu_seq_lens the attention finds the examples where position_ids restart."""
+    model = random_llama().eval()
+    batch = features((4, 6, 2))
+    attention = packing.TrainingAttention(model, packing.register())
+    inputs = flat(batch)
+    with torch.no_grad():
+        attention.enable()
+        full = model(
+            input_ids=inputs["input_ids"],
+            position_ids=inputs["position_ids"],
+            **{k: inputs[k] for k in ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")},
+        ).logits
+        from_positions = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"]).logits
+        attention.disable()
+    torch.testing.assert_close(full, from_positions, atol=1e-6, rtol=1e-6)
+
+
+def test_flattened_loss_and_gradients_equal_the_padded_batch():
+    model = random_llama().train()
+    batch = features()
+    padded_loss, padded_grads, padded_items = loss_and_grads(model, padded(batch))
+    attention = packing.TrainingAttention(model, packing.register())
+    attention.enable()
+    try:
+        flat_loss, flat_grads, flat_items = loss_and_grads(model, flat(batch))
+    finally:
+        attention.disable()
+    assert flat_items == padded_items == sum(sum(y != -100 for y in f["labels"][1:]) for f in batch)
+    torch.testing.assert_close(flat_loss, padded_loss, atol=1e-5, rtol=1e-5)
+    for name, grad in padded_grads.items():
+        torch.testing.assert_close(flat_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    model = random_llama().train()
+    batch = features()
+    attention = packing.TrainingAttention(model, packing.register())
+    attention.enable()
+    plain_loss, plain_grads, _ = loss_and_grads(model, flat(batch))
+    model.gradient_checkpointing_enable()
+    checkpointed_loss, checkpointed_grads, _ = loss_and_grads(model, flat(batch))
+    attention.disable()
+    torch.testing.assert_close(checkpointed_loss, plain_loss)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(checkpointed_grads[name], grad, msg=name)
+
+
+def test_unsupported_models_are_reported():
+    model = random_llama()
+    assert packing.unsupported_reason(model, 384) is None
+    model.config.sliding_window = 128
+    assert "sliding-window" in packing.unsupported_reason(model, 384)
+    assert packing.unsupported_reason(model, 128) is None
+    model.config.sliding_window = None
+    model._supports_attention_backend = False
+    assert "attention interface" in packing.unsupported_reason(model, 384)
+    assert packing.attention_for(random_llama(), "cpu", "float32") == "harness_varlen"
+
+
+# --- fine_tune ------------------------------------------------------------------------------------
+
+
+def examples(n: int) -> list[Example]:
+    # lengths vary (1-3 words of output, inputs of different lengths), so padded batches have pads
+    return [
+        Example(f"t-{i}", "Repeat.", " ".join(["word"] * (1 + i % 5)), " ".join([f"w{i % 7}"] * (1 + i % 3)))
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def small_model_dir():
+    return preset_path(tiny_preset("tiny-train-test", **SMALL))
+
+
+def load(small_model_dir):
+    from harness.models import configure_threads, load_model
+
+    configure_threads(1)
+    return load_model(str(small_model_dir), {}, "cpu")
+
+
+def config(method: str = "full", **train) -> Config:
+    train = {"epochs": 2, "batch_size": 4, "logging_steps": 1, "learning_rate": 3e-3, **train}
+    # no LoRA dropout: its random masks depend on the batch's shape ([1, tokens] vs [batch, width])
+    return Config(method=method, seed=0, train=TrainConfig(**train), lora=LoraConfig(dropout=0.0))
+
+
+@pytest.mark.parametrize(
+    ("method", "checkpointing"), [("full", False), ("lora", True)], ids=["full", "lora-checkpointing"]
+)
+def test_fine_tune_padding_free_matches_padded(small_model_dir, tmp_path, method, checkpointing):
+    from transformers import AutoModelForCausalLM
+
+    data = examples(24)
+    runs = {}
+    for padding_free in (True, False):
+        loaded = load(small_model_dir)
+        cfg = config(method, padding_free=padding_free, gradient_checkpointing=checkpointing)
+        model, result = training.fine_tune(loaded, data, cfg, tmp_path / f"pf-{padding_free}")
+        runs[padding_free] = result
+        assert packing.base_model(model).config._attn_implementation == "sdpa"  # restored
+    flat_run, padded_run = runs[True], runs[False]
+    assert flat_run.tokens["batching"] == "padding-free" and padded_run.tokens["batching"] == "padded"
+    assert flat_run.tokens["padding_free_fallback"] is None
+    assert flat_run.tokens["padding_fraction"] == 0 and padded_run.tokens["padding_fraction"] > 0.05
+    assert flat_run.tokens["real"] == padded_run.tokens["real"]
+    assert len(flat_run.loss_history) == len(padded_run.loss_history) == 12
+    for a, b in zip(flat_run.loss_history, padded_run.loss_history, strict=True):
+        assert a["step"] == b["step"] and a["loss"] == pytest.approx(b["loss"], abs=1e-4)
+    if method == "full":
+        saved = json.loads((tmp_path / "pf-True" / "config.json").read_text())
+        assert "harness_varlen" not in json.dumps(saved)
+        assert saved.get("attn_implementation") in (None, "sdpa")
+        reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "pf-True")
+        assert reloaded.config._attn_implementation == "sdpa"
+
+
+def test_dev_evaluation_runs_with_the_original_attention(small_model_dir, tmp_path, monkeypatch):
+    from harness.metric import Metric
+    from harness.task import DataSource, Task
+
+    seen = []
+
+    def fake_dev_scores(model, *args, **kwargs):
+        seen.append(packing.base_model(model).config._attn_implementation)
+        return {"t": 0.5}
+
+    monkeypatch.setattr(training, "dev_scores", fake_dev_scores)
+    task = Task("t", "Repeat.", DataSource(tmp_path), metrics=("accuracy",), max_new_tokens=3)
+    dev = training.DevSet([task], {"t": examples(4)}, {"accuracy": Metric("accuracy", lambda p, r: None)})
+    loaded = load(small_model_dir)
+    model, result = training.fine_tune(loaded, examples(16), config(eval_every=2), tmp_path / "m", dev=dev)
+    assert seen and set(seen) == {"sdpa"}
+    assert result.tokens["batching"] == "padding-free"
+
+
+def test_unsupported_model_falls_back_to_padded_batches(small_model_dir, tmp_path):
+    loaded = load(small_model_dir)
+    loaded.model._supports_attention_backend = False
+    _, result = training.fine_tune(loaded, examples(8), config(epochs=1), tmp_path / "m")
+    assert result.tokens["batching"] == "padded"
+    assert "attention interface" in result.tokens["padding_free_fallback"]
+    off = dataclasses.replace(config(epochs=1), train=TrainConfig(epochs=1, padding_free=False))
+    _, result = training.fine_tune(load(small_model_dir), examples(8), off, tmp_path / "m2")
+    assert result.tokens["batching"] == "padded" and result.tokens["padding_free_fallback"] is None
