@@ -46,9 +46,10 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from harness.versions import library_versions
 
 CACHE_VERSION = 1
 """Bump when the key material or the stored format changes."""
@@ -57,16 +58,6 @@ FULL_HASH_LIMIT = 256 * 1024 * 1024
 SAMPLE_CHUNKS = 64
 CHUNK = 1024 * 1024
 
-KEY_PACKAGES = (
-    "torch",
-    "transformers",
-    "tokenizers",
-    "peft",
-    "sacrebleu",
-    "rouge-score",
-    "scikit-learn",
-    "evaluate",
-)
 SKIP_FILES = {
     "training_args.bin",
     "trainer_state.json",
@@ -204,18 +195,6 @@ def model_fingerprint(loaded) -> dict[str, Any]:
 # --------------------------------------------------------------------------------- key
 
 
-def _versions() -> dict[str, str | None]:
-    from harness import __version__
-
-    versions: dict[str, str | None] = {"harness": __version__}
-    for name in KEY_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def task_material(task) -> dict[str, Any]:
     """Every field of ``task`` that can change predictions or scores (not data paths or description)."""
     return {
@@ -257,7 +236,7 @@ def key_material(
         "prompt_template": config.prompt(),
         "eval": dataclasses.asdict(config.eval),
         "metrics": [metric_material(metrics[name]) for name in task.metrics if name in metrics],
-        "versions": _versions(),
+        "versions": library_versions(),
         "code": _code_digest(),  # the evaluation code itself: a change to it can move predictions
     }
 

@@ -283,10 +283,11 @@ def validate(config: Config) -> None:
         if getattr(config.train, key) < 0:
             raise HarnessError(f"config: train.{key} must be >= 0, got {getattr(config.train, key)}")
     template = config.prompt()
+    named = [*PROMPT_TEMPLATES, "chat"]
     if template != "chat" and "{input}" not in template:
         raise HarnessError(
-            f"config: prompt_template {config.prompt_template!r} is neither "
-            f"{', '.join(PROMPT_TEMPLATES)}, chat, nor a template containing {{input}}"
+            f"config: prompt_template {config.prompt_template!r} is not one of {', '.join(named)}"
+            f"{did_you_mean(config.prompt_template, named)} nor a template containing {{input}}"
         )
     if not (config.device in ("auto", "cpu", "cuda", "mps") or config.device.startswith("cuda:")):
         raise HarnessError(f"config: device must be auto, cpu, cuda or cuda:N, got {config.device!r}")

@@ -14,7 +14,6 @@ import subprocess
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from harness import __version__, plugins
@@ -23,20 +22,9 @@ from harness.data import load_examples, with_data_overrides
 from harness.errors import HarnessError, did_you_mean
 from harness.stats import compare, flips
 from harness.task import Example, Task
+from harness.versions import library_versions
 
 SCHEMA_VERSION = 1
-LIBRARIES = (
-    "torch",
-    "transformers",
-    "peft",
-    "accelerate",
-    "tokenizers",
-    "sacrebleu",
-    "rouge-score",
-    "scikit-learn",
-    "evaluate",
-    "pluggy",
-)
 
 
 @dataclass
@@ -386,7 +374,7 @@ def _results(
             "dtype": loaded.dtype,
             "torch_threads": threads,
         },
-        "versions": _versions(),
+        "versions": library_versions(),
         "distributed": _distributed_info(config),
         "durations": {k: round(v, 3) for k, v in durations.items()},
         "training": None
@@ -472,16 +460,6 @@ def _per_example(scores: dict, index: int) -> dict:
     return {
         name: result.per_example[index] for name, result in scores.items() if result.per_example is not None
     }
-
-
-def _versions() -> dict:
-    versions = {"python": platform.python_version(), "harness": __version__}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _device_name(device: str) -> str:

@@ -462,7 +462,9 @@ def fine_tune(
         lora_modules = lora_module_names(model)
     model.train()
     if train_cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers 5 renamed it "activation checkpointing"; older releases only have the old name
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        (enable or model.gradient_checkpointing_enable)()
         model.config.use_cache = False
     # padding-free rows with per-example attention (harness/packing.py), or right-padded batches
     attention, batching_note = None, None

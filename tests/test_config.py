@@ -307,6 +307,8 @@ def test_custom_prompt_template(tmp_path):
 @pytest.mark.parametrize("template", ["compcat", "{instruction} only"])
 def test_prompt_template_without_input_is_an_error(template):
     with pytest.raises(
-        HarnessError, match=r"prompt_template .* is neither compact nor alpaca nor a template"
-    ):
+        HarnessError, match=r"prompt_template .* is not one of compact, alpaca, chat.* nor a template"
+    ) as error:
         load_config(overrides=[f"prompt_template={template}"])
+    if template == "compcat":
+        assert "did you mean 'compact'?" in str(error.value)

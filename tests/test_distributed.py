@@ -43,20 +43,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from small_preset import write_plugin
 
 from harness import plugins
-from harness.presets import preset_path, tiny_preset
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = {"pretrain_steps": 5, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
-PLUGIN = f"""
-import harness
-from harness.presets import tiny_preset
-
-@harness.hookimpl
-def harness_model_presets():
-    return [tiny_preset("tiny-train-test", **{SMALL!r})]
-"""
 B = 4  # per-process train batch under torchrun; the single process gets 2 * B
 
 
@@ -136,8 +127,7 @@ def metrics(results: dict, phase: str) -> dict:
 
 @pytest.mark.slow
 def test_torchrun_two_processes_matches_one(tmp_path):
-    preset_path(tiny_preset("tiny-train-test", **SMALL))  # built once, before the processes race
-    (tmp_path / "plugin.py").write_text(PLUGIN, encoding="utf-8")
+    write_plugin(tmp_path)
 
     out = harness("run", "-c", str(write_config(tmp_path, "ddp", B)), processes=2)
     assert out.count("results:") == 1, out  # the console summary is printed by rank 0 only

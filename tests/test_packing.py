@@ -7,15 +7,13 @@ import dataclasses
 import json
 
 import pytest
+from small_preset import small_preset_dir
 
 from harness import packing, training
 from harness.config import Config, LoraConfig, TrainConfig
-from harness.presets import preset_path, tiny_preset
 from harness.task import Example
 
 torch = pytest.importorskip("torch")
-
-SMALL = {"pretrain_steps": 5, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
 
 
 def random_llama(seed: int = 0):
@@ -196,7 +194,7 @@ def examples(n: int) -> list[Example]:
 
 @pytest.fixture(scope="module")
 def small_model_dir():
-    return preset_path(tiny_preset("tiny-train-test", **SMALL))
+    return small_preset_dir()
 
 
 def load(small_model_dir):

@@ -303,7 +303,16 @@ def test_summary_table():
     console = Console(record=True, width=120, color_system=None)
     console.print(summary_table(make_results()))
     out = console.export_text()
-    assert "accuracy *" in out and "+0.4300" in out and "0.9300" in out
-    assert "bleu *" in out and "12.40" in out
+    assert "accuracy" in out and "+0.4300" in out and "0.9300" in out
+    assert "bleu" in out and "12.40" in out
+    table = summary_table(make_results())
+    assert [c.header for c in table.columns] == ["task", "metric", "before", "after", "delta", "p"]
+    primary = [cell for cell in table.columns[1]._cells if cell.style == "bold"]
+    assert [cell.plain for cell in primary] == ["accuracy", "bleu"]
+    results = make_results()
+    results["tasks"]["sentiment"]["metrics"]["accuracy"].update(p_value=0.00001, significant=True)
+    console = Console(record=True, width=120, color_system=None)
+    console.print(summary_table(results))
+    assert "<0.0001 *" in console.export_text()
     table = summary_table(make_results("eval"))
     assert [c.header for c in table.columns] == ["task", "metric", "score"]

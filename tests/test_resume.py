@@ -13,20 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from small_preset import write_plugin
 
 from harness import plugins
-from harness.presets import preset_path, tiny_preset
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = {"pretrain_steps": 5, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
-PLUGIN = f"""
-import harness
-from harness.presets import tiny_preset
-
-@harness.hookimpl
-def harness_model_presets():
-    return [tiny_preset("tiny-train-test", **{SMALL!r})]
-"""
 
 
 def write_config(root: Path, name: str) -> Path:
@@ -90,8 +81,7 @@ def results_of(root: Path) -> tuple[dict, list[dict]]:
 def test_killed_run_resumes_to_identical_results(tmp_path):
     from safetensors.torch import load_file
 
-    preset_path(tiny_preset("tiny-train-test", **SMALL))  # build once, before both runs
-    (tmp_path / "plugin.py").write_text(PLUGIN, encoding="utf-8")
+    write_plugin(tmp_path)
     reference = harness("-c", str(write_config(tmp_path, "reference")))
     victim = harness("-c", str(write_config(tmp_path, "victim")))
     checkpoint = first_complete_checkpoint(tmp_path / "victim" / "runs", victim)

@@ -8,16 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
+from small_preset import small_preset_dir
 
 from harness import training
 from harness.config import Config, TrainConfig, load_config
 from harness.errors import HarnessError
 from harness.metric import Metric
-from harness.presets import preset_path, tiny_preset
 from harness.task import DataSource, Example, Task
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = {"pretrain_steps": 5, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
 
 
 def examples(n: int, name: str = "t") -> list[Example]:
@@ -26,7 +25,7 @@ def examples(n: int, name: str = "t") -> list[Example]:
 
 @pytest.fixture(scope="module")
 def small_model_dir() -> Path:
-    return preset_path(tiny_preset("tiny-train-test", **SMALL))
+    return small_preset_dir()
 
 
 @pytest.fixture
