@@ -148,19 +148,21 @@ def _metric_rows(task: dict) -> list[dict]:
         if delta is None and _is_num(before) and _is_num(after):
             delta = after - before
         hib = m.get("higher_is_better", True)
-        rows.append({
-            "name": name,
-            "primary": name == task.get("primary_metric"),
-            "higher_is_better": hib,
-            "before": fmt_ci(before, m.get("before_ci")),
-            "after": fmt_ci(after, m.get("after_ci")),
-            "delta": fmt_delta(delta),
-            "verdict": _verdict(before, after, delta, hib),
-            "arrow": _arrow(delta),
-            "p_value": fmt_p(m["p_value"]) if "p_value" in m else None,
-            "significant": m.get("significant"),
-            "settings": _flatten(m["settings"]) if m.get("settings") else [],
-        })
+        rows.append(
+            {
+                "name": name,
+                "primary": name == task.get("primary_metric"),
+                "higher_is_better": hib,
+                "before": fmt_ci(before, m.get("before_ci")),
+                "after": fmt_ci(after, m.get("after_ci")),
+                "delta": fmt_delta(delta),
+                "verdict": _verdict(before, after, delta, hib),
+                "arrow": _arrow(delta),
+                "p_value": fmt_p(m["p_value"]) if "p_value" in m else None,
+                "significant": m.get("significant"),
+                "settings": _flatten(m["settings"]) if m.get("settings") else [],
+            }
+        )
     return rows
 
 
@@ -186,11 +188,17 @@ def _loss_chart(history: list[dict], width: int = 720, height: int = 240) -> dic
     yticks = [{"y": xy(s0, v)[1], "label": f"{v:.3g}"} for v in (hi, (hi + lo) / 2, lo)]
     xticks = [{"x": xy(s, lo)[0], "label": f"{s:g}"} for s in (s0, (s0 + s1) / 2, s1)]
     return {
-        "width": width, "height": height, "left": left, "right": width - right,
-        "top": top, "bottom": height - bottom,
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": height - bottom,
         "points": " ".join(f"{x},{y}" for x, y in coords),
         "single": coords[0] if len(coords) == 1 else None,
-        "yticks": yticks, "xticks": xticks, "n": len(pts),
+        "yticks": yticks,
+        "xticks": xticks,
+        "n": len(pts),
     }
 
 
@@ -214,36 +222,61 @@ def _view(results: dict, samples: list[dict], n_examples: int = 5) -> dict:
         examples = []
         for s in by_task.get(name, [])[:n_examples]:
             refs = s.get("references") or ([s["reference"]] if s.get("reference") is not None else [])
-            examples.append({
-                "id": str(s.get("id", "")),
-                "input": _truncate(_prompt_input(str(s.get("prompt", "")), template).strip()),
-                "reference": _truncate(s.get("reference")),
-                "before": _truncate(s.get("prediction_before")),
-                "after": _truncate(s.get("prediction_after")),
-                "before_match": _matches(s.get("prediction_before"), refs),
-                "after_match": _matches(s.get("prediction_after"), refs),
-            })
+            examples.append(
+                {
+                    "id": str(s.get("id", "")),
+                    "input": _truncate(_prompt_input(str(s.get("prompt", "")), template).strip()),
+                    "reference": _truncate(s.get("reference")),
+                    "before": _truncate(s.get("prediction_before")),
+                    "after": _truncate(s.get("prediction_after")),
+                    "before_match": _matches(s.get("prediction_before"), refs),
+                    "after_match": _matches(s.get("prediction_after"), refs),
+                }
+            )
         flips = t.get("flips")
-        tasks.append({
-            "name": name,
-            "primary": primary,
-            "metrics": rows,
-            "has_ci": any("before_ci" in (m or {}) or "after_ci" in (m or {}) for m in t["metrics"].values()),
-            "has_p": any(r["p_value"] is not None for r in rows),
-            "has_sig": any(r["significant"] is not None for r in rows),
-            "info": [(k, _fmt_value(t.get(k))) for k in
-                     ("instruction", "version", "source", "test_data", "n_test", "n_train",
-                      "max_new_tokens", "stop") if k in t],
-            "settings": [(r["name"], r["settings"]) for r in rows if r["settings"]],
-            "examples": examples,
-            "n_samples": len(by_task.get(name, [])),
-            "flips": _flatten(flips, "flips") if isinstance(flips, dict) else
-                     ([("flips", _fmt_value(flips))] if flips else []),
-        })
+        tasks.append(
+            {
+                "name": name,
+                "primary": primary,
+                "metrics": rows,
+                "has_ci": any(
+                    "before_ci" in (m or {}) or "after_ci" in (m or {}) for m in t["metrics"].values()
+                ),
+                "has_p": any(r["p_value"] is not None for r in rows),
+                "has_sig": any(r["significant"] is not None for r in rows),
+                "info": [
+                    (k, _fmt_value(t.get(k)))
+                    for k in (
+                        "instruction",
+                        "version",
+                        "source",
+                        "test_data",
+                        "n_test",
+                        "n_train",
+                        "max_new_tokens",
+                        "stop",
+                    )
+                    if k in t
+                ],
+                "settings": [(r["name"], r["settings"]) for r in rows if r["settings"]],
+                "examples": examples,
+                "n_samples": len(by_task.get(name, [])),
+                "flips": _flatten(flips, "flips")
+                if isinstance(flips, dict)
+                else ([("flips", _fmt_value(flips))] if flips else []),
+            }
+        )
 
     model, training = results.get("model") or {}, results.get("training") or None
-    meta = [("Run", [(k, _fmt_value(results.get(k))) for k in
-                     ("run_id", "mode", "created", "harness_version", "git_commit", "seed")])]
+    meta = [
+        (
+            "Run",
+            [
+                (k, _fmt_value(results.get(k)))
+                for k in ("run_id", "mode", "created", "harness_version", "git_commit", "seed")
+            ],
+        )
+    ]
     meta.append(("Model", [(k, _fmt_value(v)) for k, v in model.items()]))
     if training:
         meta.append(("Training", [(k, _fmt_value(v)) for k, v in training.items() if k != "loss_history"]))
@@ -251,8 +284,12 @@ def _view(results: dict, samples: list[dict], n_examples: int = 5) -> dict:
         if results.get(key):
             meta.append((title, [(k, _fmt_value(v)) for k, v in results[key].items()]))
     if results.get("durations"):
-        meta.append(("Durations", [(k, f"{v:.1f} s" if _is_num(v) else _fmt_value(v))
-                                   for k, v in results["durations"].items()]))
+        meta.append(
+            (
+                "Durations",
+                [(k, f"{v:.1f} s" if _is_num(v) else _fmt_value(v)) for k, v in results["durations"].items()],
+            )
+        )
     if results.get("versions"):
         meta.append(("Library versions", [(k, _fmt_value(v)) for k, v in results["versions"].items()]))
 
@@ -298,8 +335,10 @@ def _summary_phrase(task: dict, is_run: bool) -> str:
         pv = p["p_value"]
         extra = f", p < {pv[1:]}" if pv.startswith("<") else f", p = {pv}"
         extra = _md(extra) + (", significant" if p["significant"] else "")
-    return (f"- **{_md(task['name'])}** — {_md(p['name'])}: {_md(p['before'])} → {_md(p['after'])} "
-            f"({p['delta']}{extra}) {p['arrow']} {verdict}")
+    return (
+        f"- **{_md(task['name'])}** — {_md(p['name'])}: {_md(p['before'])} → {_md(p['after'])} "
+        f"({p['delta']}{extra}) {p['arrow']} {verdict}"
+    )
 
 
 def _metric_table(task: dict, is_run: bool) -> list[str]:
@@ -348,8 +387,11 @@ def render_markdown(results: dict, samples: list[dict], n_examples: int = 5) -> 
             out += _md_table(["flips", "examples"], t["flips"])
         if t["examples"]:
             out += [f"Examples ({len(t['examples'])} of {t['n_samples']}; ✓ = matches the reference):", ""]
-            header = ["id", "input", "reference", "before", "after"] if is_run else \
-                ["id", "input", "reference", "prediction"]
+            header = (
+                ["id", "input", "reference", "before", "after"]
+                if is_run
+                else ["id", "input", "reference", "prediction"]
+            )
             rows = []
             for e in t["examples"]:
                 row = [e["id"], e["input"], e["reference"], e["before"] + (" ✓" if e["before_match"] else "")]

@@ -48,31 +48,52 @@ def make_results(mode: str = "run") -> dict:
         "seed": 0,
         "config": {"model": {"name": "tiny"}, "train": {"epochs": 20, "lr": 0.003}, "tasks": ["sentiment"]},
         "model": {
-            "name": "tiny", "source": "preset", "parameters": 650000,
+            "name": "tiny",
+            "source": "preset",
+            "parameters": 650000,
             "trainable_parameters": 650000 if run else None,
-            "method": "full" if run else None, "output_dir": "runs/x/model" if run else None,
+            "method": "full" if run else None,
+            "output_dir": "runs/x/model" if run else None,
         },
         "device": {"type": "cpu", "name": "cpu", "dtype": "float32", "torch_threads": 2},
         "versions": {"python": "3.11.7", "torch": "2.13.0", "harness": "0.1.0"},
         "durations": {"model_load": 1.2, "eval_before": 5.0, "train": 80.1, "total": 92.0},
         "training": {
-            "method": "full", "epochs": 20, "steps": 2250, "batch_size": 8, "learning_rate": 0.003,
-            "train_examples": 900, "tasks": ["sentiment", "translation"], "final_loss": 0.41,
+            "method": "full",
+            "epochs": 20,
+            "steps": 2250,
+            "batch_size": 8,
+            "learning_rate": 0.003,
+            "train_examples": 900,
+            "tasks": ["sentiment", "translation"],
+            "final_loss": 0.41,
             "loss_history": [{"step": 10 * i, "epoch": i / 25, "loss": 5.1 / (1 + i)} for i in range(1, 40)],
-        } if run else None,
+        }
+        if run
+        else None,
         "generation": {"batch_size": 32, "greedy": True, "prompt_template": TEMPLATE},
         "tasks": {
             "sentiment": {
-                "version": "1", "source": "plugins/sentiment.py",
+                "version": "1",
+                "source": "plugins/sentiment.py",
                 "instruction": "Determine if the following sentence has a positive or negative sentiment.",
-                "test_data": "tasks/sentiment/test.jsonl", "n_test": 100, "n_train": 300,
-                "primary_metric": "accuracy", "max_new_tokens": 4, "stop": ["\n"],
+                "test_data": "tasks/sentiment/test.jsonl",
+                "n_test": 100,
+                "n_train": 300,
+                "primary_metric": "accuracy",
+                "max_new_tokens": 4,
+                "stop": ["\n"],
                 "metrics": {"accuracy": metric(0.5, 0.93), "macro_f1": metric(0.3333, 0.9299)},
             },
             "translation": {
-                "version": "1", "source": "plugins/translation.py",
-                "instruction": "Translate to German.", "n_test": 50, "n_train": 300,
-                "primary_metric": "bleu", "max_new_tokens": 64, "stop": ["\n"],
+                "version": "1",
+                "source": "plugins/translation.py",
+                "instruction": "Translate to German.",
+                "n_test": 50,
+                "n_train": 300,
+                "primary_metric": "bleu",
+                "max_new_tokens": 64,
+                "stop": ["\n"],
                 "metrics": {
                     "bleu": metric(12.4, 10.1, settings={"signature": "nrefs:1|case:mixed|tok:13a"}),
                     "ter": metric(80.0, 70.5, hib=False),
@@ -85,21 +106,38 @@ def make_results(mode: str = "run") -> dict:
 
 def make_samples(mode: str = "run") -> list[dict]:
     rows = []
-    for i, (text, ref, before, after) in enumerate([
-        ("I loved it.", "Positive", "Negative", "Positive"),
-        (EVIL, "Negative", "Neg\native", "Negative"),
-        ("Meh.", "Negative", "Positive", "Positive"),
-    ]):
-        rows.append({"task": "sentiment", "id": f"sentiment-test-{i}",
-                     "prompt": _prompt("Determine sentiment.", text), "reference": ref, "references": [ref],
-                     "prediction_before": before, "prediction_after": after,
-                     "scores_before": {"accuracy": float(before == ref)},
-                     "scores_after": {"accuracy": float(after == ref)}})
+    for i, (text, ref, before, after) in enumerate(
+        [
+            ("I loved it.", "Positive", "Negative", "Positive"),
+            (EVIL, "Negative", "Neg\native", "Negative"),
+            ("Meh.", "Negative", "Positive", "Positive"),
+        ]
+    ):
+        rows.append(
+            {
+                "task": "sentiment",
+                "id": f"sentiment-test-{i}",
+                "prompt": _prompt("Determine sentiment.", text),
+                "reference": ref,
+                "references": [ref],
+                "prediction_before": before,
+                "prediction_after": after,
+                "scores_before": {"accuracy": float(before == ref)},
+                "scores_after": {"accuracy": float(after == ref)},
+            }
+        )
     for i in range(8):
-        rows.append({"task": "translation", "id": f"translation-test-{i}",
-                     "prompt": _prompt("Translate to German.", f"Hello {i}"), "reference": f"Hallo {i}",
-                     "references": [f"Hallo {i}"], "prediction_before": "Hi",
-                     "prediction_after": f"Hallo {i}"})
+        rows.append(
+            {
+                "task": "translation",
+                "id": f"translation-test-{i}",
+                "prompt": _prompt("Translate to German.", f"Hello {i}"),
+                "reference": f"Hallo {i}",
+                "references": [f"Hallo {i}"],
+                "prediction_before": "Hi",
+                "prediction_after": f"Hallo {i}",
+            }
+        )
     if mode == "eval":
         for r in rows:
             for k in ("prediction_after", "scores_after"):
@@ -180,8 +218,10 @@ def test_ci_and_p_values_render_when_present():
     f1.update(p_value=0.2, significant=False)
     md = render_markdown(results, make_samples())
     assert "| metric | before | after | delta | p-value |" in md
-    row = ("| accuracy (primary) | 0.5000 [0.4000, 0.6000] | 0.9300 [0.8800, 0.9700] | +0.4300 ↑ "
-           "| &lt;0.0001 * |")
+    row = (
+        "| accuracy (primary) | 0.5000 [0.4000, 0.6000] | 0.9300 [0.8800, 0.9700] | +0.4300 ↑ "
+        "| &lt;0.0001 * |"
+    )
     assert row in md
     assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 ↑ | 0.2000 |" in md
     assert "(+0.4300, p &lt; 0.0001, significant) ↑ improved" in md
@@ -249,8 +289,12 @@ def test_write_reports_and_load_run_round_trip(tmp_path):
     results["tasks"]["sentiment"]["instruction"] = "Bestimme die Stimmung — ünïcode"
     paths = write_reports(tmp_path / "run", results, samples)
     assert set(paths) == {"results", "samples", "markdown", "html"}
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == \
-        ["report.html", "report.md", "results.json", "samples.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "report.html",
+        "report.md",
+        "results.json",
+        "samples.jsonl",
+    ]
     text = paths["results"].read_text(encoding="utf-8")
     assert "ünïcode" in text and text.startswith('{\n  "schema_version": 1')
     loaded, loaded_samples = load_run(tmp_path / "run")
@@ -265,8 +309,12 @@ def test_write_reports_overwrites_atomically(tmp_path):
     results = make_results()
     results["tasks"]["sentiment"]["metrics"]["accuracy"]["after"] = 0.99
     write_reports(tmp_path, results, make_samples())
-    assert json.loads((tmp_path / "results.json").read_text())["tasks"]["sentiment"]["metrics"]["accuracy"][
-        "after"] == 0.99
+    assert (
+        json.loads((tmp_path / "results.json").read_text())["tasks"]["sentiment"]["metrics"]["accuracy"][
+            "after"
+        ]
+        == 0.99
+    )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
