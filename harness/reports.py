@@ -427,7 +427,10 @@ def summary_table(results: dict):
     from rich.text import Text
 
     is_run = results.get("mode") == "run"
-    table = Table(title=f"run {results.get('run_id', '?')}", caption="bold: primary metric; *: p < 0.05")
+    table = Table(
+        title=f"run {results.get('run_id', '?')}",
+        caption="bold: primary metric" + ("; *: p < 0.05" if is_run else ""),
+    )
     columns = ("task", "metric", "before", "after", "delta", "p") if is_run else ("task", "metric", "score")
     for col in columns:
         table.add_column(col, justify="left" if col in ("task", "metric") else "right")
