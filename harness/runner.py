@@ -12,7 +12,7 @@ import platform
 import secrets
 import subprocess
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,7 @@ class Workload:
     metrics: dict
     dev: dict[str, list[Example]] = field(default_factory=dict)  # held out from train, per trained task
     train_weights: dict[str, float] = field(default_factory=dict)  # trained task -> sampling weight
+    presets: dict = field(default_factory=dict)  # model presets from the same plugins (name -> Registered)
 
 
 def prepare(config: Config, train: bool = True) -> Workload:
@@ -94,6 +95,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
         metric_registry,
         dev={name: examples for name, examples in dev.items() if examples},
         train_weights={name: weights.get(name, 1.0) for name in train_examples},
+        presets=plugins.presets(pm),
     )
 
 
@@ -133,86 +135,101 @@ def run(
     state_path = Path(config.models_dir) / run_id / RUN_STATE
     if mode == "run":
         write_run_state(state_path, config, run_id, "started")
-    threads = configure_threads(config.threads or distributed.default_threads())
+    try:
+        threads = configure_threads(config.threads or distributed.default_threads())
 
-    t0 = time.perf_counter()
-    with _step(progress, "Loading model"):
-        pm = plugins.make_plugin_manager(extra=config.plugins)
-        loaded = load_model(config.model, plugins.presets(pm), config.device)
-    durations["model_load"] = time.perf_counter() - t0
-    total_parameters, _ = count_parameters(loaded.model)
-
-    t0 = time.perf_counter()
-    from harness import cache
-
-    cached, cache_keys = {}, {}
-    if distributed.is_main():  # rank 0 reads and writes the cache; the ranks agree on what is left
-        cached, cache_keys = cache.lookup(loaded, workload, config)  # {} when config.cache is false
-    hits = set(distributed.broadcast_object(sorted(cached)))
-    todo = dataclasses.replace(workload, tasks=[t for t in workload.tasks if t.name not in hits])
-    fresh = {}
-    if todo.tasks:
-        fresh = _evaluate_all(loaded.model, loaded.tokenizer, todo, config, progress, "before")
-    cache.store_all(cache_keys, fresh)  # nothing to store on other ranks (no keys)
-    before = (  # other ranks: None per task (rank 0 holds the gathered evaluations)
-        {task.name: cached.get(task.name) or fresh[task.name] for task in workload.tasks}
-        if distributed.is_main()
-        else {}
-    )
-    durations["eval_before"] = time.perf_counter() - t0
-
-    training = None
-    after = None
-    if mode == "run":
-        from harness.training import DevSet, fine_tune, mix_examples
-
-        examples = mix_examples(workload.train, workload.train_weights, config.seed)
-        dev = DevSet(
-            [t for t in workload.tasks if t.name in workload.dev],
-            workload.dev,
-            workload.metrics,
-            config.eval.batch_size,
-        )
-        write_run_state(state_path, config, run_id, "training")
-        model_dir = Path(config.models_dir) / run_id / "model"
         t0 = time.perf_counter()
-        bar = progress.add_task("Fine-tuning", total=None) if progress else None
+        with _step(progress, "Loading model"):
+            loaded = load_model(config.model, workload.presets, config.device)
+        durations["model_load"] = time.perf_counter() - t0
+        total_parameters, _ = count_parameters(loaded.model)
 
-        def on_step(step: int, total: int) -> None:
-            if progress is not None:
-                progress.update(bar, completed=step, total=total)
+        t0 = time.perf_counter()
+        from harness import cache
 
-        try:
+        cached, cache_keys = {}, {}
+        if distributed.is_main():  # rank 0 reads and writes the cache; the ranks agree on what is left
+            cached, cache_keys = cache.lookup(loaded, workload, config)  # {} when config.cache is false
+        hits = set(distributed.broadcast_object(sorted(cached)))
+        todo = dataclasses.replace(workload, tasks=[t for t in workload.tasks if t.name not in hits])
+        fresh = {}
+        if todo.tasks:
+            fresh = _evaluate_all(loaded.model, loaded.tokenizer, todo, config, progress, "before")
+        cache.store_all(cache_keys, fresh)  # nothing to store on other ranks (no keys)
+        before = (  # other ranks: None per task (rank 0 holds the gathered evaluations)
+            {task.name: cached.get(task.name) or fresh[task.name] for task in workload.tasks}
+            if distributed.is_main()
+            else {}
+        )
+        durations["eval_before"] = time.perf_counter() - t0
+
+        training = None
+        after = None
+        if mode == "run":
+            from harness.training import DevSet, fine_tune, mix_examples
+
+            examples = mix_examples(workload.train, workload.train_weights, config.seed)
+            dev = DevSet(
+                [t for t in workload.tasks if t.name in workload.dev],
+                workload.dev,
+                workload.metrics,
+                config.eval.batch_size,
+            )
+            write_run_state(state_path, config, run_id, "training")
+            model_dir = Path(config.models_dir) / run_id / "model"
+            t0 = time.perf_counter()
+            bar = progress.add_task("Fine-tuning", total=None) if progress else None
+
+            def on_step(step: int, total: int) -> None:
+                if progress is not None:
+                    progress.update(bar, completed=step, total=total)
+
             model, training = fine_tune(
                 loaded, examples, config, model_dir, on_step, dev=dev, resume=resume is not None
             )
-        except HarnessError as exc:
-            write_run_state(state_path, config, run_id, "failed", error=str(exc))
-            raise
-        durations["train"] = time.perf_counter() - t0
-        write_run_state(state_path, config, run_id, "evaluating")
-        t0 = time.perf_counter()
-        after = _evaluate_all(model, loaded.tokenizer, workload, config, progress, "after")
-        durations["eval_after"] = time.perf_counter() - t0
+            durations["train"] = time.perf_counter() - t0
+            write_run_state(state_path, config, run_id, "evaluating")
+            t0 = time.perf_counter()
+            after = _evaluate_all(model, loaded.tokenizer, workload, config, progress, "after")
+            durations["eval_after"] = time.perf_counter() - t0
 
-    if not distributed.is_main():
-        distributed.barrier()  # wait until rank 0 has written the reports
-        return {}, {}
-    results = _results(
-        config, mode, run_id, workload, loaded, total_parameters, threads, before, after, training, durations
-    )
-    for name, entry in results["tasks"].items():
-        entry["baseline_cached"] = name in cached
-    samples = _samples(workload, before, after)
-    if after is not None:
-        for task in workload.tasks:
-            results["tasks"][task.name]["flips"] = flips(task.name, task.primary_metric, samples)
-    results["durations"]["total"] = round(time.perf_counter() - started, 3)
-    paths = write_reports(run_dir, results, samples)
-    if mode == "run":
-        write_run_state(state_path, config, run_id, "done", results=str(run_dir / "results.json"))
-    distributed.barrier()
-    return results, paths
+        if not distributed.is_main():
+            distributed.barrier()  # wait until rank 0 has written the reports
+            return {}, {}
+        results = _results(
+            config,
+            mode,
+            run_id,
+            workload,
+            loaded,
+            total_parameters,
+            threads,
+            before,
+            after,
+            training,
+            durations,
+        )
+        for name, entry in results["tasks"].items():
+            entry["baseline_cached"] = name in cached
+        samples = _samples(workload, before, after)
+        if after is not None:
+            for task in workload.tasks:
+                results["tasks"][task.name]["flips"] = flips(task.name, task.primary_metric, samples)
+        results["durations"]["total"] = round(time.perf_counter() - started, 3)
+        paths = write_reports(run_dir, results, samples)
+        if mode == "run":
+            write_run_state(state_path, config, run_id, "done", results=str(run_dir / "results.json"))
+        distributed.barrier()
+        return results, paths
+    except KeyboardInterrupt:
+        if mode == "run":
+            write_run_state(state_path, config, run_id, "interrupted")
+        raise
+    except Exception as exc:  # the state says why the run stopped; --resume can continue it
+        if mode == "run":
+            reason = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+            write_run_state(state_path, config, run_id, "failed", error=reason)
+        raise
 
 
 RUN_STATE = "run_state.json"
@@ -232,7 +249,7 @@ def write_run_state(path: Path, config: Config, run_id: str, phase: str, **extra
 
     state = {
         "run_id": run_id,
-        "phase": phase,  # started | training | evaluating | done | failed
+        "phase": phase,  # started | training | evaluating | done | failed | interrupted
         "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "cwd": os.getcwd(),  # relative paths in the config are relative to this
         "checkpoints": str(path.parent / "checkpoints"),
@@ -273,19 +290,15 @@ def resumed_config(run: str, models_dir: str = "runs") -> tuple[Config, str]:
     return config_from_dict(state["config"], source=str(path)), state["run_id"]
 
 
+@contextmanager
 def _step(progress, description: str):
-    if progress is None:
-        return nullcontext()
-    task_id = progress.add_task(description, total=None)
-
-    class _Done:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
+    """A progress line for a step of unknown length, marked complete when the step ends."""
+    task_id = progress.add_task(description, total=None) if progress is not None else None
+    try:
+        yield
+    finally:
+        if progress is not None:
             progress.update(task_id, total=1, completed=1)
-
-    return _Done()
 
 
 def _evaluate_all(model, tokenizer, workload: Workload, config: Config, progress, phase: str) -> dict:

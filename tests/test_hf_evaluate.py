@@ -153,6 +153,24 @@ def test_resolve_metrics_adds_only_evaluate_names():
     assert registry == {}
 
 
+def write_task_plugin(directory: Path, name: str, data: Path, metrics: tuple[str, ...]) -> Path:
+    """A plugin file registering task ``name`` on ``data`` with ``metrics``."""
+    plugin = directory / f"{name}.py"
+    plugin.write_text(
+        textwrap.dedent(f"""
+            import harness
+            from harness import DataSource, Task
+
+            @harness.hookimpl
+            def harness_tasks():
+                return [Task(name={name!r}, instruction="Echo.", test=DataSource({str(data)!r}),
+                             metrics={metrics!r})]
+        """),
+        encoding="utf-8",
+    )
+    return plugin
+
+
 def test_task_with_evaluate_file_metric_resolves_in_prepare(tmp_path, monkeypatch, write_jsonl):
     from harness import runner
 
@@ -162,19 +180,7 @@ def test_task_with_evaluate_file_metric_resolves_in_prepare(tmp_path, monkeypatc
     data = write_jsonl(
         tmp_path / "test.jsonl", [{"input": "x y", "output": "x y"}, {"input": "z", "output": "q"}]
     )
-    plugin = tmp_path / "overlap_task.py"
-    plugin.write_text(
-        textwrap.dedent(f"""
-            import harness
-            from harness import DataSource, Task
-
-            @harness.hookimpl
-            def harness_tasks():
-                return [Task(name="overlap_task", instruction="Echo.", test=DataSource({str(data)!r}),
-                             metrics=("evaluate-file:{module}", "exact_match"))]
-        """),
-        encoding="utf-8",
-    )
+    plugin = write_task_plugin(tmp_path, "overlap_task", data, (f"evaluate-file:{module}", "exact_match"))
     workload = runner.prepare(Config(tasks=["overlap_task"], plugins=[str(plugin)]), train=False)
     metric = workload.metrics[f"evaluate-file:{module}"]
     examples = workload.test["overlap_task"]
@@ -188,18 +194,6 @@ def test_prepare_fails_fast_on_a_missing_module(tmp_path, monkeypatch, write_jso
     monkeypatch.setenv("HARNESS_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.chdir(tmp_path)
     data = write_jsonl(tmp_path / "test.jsonl", [{"input": "a", "output": "a"}])
-    plugin = tmp_path / "missing_task.py"
-    plugin.write_text(
-        textwrap.dedent(f"""
-            import harness
-            from harness import DataSource, Task
-
-            @harness.hookimpl
-            def harness_tasks():
-                return [Task(name="missing_task", instruction="Echo.", test=DataSource({str(data)!r}),
-                             metrics=("evaluate-file:metrics/gone.py",))]
-        """),
-        encoding="utf-8",
-    )
+    plugin = write_task_plugin(tmp_path, "missing_task", data, ("evaluate-file:metrics/gone.py",))
     with pytest.raises(HarnessError, match="gone.py"):
         runner.prepare(Config(tasks=["missing_task"], plugins=[str(plugin)]), train=False)

@@ -243,3 +243,25 @@ def test_resume_from_a_finished_checkpoint_reloads_the_best(small_model_dir, tmp
     assert resumed.tokens["real"] == result.tokens["real"] and resumed.stopped_early
     reloaded = load_file(tmp_path / "model" / "model.safetensors")
     assert all((saved[k] == reloaded[k]).all() for k in saved)
+
+
+def test_run_state_records_a_failure_after_the_run_started(tmp_path, monkeypatch):
+    """An error after the run started (here: the model cannot load) leaves run_state.json at
+    phase "failed" with the reason, not at "started"."""
+    import harness.models
+    from harness import runner
+
+    def refuse(*args, **kwargs):
+        raise HarnessError("model 'x': cannot load (test)")
+
+    monkeypatch.setattr(harness.models, "load_model", refuse)
+    config = load_config(
+        None,
+        [f"output_dir='{tmp_path / 'reports'}'", f"models_dir='{tmp_path / 'runs'}'", "tasks=['sentiment']"],
+    )
+    with pytest.raises(HarnessError, match="cannot load"):
+        runner.run(config)
+    (state_file,) = (tmp_path / "runs").glob(f"*/{runner.RUN_STATE}")
+    state = json.loads(state_file.read_text())
+    assert state["phase"] == "failed" and state["error"] == "model 'x': cannot load (test)"
+    assert not (tmp_path / "reports").exists()
