@@ -423,7 +423,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     info = {"machine": machine_info(), "versions": versions(), "harness_source": harness_source_state()}
     owned_workdir = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="eval_speed-")) if owned_workdir else args.workdir.resolve()

@@ -663,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_table(summary, comparison, task_names)
 
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     output = args.output or ROOT / "bench" / "results" / f"train_speed-{stamp}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     result = {

@@ -299,7 +299,7 @@ def store(key: str, evaluation, material: dict | None = None, cache_dir: Path | 
         "cache_version": CACHE_VERSION,
         "key": key,
         "task": evaluation.task.name,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "evaluation": fields,
         "material": material,
     }

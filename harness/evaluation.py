@@ -133,6 +133,7 @@ def _greedy_batch(
     import torch
 
     size = len(batch_ids)
+    cache_arg = cache_argument(model)
     # The token prefix every prompt of the batch shares (a task's instruction, say) runs once,
     # as one row, and its KV cache is copied to every row; each prompt always keeps at least
     # its last token in its own part, whose logits give the first new token.
@@ -165,7 +166,7 @@ def _greedy_batch(
                 use_cache=True,
                 logits_to_keep=1,
             )
-            cache = out.past_key_values
+            cache = returned_cache(out)
             if cache is None or not hasattr(cache, "reorder_cache"):
                 return None  # e.g. a training-mode model with gradient checkpointing
             cache.reorder_cache(torch.zeros(size, dtype=torch.long, device=device))
@@ -173,11 +174,11 @@ def _greedy_batch(
             input_ids=input_ids.to(device),
             attention_mask=mask,
             position_ids=positions.to(device),
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{cache_arg: cache},
         )
-        cache = out.past_key_values
+        cache = returned_cache(out)
         if cache is None or not hasattr(cache, "reorder_cache"):
             return None  # e.g. a training-mode model with gradient checkpointing
         next_positions = positions[:, -1:].to(device) + 1
@@ -217,9 +218,9 @@ def _greedy_batch(
                 input_ids=new[:, None],
                 attention_mask=mask,
                 position_ids=next_positions,
-                past_key_values=cache,
                 use_cache=True,
                 logits_to_keep=1,
+                **{cache_arg: cache},
             )
             next_positions = next_positions + 1
     return [tokens[:-1] if tokens and tokens[-1] in eos_ids else tokens for tokens in generated]
@@ -308,15 +309,42 @@ _GREEDY_NEUTRAL = {
     "watermarking_config": None,
     "stop_strings": None,
 }
-_LEAN_FORWARD_ARGS = frozenset(
-    {"input_ids", "attention_mask", "position_ids", "past_key_values", "use_cache", "logits_to_keep"}
-)
+_LEAN_FORWARD_ARGS = frozenset({"input_ids", "attention_mask", "position_ids", "use_cache", "logits_to_keep"})
+
+# The keyword a model's ``forward`` takes its KV cache under, newest first: transformers 5.24
+# renamed ``past_key_values`` to ``cache`` (the old name is deprecated, to go in 5.40), in the
+# model outputs too. Both are supported; tests fail loudly if a future release renames it again.
+CACHE_ARGUMENTS = ("cache", "past_key_values")
+
+
+def _forward_parameters(model) -> frozenset[str]:
+    """The keyword names the (base) model's ``forward`` accepts; empty when it cannot be read."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    try:
+        return frozenset(inspect.signature(base.forward).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+def cache_argument(model) -> str | None:
+    """The name under which ``model.forward`` takes its KV cache (see :data:`CACHE_ARGUMENTS`),
+    or ``None`` when it takes neither."""
+    parameters = _forward_parameters(model)
+    return next((name for name in CACHE_ARGUMENTS if name in parameters), None)
+
+
+def returned_cache(output):
+    """The KV cache a forward pass returned, under either of :data:`CACHE_ARGUMENTS`, or ``None``."""
+    for name in CACHE_ARGUMENTS:
+        if name in output.keys():  # keys only: the old attribute name warns on new releases
+            return output[name]
+    return None
 
 
 def _lean_decoding_supported(model) -> bool:
     """Whether :func:`generate`'s own greedy loop can drive ``model`` (else ``model.generate``)."""
-    import inspect
-
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
     config = getattr(base, "config", None)
     if config is None or getattr(config, "is_encoder_decoder", False):
@@ -324,11 +352,7 @@ def _lean_decoding_supported(model) -> bool:
     peft_config = getattr(model, "active_peft_config", None)
     if peft_config is not None and getattr(peft_config, "is_prompt_learning", False):
         return False  # virtual tokens / prefix states are handled inside peft's generate
-    try:
-        parameters = inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):
-        return False
-    if not _LEAN_FORWARD_ARGS <= parameters.keys():
+    if not _LEAN_FORWARD_ARGS <= _forward_parameters(model) or cache_argument(model) is None:
         return False
     generation_config = getattr(model, "generation_config", None)
     for name, neutral in _GREEDY_NEUTRAL.items():
@@ -438,6 +462,7 @@ def choice_logprobs(
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     per_batch = max(1, batch_size // len(choices))
+    cache_arg = cache_argument(model) or "past_key_values"
     for start in range(0, len(order), per_batch):
         batch = [groups[g] for g in order[start : start + per_batch]]
         prefix_len = max(len(prefix) for prefix, _ in batch)
@@ -467,7 +492,7 @@ def choice_logprobs(
             if suffix_len > 1:
                 mask = torch.cat([prefix_mask[rows], suffix_mask], dim=1)[:, :-1]
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                cache = out.past_key_values
+                cache = returned_cache(out)
                 if cache is not None:
                     cache.reorder_cache(rows.to(device))  # one copy of the prefix per member
                     ids, positions = suffix_ids[:, :-1], positions[:, prefix_len:]
@@ -477,9 +502,9 @@ def choice_logprobs(
                     input_ids=ids.to(device),
                     attention_mask=mask.to(device),
                     position_ids=positions.to(device),
-                    past_key_values=cache,
                     logits_to_keep=suffix_len - 1,
                     use_cache=cache is not None,
+                    **{cache_arg: cache},
                 ).logits
                 logprobs = torch.cat([logprobs, torch.log_softmax(logits.float(), dim=-1)], dim=1)
             token_logprobs = logprobs.gather(-1, suffix_ids.to(device).unsqueeze(-1)).squeeze(-1).cpu()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,13 +94,14 @@ def load_model(name: str, presets: dict, device: str = "auto") -> LoadedModel:
     device = resolve_device(device)
     dtype = pick_dtype(device)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        if (Path(path) / "adapter_config.json").is_file():
-            from peft import AutoPeftModelForCausalLM
+        with without_loading_bar() if source != "hub" else nullcontext():
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            if (Path(path) / "adapter_config.json").is_file():
+                from peft import AutoPeftModelForCausalLM
 
-            model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+                model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HarnessError(f"model {name!r}: cannot load ({first_line})") from None
@@ -109,6 +111,21 @@ def load_model(name: str, presets: dict, device: str = "auto") -> LoadedModel:
     model.eval()
     torch.manual_seed(0)
     return LoadedModel(model, tokenizer, name, source, path, device, str(dtype).removeprefix("torch."))
+
+
+@contextmanager
+def without_loading_bar():
+    """Silence transformers' "Loading weights" bar (harness shows its own progress), restoring
+    the previous setting after. Used for local files only: it silences download bars too."""
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
 
 
 def count_parameters(model) -> tuple[int, int]:

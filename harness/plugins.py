@@ -5,8 +5,8 @@ Plugins come from four places, in this order:
 1. the built-in plugins of harness itself (``DEFAULT_PLUGINS``: metrics and presets),
 2. installed packages that declare an entry point in the ``harness`` group
    (skipped when ``HARNESS_DISABLE_PLUGIN_AUTOLOAD`` is set),
-3. ``*.py`` files in the ``plugins/`` folder of the harness checkout (the built-in tasks)
-   and of the current working directory,
+3. ``*.py`` files in the built-in plugin folder (the built-in tasks, see
+   :mod:`harness.builtin`) and in the ``plugins/`` folder of the current working directory,
 4. explicit ``--plugin PATH_OR_MODULE`` arguments.
 """
 
@@ -25,12 +25,12 @@ from types import ModuleType
 import pluggy
 
 from harness import hookspecs
+from harness.builtin import plugins_dir
 from harness.errors import HarnessError, did_you_mean, unknown_name
 
 DEFAULT_PLUGINS = ("harness.builtin_metrics", "harness.presets")
 ENTRY_POINT_GROUP = "harness"
 AUTOLOAD_ENV = "HARNESS_DISABLE_PLUGIN_AUTOLOAD"
-BUILTIN_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "plugins"
 
 
 def make_plugin_manager(
@@ -86,10 +86,13 @@ def _check_pending(pm: pluggy.PluginManager) -> None:
 
 
 def default_plugin_dirs() -> list[Path]:
-    """The built-in ``plugins/`` folder, then ``./plugins`` when it is a different folder."""
-    dirs = [BUILTIN_PLUGIN_DIR] if BUILTIN_PLUGIN_DIR.is_dir() else []
+    """The built-in plugin folder, then ``./plugins`` when it is a different folder."""
+    builtin = plugins_dir()
+    if not builtin.is_dir():
+        raise HarnessError(f"the built-in task plugins are missing ({builtin}): reinstall harness")
+    dirs = [builtin]
     local = Path.cwd() / "plugins"
-    if local.is_dir() and local.resolve() != BUILTIN_PLUGIN_DIR:
+    if local.is_dir() and local.resolve() != builtin:
         dirs.append(local)
     return dirs
 
@@ -156,7 +159,12 @@ def _collect(pm: pluggy.PluginManager, hook_name: str, kind: str) -> dict[str, R
 
 
 def _source_name(plugin_name: str) -> str:
+    """Where a plugin came from, for messages and listings: a built-in task plugin as its
+    module name (``harness.builtin.plugins.sentiment``), a file relative to the working
+    directory where it can be, else as given."""
     path = Path(plugin_name)
+    if path.is_absolute() and path.parent == plugins_dir():
+        return f"harness.builtin.plugins.{path.stem}"
     if path.is_absolute():
         try:
             return str(path.relative_to(Path.cwd()))

@@ -26,14 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import hookimpl
+from harness import builtin, hookimpl
 from harness.errors import DataError, HarnessError
 
 PRESET_VERSION = 1
 """Bump when the build procedure changes in a way the hyperparameters do not capture."""
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 SPECIAL_TOKENS = (UNK, BOS, EOS, PAD)  # ids 0, 1, 2, 3 (Llama convention for unk/bos/eos)
@@ -146,30 +145,15 @@ TEMPLATE_TEXTS = (
     "Translate the following English sentence into French.",
 )
 
-FALLBACK_TEXTS = (
-    "The movie was wonderful and the actors were brilliant.",
-    "I hated every minute of this boring film.",
-    "The weather is nice today, so we are going for a walk in the park.",
-    "The city council approved a new budget for schools and roads on Monday.",
-    "Researchers found that regular exercise improves sleep and mood.",
-    "The cat is sleeping on the sofa.",
-    "Le chat dort sur le canapé.",
-    "I would like a cup of coffee, please.",
-    "Je voudrais une tasse de café, s'il vous plaît.",
-    "Where is the train station?",
-    "Où est la gare ?",
-    "positive",
-    "negative",
-)
-
 
 def corpus_texts(tasks_dir: Path | None = None) -> list[str]:
     """The unlabelled pre-training documents: every ``input`` and every ``output`` of
     ``tasks/*/train.jsonl`` as separate documents (never an input joined to its output),
     then the prompt-template texts. Duplicates are dropped, first occurrence kept, so the
-    order is deterministic. Falls back to a few built-in sentences when no task data exists.
+    order is deterministic. No training file there is an error (a broken install): the preset
+    must never be built from anything but the built-in tasks' data.
     """
-    tasks_dir = TASKS_DIR if tasks_dir is None else tasks_dir
+    tasks_dir = builtin.tasks_dir() if tasks_dir is None else tasks_dir
     texts: list[str] = []
     files = sorted(tasks_dir.glob("*/train.jsonl")) if tasks_dir.is_dir() else []
     for path in files:
@@ -188,7 +172,7 @@ def corpus_texts(tasks_dir: Path | None = None) -> list[str]:
                     if isinstance(value, str) and value.strip():
                         texts.append(value)
     if not texts:
-        texts.extend(FALLBACK_TEXTS)
+        raise HarnessError(f"{tasks_dir}: no */train.jsonl with text to build the tiny preset from")
     texts.extend(TEMPLATE_TEXTS)
     return list(dict.fromkeys(texts))
 

@@ -101,7 +101,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
 
 def new_run_id() -> str:
     """A sortable, unique run id: UTC timestamp plus 6 random hex digits."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def run(
@@ -250,7 +250,7 @@ def write_run_state(path: Path, config: Config, run_id: str, phase: str, **extra
     state = {
         "run_id": run_id,
         "phase": phase,  # started | training | evaluating | done | failed | interrupted
-        "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cwd": os.getcwd(),  # relative paths in the config are relative to this
         "checkpoints": str(path.parent / "checkpoints"),
         **extra,
@@ -367,7 +367,7 @@ def _results(
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "mode": mode,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "harness_version": __version__,
         "git_commit": _git_commit(),
         "seed": config.seed,

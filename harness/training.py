@@ -38,6 +38,7 @@ import math
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -268,7 +269,11 @@ def apply_lora(model, config: Config):
         target_modules=targets[0] if targets == ["all-linear"] else targets,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    with warnings.catch_warnings():
+        # peft (0.21) reads transformers' deprecated ``is_gradient_checkpointing`` inside
+        # get_peft_model: not ours to fix, and nothing the user can act on.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, lora)
 
 
 def lora_module_names(model) -> list[str]:

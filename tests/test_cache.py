@@ -4,47 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import textwrap
-from pathlib import Path
 
 import pytest
 
 from harness import cache, evaluation
 from harness.builtin_metrics import builtin_metrics
 from harness.config import Config
-from harness.presets import TinyHyperparameters, init_model, train_tokenizer
 from harness.task import DataSource, Example, Task
-
-HP = TinyHyperparameters(
-    vocab_size=300,
-    hidden_size=32,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    intermediate_size=64,
-    max_position_embeddings=128,
-    pretrain_steps=0,
-)
-TEXTS = ["the cat sat on the mat", "a dog ran in the park", "positive", "negative", "### Response:"]
-
-
-def _save(model, tokenizer, directory: Path) -> Path:
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")
-def model_dirs(tmp_path_factory):
-    """Two tiny model directories that differ in exactly one weight value."""
+def model_dirs(tiny_model_dir, tmp_path_factory):
+    """The suite's small model, and a copy that differs from it in exactly one weight value."""
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = train_tokenizer(TEXTS, HP)
-    model = init_model(tokenizer, HP)
-    base = _save(model, tokenizer, tmp_path_factory.mktemp("model-a"))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     with torch.no_grad():
         model.model.norm.weight[0] += 1.0
-    changed = _save(model, tokenizer, tmp_path_factory.mktemp("model-b"))
-    return base, changed
+    changed = tmp_path_factory.mktemp("model-b")
+    model.save_pretrained(changed)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(changed)
+    return tiny_model_dir, changed
 
 
 @pytest.fixture(scope="module")
@@ -222,23 +203,10 @@ def test_store_is_atomic_and_leaves_no_temporary_files(loaded, cache_dir):
 
 
 @pytest.fixture
-def echo_config(tmp_path, model_dirs, monkeypatch, write_jsonl):
-    monkeypatch.setenv("HARNESS_DISABLE_PLUGIN_AUTOLOAD", "1")
-    monkeypatch.chdir(tmp_path)
+def echo_config(tmp_path, model_dirs, write_jsonl, write_plugin):
     data = write_jsonl(tmp_path / "test.jsonl", [{"input": e.input, "output": e.output} for e in EXAMPLES])
-    plugin = tmp_path / "echo_task.py"
-    plugin.write_text(
-        textwrap.dedent(f"""
-            import harness
-            from harness import DataSource, Task
-
-            @harness.hookimpl
-            def harness_tasks():
-                return [Task(name="echo_cached", instruction="Repeat the input.",
-                             test=DataSource({str(data)!r}), metrics=("exact_match",), max_new_tokens=4)]
-        """),
-        encoding="utf-8",
-    )
+    task = {"name": "echo_cached", "instruction": "Repeat the input.", "test": data, "max_new_tokens": 4}
+    plugin = write_plugin(tmp_path / "echo_task.py", tasks=[task])
 
     def make(**changes):
         config = Config(

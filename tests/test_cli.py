@@ -31,10 +31,10 @@ def run_python(code: str, cwd: Path, timeout: float = 60) -> subprocess.Complete
 
 
 @pytest.fixture(autouse=True)
-def _cli_env(monkeypatch, tmp_path):
+def _cli_env(monkeypatch):
+    # Installed plugins are off and each test runs in its own tmp_path (conftest.py): anything
+    # written by mistake lands there, where the tests look for it.
     monkeypatch.setenv("COLUMNS", "200")  # rich: no wrapping of tables and messages
-    monkeypatch.setenv(plugins.AUTOLOAD_ENV, "1")
-    monkeypatch.chdir(tmp_path)  # anything written by mistake lands in tmp_path, where we look for it
 
 
 @pytest.fixture
@@ -51,32 +51,18 @@ def no_model_loading(monkeypatch):
 # --- subprocess: help and listings without torch ---------------------------------------------------
 
 
-def test_help_in_subprocess(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "--help"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("usage: harness")
+def test_help_in_subprocess(run_harness):
+    out = run_harness("--help")
+    assert out.startswith("usage: harness")
     for command in ("run", "eval", "tasks", "metrics", "plugins"):
-        assert command in result.stdout
-    assert "harness tasks show sentiment" in result.stdout  # the examples epilog
+        assert command in out
+    assert "harness tasks show sentiment" in out  # the examples epilog
 
 
-def test_version_in_subprocess(tmp_path):
+def test_version_in_subprocess(run_harness):
     from harness import __version__
 
-    result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "--version"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0 and result.stdout.strip() == f"harness {__version__}"
+    assert run_harness("--version").strip() == f"harness {__version__}"
 
 
 def test_listings_and_bad_input_do_not_import_torch(tmp_path):
@@ -137,7 +123,7 @@ def test_tasks_list(capsys):
     ):
         line = next(line for line in out.splitlines() if f" {name} " in line)
         assert primary in line
-        assert f"{name}.py" in line
+        assert f"harness.builtin.plugins.{name}" in line
     assert "loglik" in out and "generate" in out  # sentiment has choices
 
 
@@ -151,7 +137,7 @@ def _count_lines(path: Path) -> int:
 def test_tasks_show_builtin_sentiment(capsys):
     assert main(["tasks", "show", "sentiment"]) == 0
     out = capsys.readouterr().out
-    assert "sentiment (version 1) from" in out and "sentiment.py" in out
+    assert "sentiment (version 1) from harness.builtin.plugins.sentiment\n" in out
     assert "Determine if the following sentence has a positive or negative sentiment." in out
     assert "accuracy, macro_f1  (primary: accuracy)" in out
     assert "Positive, Negative" in out
@@ -166,25 +152,18 @@ def test_tasks_show_builtin_sentiment(capsys):
     assert f"### Input:\n{first['input']}\n\n### Response:\n{first['output']}" in prompt
 
 
-def test_tasks_show_plugin_task_with_markup_like_text(tmp_path, capsys, write_jsonl):
-    write_jsonl(
+def test_tasks_show_plugin_task_with_markup_like_text(tmp_path, capsys, write_jsonl, write_plugin):
+    data = write_jsonl(
         tmp_path / "data" / "test.jsonl",
         [{"input": "[b]bold?[/b] 2+2", "output": "4"}, {"input": "3+3", "output": "6"}],
     )
-    plugin = tmp_path / "arith.py"
-    plugin.write_text(
-        textwrap.dedent(f"""
-        import harness
-        from harness import DataSource, Task
-
-        @harness.hookimpl
-        def harness_tasks():
-            return [Task(name="arith", instruction="Compute [the sum].", description="[red]Sums[/red]",
-                         test=DataSource({str(tmp_path / "data" / "test.jsonl")!r}),
-                         metrics=("exact_match",))]
-    """),
-        encoding="utf-8",
-    )
+    task = {
+        "name": "arith",
+        "instruction": "Compute [the sum].",
+        "description": "[red]Sums[/red]",
+        "test": data,
+    }
+    plugin = write_plugin(tmp_path / "arith.py", tasks=[task])
     assert main(["tasks", "show", "arith", "--plugin", str(plugin)]) == 0
     out = capsys.readouterr().out
     assert "arith (version 1) from" in out

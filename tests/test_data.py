@@ -32,9 +32,7 @@ def load(path: Path, task: Task | None = None, split: str = "test", **source) ->
 
 @pytest.fixture(scope="module")
 def builtin_tasks():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(plugins.AUTOLOAD_ENV, "1")
-        return {name: entry.item for name, entry in plugins.tasks(plugins.make_plugin_manager()).items()}
+    return {name: entry.item for name, entry in plugins.tasks(plugins.make_plugin_manager()).items()}
 
 
 # --- formats and mappings ------------------------------------------------------------------------

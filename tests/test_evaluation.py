@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from harness import evaluation  # noqa: E402
 from harness.metric import Metric, MetricResult  # noqa: E402
-from harness.task import DataSource, Example, Task  # noqa: E402
+from harness.task import DataSource, Task  # noqa: E402
 
 WORDS = (
     "the cat sat on a mat and the movie was great but terrible film I love hate this weather today "
@@ -23,44 +23,27 @@ WORDS = (
 TEMPLATE = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def _one_thread():
     """One torch thread: these models are too small to gain from more, and on a shared 2-core
-    machine a second thread competing with other processes costs several times over."""
-    threads = torch.get_num_threads()
+    machine a second thread competing with other processes costs several times over (the
+    suite's conftest restores the count after each test)."""
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from harness.presets import preset_path, tiny_preset
-
-    return AutoTokenizer.from_pretrained(preset_path(tiny_preset(pretrain_steps=0)))
+def llama(tiny_llama):
+    return tiny_llama()
 
 
 @pytest.fixture(scope="module")
-def model(tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def model(llama):
+    return llama[0]
 
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return LlamaForCausalLM(config).eval()
+
+@pytest.fixture(scope="module")
+def tokenizer(llama):
+    return llama[1]
 
 
 def _prompts(n: int, seed: int = 0) -> list[str]:
@@ -76,7 +59,18 @@ def _prompts(n: int, seed: int = 0) -> list[str]:
 # --------------------------------------------------------------------------------- generation
 
 
-def test_greedy_predictions_do_not_depend_on_batch_size(model, tokenizer):
+def _no_fallback(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("the lean loop fell back to model.generate")
+
+    monkeypatch.setattr(evaluation, "_generate_hf", fail)
+
+
+def test_greedy_predictions_do_not_depend_on_batch_size(model, tokenizer, monkeypatch):
+    """The lean greedy loop (the path ``generate`` takes for this model: ``model.generate`` is
+    made to fail) gives the same predictions at batch sizes 1, 8 and 32."""
+    assert evaluation._lean_decoding_supported(model)
+    _no_fallback(monkeypatch)
     prompts = _prompts(40)
     results = {bs: evaluation.generate(model, tokenizer, prompts, 10, (), bs) for bs in (1, 8, 32)}
     assert results[8] == results[1]
@@ -121,29 +115,32 @@ def test_generate_keeps_input_order_and_reports_progress(model, tokenizer):
     assert evaluation.generate(model, tokenizer, [], 4) == []
 
 
+@pytest.mark.gpu
+def test_lean_loop_matches_model_generate_on_cuda_in_bf16(tiny_llama, monkeypatch):
+    """On a GPU in bf16 (what ``load_model`` picks there), the lean loop runs (no fallback) and
+    gives ``model.generate``'s tokens. One prompt per batch: both then run the same kernels on
+    the same shapes (no padding, no shared prefix), so bf16 rounding cannot tell them apart;
+    larger batches must run on the device too."""
+    from harness.models import pick_dtype
+
+    model, tokenizer = tiny_llama()
+    model = model.to("cuda", pick_dtype("cuda"))
+    assert model.dtype == torch.bfloat16 or not torch.cuda.is_bf16_supported()
+    prompts = _prompts(16, seed=15)
+    reference = evaluation._generate_hf(model, tokenizer, prompts, 12, ("\n",), 1)
+    _no_fallback(monkeypatch)
+    assert evaluation.generate(model, tokenizer, prompts, 12, ("\n",), 1) == reference
+    assert len(set(reference)) > 8
+    batched = evaluation.generate(model, tokenizer, prompts, 12, ("\n",), 8)
+    assert len(batched) == len(prompts) and all(isinstance(text, str) for text in batched)
+
+
 # ------------------------------------------------------------------ the lean greedy loop vs generate
 
 
 @pytest.fixture(scope="module")
-def gpt2(tokenizer):
-    """A random GPT-2 (absolute position embeddings, tied head): init range 0.2, or its greedy
-    outputs at the default 0.02 are nearly all the same few tokens."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_embd=64,
-        n_layer=2,
-        n_head=4,
-        n_positions=512,
-        initializer_range=0.2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return GPT2LMHeadModel(config).eval()
+def gpt2(tiny_gpt2):
+    return tiny_gpt2()[0]
 
 
 def _chatty(model, tokenizer, eos: float, newline: float, hash_: float):
@@ -170,13 +167,6 @@ def chatty(request, model, gpt2, tokenizer):
 
 
 EDGE_PROMPTS = ["", " ", "a", "\n", "###"]  # nothing to condition on, or a stop string already
-
-
-def _no_fallback(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("the lean loop fell back to model.generate")
-
-    monkeypatch.setattr(evaluation, "_generate_hf", fail)
 
 
 @pytest.mark.parametrize("stop", [(), ("\n",), ("###",), ("\n", "e ")])
@@ -410,37 +400,28 @@ def _task(**changes) -> Task:
     return Task(**{**fields, **changes})
 
 
-def _examples(n: int) -> list[Example]:
-    rng = random.Random(6)
-    return [
-        Example(str(i), "Label it.", " ".join(rng.choice(WORDS) for _ in range(8)), rng.choice(("Yes", "No")))
-        for i in range(n)
-    ]
-
-
-def test_evaluate_task_scores_a_choice_task_by_log_likelihood(model, tokenizer, monkeypatch):
+def test_evaluate_task_scores_a_choice_task_by_log_likelihood(model, tokenizer, examples, monkeypatch):
     def no_generation(*args, **kwargs):
         raise AssertionError("a choice task must not generate")
 
     monkeypatch.setattr(evaluation, "generate", no_generation)
-    examples = _examples(6)
+    data = examples(6, outputs=("Yes", "No"))
     result = evaluation.evaluate_task(
-        model, tokenizer, _task(choices=("Yes", "No")), examples, METRICS, TEMPLATE, 4
+        model, tokenizer, _task(choices=("Yes", "No")), data, METRICS, TEMPLATE, 4
     )
     assert result.scoring == "loglik"
     assert len(result.choice_logprobs) == 6
     assert result.predictions == [evaluation.best_choice(entry) for entry in result.choice_logprobs]
-    expected = sum(p == e.output for p, e in zip(result.predictions, examples, strict=True)) / 6
+    expected = sum(p == e.output for p, e in zip(result.predictions, data, strict=True)) / 6
     assert result.scores["exact"].score == pytest.approx(expected)
 
 
-def test_evaluate_task_generates_when_asked(model, tokenizer):
-    examples = _examples(3)
+def test_evaluate_task_generates_when_asked(model, tokenizer, examples):
     result = evaluation.evaluate_task(
         model,
         tokenizer,
         _task(choices=("Yes", "No"), scoring="generate", max_new_tokens=3),
-        examples,
+        examples(3, outputs=("Yes", "No")),
         METRICS,
         TEMPLATE,
         4,

@@ -37,11 +37,7 @@ OVERLAP_MODULE = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+# The Hub, datasets and evaluate are offline and HF_HOME is a session folder (conftest.py).
 
 
 def write_module(directory: Path, name: str = "overlap") -> Path:
@@ -153,34 +149,15 @@ def test_resolve_metrics_adds_only_evaluate_names():
     assert registry == {}
 
 
-def write_task_plugin(directory: Path, name: str, data: Path, metrics: tuple[str, ...]) -> Path:
-    """A plugin file registering task ``name`` on ``data`` with ``metrics``."""
-    plugin = directory / f"{name}.py"
-    plugin.write_text(
-        textwrap.dedent(f"""
-            import harness
-            from harness import DataSource, Task
-
-            @harness.hookimpl
-            def harness_tasks():
-                return [Task(name={name!r}, instruction="Echo.", test=DataSource({str(data)!r}),
-                             metrics={metrics!r})]
-        """),
-        encoding="utf-8",
-    )
-    return plugin
-
-
-def test_task_with_evaluate_file_metric_resolves_in_prepare(tmp_path, monkeypatch, write_jsonl):
+def test_task_with_evaluate_file_metric_resolves_in_prepare(tmp_path, write_jsonl, write_plugin):
     from harness import runner
 
-    monkeypatch.setenv("HARNESS_DISABLE_PLUGIN_AUTOLOAD", "1")
-    monkeypatch.chdir(tmp_path)
     module = write_module(tmp_path)
     data = write_jsonl(
         tmp_path / "test.jsonl", [{"input": "x y", "output": "x y"}, {"input": "z", "output": "q"}]
     )
-    plugin = write_task_plugin(tmp_path, "overlap_task", data, (f"evaluate-file:{module}", "exact_match"))
+    task = {"name": "overlap_task", "test": data, "metrics": (f"evaluate-file:{module}", "exact_match")}
+    plugin = write_plugin(tmp_path / "overlap_task.py", tasks=[task])
     workload = runner.prepare(Config(tasks=["overlap_task"], plugins=[str(plugin)]), train=False)
     metric = workload.metrics[f"evaluate-file:{module}"]
     examples = workload.test["overlap_task"]
@@ -188,12 +165,11 @@ def test_task_with_evaluate_file_metric_resolves_in_prepare(tmp_path, monkeypatc
     assert result.score == pytest.approx(0.5)
 
 
-def test_prepare_fails_fast_on_a_missing_module(tmp_path, monkeypatch, write_jsonl):
+def test_prepare_fails_fast_on_a_missing_module(tmp_path, write_jsonl, write_plugin):
     from harness import runner
 
-    monkeypatch.setenv("HARNESS_DISABLE_PLUGIN_AUTOLOAD", "1")
-    monkeypatch.chdir(tmp_path)
     data = write_jsonl(tmp_path / "test.jsonl", [{"input": "a", "output": "a"}])
-    plugin = write_task_plugin(tmp_path, "missing_task", data, ("evaluate-file:metrics/gone.py",))
+    task = {"name": "missing_task", "test": data, "metrics": ("evaluate-file:metrics/gone.py",)}
+    plugin = write_plugin(tmp_path / "missing_task.py", tasks=[task])
     with pytest.raises(HarnessError, match="gone.py"):
         runner.prepare(Config(tasks=["missing_task"], plugins=[str(plugin)]), train=False)

@@ -3,35 +3,27 @@ the same logits, loss and gradients as the padded batch, and fine_tune trains id
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
-from small_preset import small_preset_dir
 
 from harness import packing, training
-from harness.config import Config, LoraConfig, TrainConfig
-from harness.task import Example
 
 torch = pytest.importorskip("torch")
 
 
-def random_llama(seed: int = 0):
-    """A tiny random Llama with grouped-query attention (4 query heads, 2 key/value heads)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+@pytest.fixture
+def random_llama(tiny_llama):
+    """``random_llama()``: a tiny random Llama with grouped-query attention (4 query heads, 2
+    key/value heads) on SDPA, the attention the padding-free path replaces."""
 
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=61,
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        attn_implementation="sdpa",
-    )
-    return LlamaForCausalLM(config).float()
+    def build():
+        model, _ = tiny_llama(
+            hidden_size=32, intermediate_size=48, max_position_embeddings=128, attn_implementation="sdpa"
+        )
+        return model
+
+    return build
 
 
 def features(lengths=(7, 3, 12, 1, 5), seed: int = 1) -> list[dict]:
@@ -97,7 +89,7 @@ def test_flatten_collator_matches_transformers_data_collator_with_flattening():
 # --- attention, loss, gradients -------------------------------------------------------------------
 
 
-def test_each_slice_equals_the_example_run_alone():
+def test_each_slice_equals_the_example_run_alone(random_llama):
     """No attention crosses examples: every slice of the flattened row's logits equals the logits
     of that example run on its own (and the padded batch's real-token logits)."""
     model = random_llama().eval()
@@ -121,7 +113,7 @@ def test_each_slice_equals_the_example_run_alone():
     assert model.config._attn_implementation == "sdpa"
 
 
-def test_boundaries_from_position_ids_alone():
+def test_boundaries_from_position_ids_alone(random_llama):
     """Without cu_seq_lens the attention finds the examples where position_ids restart."""
     model = random_llama().eval()
     batch = features((4, 6, 2))
@@ -139,7 +131,7 @@ def test_boundaries_from_position_ids_alone():
     torch.testing.assert_close(full, from_positions, atol=1e-6, rtol=1e-6)
 
 
-def test_flattened_loss_and_gradients_equal_the_padded_batch():
+def test_flattened_loss_and_gradients_equal_the_padded_batch(random_llama):
     model = random_llama().train()
     batch = features()
     padded_loss, padded_grads, padded_items = loss_and_grads(model, padded(batch))
@@ -155,13 +147,13 @@ def test_flattened_loss_and_gradients_equal_the_padded_batch():
         torch.testing.assert_close(flat_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_gradient_checkpointing_gives_the_same_gradients():
+def test_gradient_checkpointing_gives_the_same_gradients(random_llama):
     model = random_llama().train()
     batch = features()
     attention = packing.TrainingAttention(model, packing.register())
     attention.enable()
     plain_loss, plain_grads, _ = loss_and_grads(model, flat(batch))
-    model.gradient_checkpointing_enable()
+    model.activation_checkpointing_enable()
     checkpointed_loss, checkpointed_grads, _ = loss_and_grads(model, flat(batch))
     attention.disable()
     torch.testing.assert_close(checkpointed_loss, plain_loss)
@@ -169,7 +161,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         torch.testing.assert_close(checkpointed_grads[name], grad, msg=name)
 
 
-def test_unsupported_models_are_reported():
+def test_unsupported_models_are_reported(random_llama):
     model = random_llama()
     assert packing.unsupported_reason(model, 384) is None
     model.config.sliding_window = 128
@@ -184,43 +176,21 @@ def test_unsupported_models_are_reported():
 # --- fine_tune ------------------------------------------------------------------------------------
 
 
-def examples(n: int) -> list[Example]:
-    # lengths vary (1-3 words of output, inputs of different lengths), so padded batches have pads
-    return [
-        Example(f"t-{i}", "Repeat.", " ".join(["word"] * (1 + i % 5)), " ".join([f"w{i % 7}"] * (1 + i % 3)))
-        for i in range(n)
-    ]
-
-
-@pytest.fixture(scope="module")
-def small_model_dir():
-    return small_preset_dir()
-
-
-def load(small_model_dir):
-    from harness.models import configure_threads, load_model
-
-    configure_threads(1)
-    return load_model(str(small_model_dir), {}, "cpu")
-
-
-def config(method: str = "full", **train) -> Config:
-    train = {"epochs": 2, "batch_size": 4, "logging_steps": 1, "learning_rate": 3e-3, **train}
-    # no LoRA dropout: its random masks depend on the batch's shape ([1, tokens] vs [batch, width])
-    return Config(method=method, seed=0, train=TrainConfig(**train), lora=LoraConfig(dropout=0.0))
-
-
 @pytest.mark.parametrize(
     ("method", "checkpointing"), [("full", False), ("lora", True)], ids=["full", "lora-checkpointing"]
 )
-def test_fine_tune_padding_free_matches_padded(small_model_dir, tmp_path, method, checkpointing):
+def test_fine_tune_padding_free_matches_padded(
+    load_tiny, tmp_path, examples, train_config, method, checkpointing
+):
     from transformers import AutoModelForCausalLM
 
     data = examples(24)
     runs = {}
     for padding_free in (True, False):
-        loaded = load(small_model_dir)
-        cfg = config(method, padding_free=padding_free, gradient_checkpointing=checkpointing)
+        loaded = load_tiny()
+        cfg = train_config(
+            method, batch_size=4, padding_free=padding_free, gradient_checkpointing=checkpointing
+        )
         model, result = training.fine_tune(loaded, data, cfg, tmp_path / f"pf-{padding_free}")
         runs[padding_free] = result
         assert packing.base_model(model).config._attn_implementation == "sdpa"  # restored
@@ -240,7 +210,9 @@ def test_fine_tune_padding_free_matches_padded(small_model_dir, tmp_path, method
         assert reloaded.config._attn_implementation == "sdpa"
 
 
-def test_dev_evaluation_runs_with_the_original_attention(small_model_dir, tmp_path, monkeypatch):
+def test_dev_evaluation_runs_with_the_original_attention(
+    load_tiny, tmp_path, examples, train_config, monkeypatch
+):
     from harness.metric import Metric
     from harness.task import DataSource, Task
 
@@ -253,18 +225,19 @@ def test_dev_evaluation_runs_with_the_original_attention(small_model_dir, tmp_pa
     monkeypatch.setattr(training, "dev_scores", fake_dev_scores)
     task = Task("t", "Repeat.", DataSource(tmp_path), metrics=("accuracy",), max_new_tokens=3)
     dev = training.DevSet([task], {"t": examples(4)}, {"accuracy": Metric("accuracy", lambda p, r: None)})
-    loaded = load(small_model_dir)
-    model, result = training.fine_tune(loaded, examples(16), config(eval_every=2), tmp_path / "m", dev=dev)
+    loaded = load_tiny()
+    cfg = train_config(batch_size=4, eval_every=2)
+    model, result = training.fine_tune(loaded, examples(16), cfg, tmp_path / "m", dev=dev)
     assert seen and set(seen) == {"sdpa"}
     assert result.tokens["batching"] == "padding-free"
 
 
-def test_unsupported_model_falls_back_to_padded_batches(small_model_dir, tmp_path):
-    loaded = load(small_model_dir)
+def test_unsupported_model_falls_back_to_padded_batches(load_tiny, tmp_path, examples, train_config):
+    loaded = load_tiny()
     loaded.model._supports_attention_backend = False
-    _, result = training.fine_tune(loaded, examples(8), config(epochs=1), tmp_path / "m")
+    _, result = training.fine_tune(loaded, examples(8), train_config(batch_size=4, epochs=1), tmp_path / "m")
     assert result.tokens["batching"] == "padded"
     assert "attention interface" in result.tokens["padding_free_fallback"]
-    off = dataclasses.replace(config(epochs=1), train=TrainConfig(epochs=1, padding_free=False))
-    _, result = training.fine_tune(load(small_model_dir), examples(8), off, tmp_path / "m2")
+    off = train_config(epochs=1, padding_free=False)
+    _, result = training.fine_tune(load_tiny(), examples(8), off, tmp_path / "m2")
     assert result.tokens["batching"] == "padded" and result.tokens["padding_free_fallback"] is None

@@ -13,53 +13,31 @@ import pluggy
 import pytest
 
 from harness import hookspecs, plugins
+from harness.builtin import plugins_dir
 from harness.errors import HarnessError
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def plugin_source(task_name: str, hook: str = "harness_tasks") -> str:
-    return textwrap.dedent(f"""
-        import harness
-        from harness import DataSource, Task
-
-        @harness.hookimpl
-        def {hook}():
-            return [Task(name={task_name!r}, instruction="Echo.", test=DataSource("data.jsonl"),
-                         metrics=("exact_match",))]
-    """)
-
-
-def write_plugin(path: Path, task_name: str, hook: str = "harness_tasks") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(plugin_source(task_name, hook), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def no_autoload(monkeypatch):
-    """Keep whatever is installed in this environment out of the tests that do not test it."""
-    monkeypatch.setenv(plugins.AUTOLOAD_ENV, "1")
+def task(name: str) -> dict:
+    """A task for ``write_plugin``: echo with exact_match on a data.jsonl next to nothing."""
+    return {"name": name, "test": "data.jsonl"}
 
 
 # --- built-ins ---------------------------------------------------------------------------------
 
 
-def test_builtin_tasks_are_registered_from_plugins_folder(no_autoload, tmp_path, monkeypatch):
+def test_builtin_tasks_are_registered_from_plugins_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the built-ins must not depend on the working directory
     registry = plugins.tasks(plugins.make_plugin_manager())
     assert {"sentiment", "summarization", "translation"} <= set(registry)
     for name in ("sentiment", "summarization", "translation"):
-        source = Path(registry[name].source)
-        assert source.parent.name == "plugins"
-        assert source.name == f"{name}.py"
-        assert source.resolve() == (REPO / "plugins" / f"{name}.py").resolve()
+        assert registry[name].source == f"harness.builtin.plugins.{name}"  # named as a module, not a path
+        assert (plugins_dir() / f"{name}.py").is_file()
     sentiment = registry["sentiment"].item
     assert sentiment.choices == ("Positive", "Negative")
     assert sentiment.primary_metric == "accuracy"
 
 
-def test_builtin_metrics_and_presets_registered(no_autoload):
+def test_builtin_metrics_and_presets_registered():
     pm = plugins.make_plugin_manager(plugin_dirs=[])
     metrics = plugins.metrics(pm)
     assert {"accuracy", "macro_f1", "bleu", "chrf", "rougeL"} <= set(metrics)
@@ -71,9 +49,11 @@ def test_builtin_metrics_and_presets_registered(no_autoload):
 # --- ./plugins in the working directory ----------------------------------------------------------
 
 
-def test_local_plugins_folder_is_discovered(no_autoload, tmp_path, monkeypatch):
-    write_plugin(tmp_path / "plugins" / "my_task.py", "local_task")
-    write_plugin(tmp_path / "plugins" / "_private.py", "hidden_task")  # underscore files are skipped
+def test_local_plugins_folder_is_discovered(tmp_path, monkeypatch, write_plugin):
+    write_plugin(tmp_path / "plugins" / "my_task.py", tasks=[task("local_task")])
+    write_plugin(
+        tmp_path / "plugins" / "_private.py", tasks=[task("hidden_task")]
+    )  # underscore files are skipped
     monkeypatch.chdir(tmp_path)
     registry = plugins.tasks(plugins.make_plugin_manager())
     assert "local_task" in registry
@@ -82,7 +62,7 @@ def test_local_plugins_folder_is_discovered(no_autoload, tmp_path, monkeypatch):
     assert "sentiment" in registry  # the built-ins are still there
 
 
-def test_without_local_folder_no_extra_tasks(no_autoload, tmp_path, monkeypatch):
+def test_without_local_folder_no_extra_tasks(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert set(plugins.tasks(plugins.make_plugin_manager())) == {"sentiment", "summarization", "translation"}
 
@@ -90,18 +70,18 @@ def test_without_local_folder_no_extra_tasks(no_autoload, tmp_path, monkeypatch)
 # --- --plugin PATH and --plugin module -----------------------------------------------------------
 
 
-def test_plugin_by_path(no_autoload, tmp_path):
-    path = write_plugin(tmp_path / "elsewhere" / "extra.py", "path_task")
+def test_plugin_by_path(tmp_path, write_plugin):
+    path = write_plugin(tmp_path / "elsewhere" / "extra.py", tasks=[task("path_task")])
     registry = plugins.tasks(plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[]))
     assert set(registry) == {"path_task"}
     assert Path(registry["path_task"].source).resolve() == path.resolve()
 
 
-def test_plugin_by_dotted_module(no_autoload, tmp_path, monkeypatch):
+def test_plugin_by_dotted_module(tmp_path, monkeypatch, write_plugin):
     package = f"pkg_{uuid.uuid4().hex[:8]}"
     (tmp_path / package).mkdir()
     (tmp_path / package / "__init__.py").write_text("", encoding="utf-8")
-    write_plugin(tmp_path / package / "tasks_mod.py", "module_task")
+    write_plugin(tmp_path / package / "tasks_mod.py", tasks=[task("module_task")])
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         registry = plugins.tasks(plugins.make_plugin_manager(extra=[f"{package}.tasks_mod"], plugin_dirs=[]))
@@ -112,20 +92,20 @@ def test_plugin_by_dotted_module(no_autoload, tmp_path, monkeypatch):
     assert registry["module_task"].source.endswith("tasks_mod.py")
 
 
-def test_plugin_module_not_importable(no_autoload):
+def test_plugin_module_not_importable():
     with pytest.raises(HarnessError, match=r"--plugin no_such_module_xyz: cannot import module"):
         plugins.make_plugin_manager(extra=["no_such_module_xyz"], plugin_dirs=[])
 
 
-def test_plugin_path_missing(no_autoload, tmp_path):
+def test_plugin_path_missing(tmp_path):
     missing = tmp_path / "missing.py"
     with pytest.raises(HarnessError, match="plugin file not found") as info:
         plugins.make_plugin_manager(extra=[str(missing)], plugin_dirs=[])
     assert str(missing) in str(info.value)
 
 
-def test_same_plugin_twice_is_registered_once(no_autoload, tmp_path, monkeypatch):
-    path = write_plugin(tmp_path / "plugins" / "once.py", "once_task")
+def test_same_plugin_twice_is_registered_once(tmp_path, monkeypatch, write_plugin):
+    path = write_plugin(tmp_path / "plugins" / "once.py", tasks=[task("once_task")])
     monkeypatch.chdir(tmp_path)
     registry = plugins.tasks(plugins.make_plugin_manager(extra=[str(path), "plugins/once.py"]))
     assert "once_task" in registry  # and no "registered twice" error
@@ -152,17 +132,20 @@ class FakeDist:
         self.entry_points = entry_points
 
 
-def _installed_plugin_module(task_name: str):
+def _installed_plugin_module(source: str):
     namespace: dict = {}
-    exec(compile(plugin_source(task_name), "<installed plugin>", "exec"), namespace)
+    exec(compile(source, "<installed plugin>", "exec"), namespace)
     module = type(sys)("fake_installed_plugin")
     module.harness_tasks = namespace["harness_tasks"]
     return module
 
 
 @pytest.fixture
-def fake_installed(monkeypatch):
-    module = _installed_plugin_module("installed_task")
+def fake_installed(monkeypatch, tmp_path, write_plugin):
+    source = write_plugin(tmp_path / "installed.py", tasks=[task("installed_task")]).read_text(
+        encoding="utf-8"
+    )
+    module = _installed_plugin_module(source)
     ours = FakeEntryPoint("fake-plugin", "harness", module)
     other = FakeEntryPoint("unrelated", "console_scripts", object())
     dist = FakeDist("harness-fake-plugin", "1.2.3", [other, ours])
@@ -213,9 +196,9 @@ def test_installed_plugin_that_fails_to_load(monkeypatch):
 # --- errors --------------------------------------------------------------------------------------
 
 
-def test_duplicate_task_names_name_both_sources(no_autoload, tmp_path):
-    first = write_plugin(tmp_path / "a" / "first.py", "twin")
-    second = write_plugin(tmp_path / "b" / "second.py", "twin")
+def test_duplicate_task_names_name_both_sources(tmp_path, write_plugin):
+    first = write_plugin(tmp_path / "a" / "first.py", tasks=[task("twin")])
+    second = write_plugin(tmp_path / "b" / "second.py", tasks=[task("twin")])
     pm = plugins.make_plugin_manager(extra=[str(first), str(second)], plugin_dirs=[])
     with pytest.raises(HarnessError) as info:
         plugins.tasks(pm)
@@ -225,16 +208,26 @@ def test_duplicate_task_names_name_both_sources(no_autoload, tmp_path):
     assert message.index("first.py") < message.index("second.py")  # registration order
 
 
-def test_duplicate_of_builtin_task_is_an_error(no_autoload, tmp_path, monkeypatch):
-    write_plugin(tmp_path / "plugins" / "mine.py", "sentiment")
+def test_duplicate_of_builtin_task_is_an_error(tmp_path, monkeypatch, write_plugin):
+    write_plugin(tmp_path / "plugins" / "mine.py", tasks=[task("sentiment")])
     monkeypatch.chdir(tmp_path)
     with pytest.raises(HarnessError, match=r"'sentiment' is registered twice") as info:
         plugins.tasks(plugins.make_plugin_manager())
-    assert "sentiment.py" in str(info.value) and "mine.py" in str(info.value)
+    assert "by harness.builtin.plugins.sentiment and by plugins/mine.py" in str(info.value)
 
 
-def test_misspelled_hook_is_caught(no_autoload, tmp_path):
-    path = write_plugin(tmp_path / "typo.py", "typo_task", hook="harness_task")
+def test_misspelled_hook_is_caught(tmp_path):
+    path = tmp_path / "typo.py"
+    path.write_text(
+        textwrap.dedent("""
+        import harness
+
+        @harness.hookimpl
+        def harness_task():
+            return []
+    """),
+        encoding="utf-8",
+    )
     with pytest.raises(HarnessError) as info:
         plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
     message = str(info.value)
@@ -243,7 +236,7 @@ def test_misspelled_hook_is_caught(no_autoload, tmp_path):
     assert "did you mean 'harness_tasks'" in message
 
 
-def test_hook_with_unknown_argument_is_a_harness_error(no_autoload, tmp_path):
+def test_hook_with_unknown_argument_is_a_harness_error(tmp_path):
     path = tmp_path / "badargs.py"
     path.write_text(
         textwrap.dedent("""
@@ -259,7 +252,7 @@ def test_hook_with_unknown_argument_is_a_harness_error(no_autoload, tmp_path):
         plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
 
 
-def test_plugin_file_that_fails_to_import(no_autoload, tmp_path):
+def test_plugin_file_that_fails_to_import(tmp_path, write_plugin):
     path = tmp_path / "broken.py"
     path.write_text("import harness\nraise RuntimeError('boom at import')\n", encoding="utf-8")
     with pytest.raises(HarnessError) as info:
@@ -268,12 +261,12 @@ def test_plugin_file_that_fails_to_import(no_autoload, tmp_path):
     assert str(path.resolve()) in message
     assert "plugin failed to import: RuntimeError: boom at import" in message
     # a failed import leaves nothing behind: fixing the file makes it load
-    write_plugin(path, "fixed_task")
+    write_plugin(path, tasks=[task("fixed_task")])
     registry = plugins.tasks(plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[]))
     assert set(registry) == {"fixed_task"}
 
 
-def test_syntax_error_in_local_plugin_names_file(no_autoload, tmp_path, monkeypatch):
+def test_syntax_error_in_local_plugin_names_file(tmp_path, monkeypatch):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "bad.py").write_text("def oops(:\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
@@ -281,8 +274,8 @@ def test_syntax_error_in_local_plugin_names_file(no_autoload, tmp_path, monkeypa
         plugins.make_plugin_manager()
 
 
-def test_plugin_managers_are_independent(no_autoload, tmp_path):
-    path = write_plugin(tmp_path / "solo.py", "solo_task")
+def test_plugin_managers_are_independent(tmp_path, write_plugin):
+    path = write_plugin(tmp_path / "solo.py", tasks=[task("solo_task")])
     with_plugin = plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
     without = plugins.make_plugin_manager(plugin_dirs=[])
     assert with_plugin is not without

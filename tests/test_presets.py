@@ -75,10 +75,16 @@ def test_built_directory_loads(built):
     # no special tokens are added behind the caller's back
     plain = tokenizer("hello world", add_special_tokens=False)["input_ids"]
     assert tokenizer("hello world")["input_ids"] == plain
+    # it generates: greedy search gives the argmax continuation, token by token, up to EOS
     ids = tokenizer("### Response:", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    assert out.shape[1] <= ids.shape[1] + 5
+        expected = ids[0].tolist()
+        for _ in range(5):
+            expected.append(int(model(input_ids=torch.tensor([expected])).logits[0, -1].argmax()))
+            if expected[-1] == tokenizer.eos_token_id:
+                break
+    assert out[0].tolist() == expected
     info = json.loads((built / "harness_preset.json").read_text())
     assert info["hyperparameters"]["pretrain_steps"] == FAST_STEPS
 
@@ -186,6 +192,26 @@ def test_pretraining_lowers_the_loss(built, tmp_path, corpus):
 
     before, after = loss(untrained), loss(built)
     assert after < before - 1.0, (before, after)
+
+
+def test_a_plugin_preset_loads_by_name_from_the_cache(tmp_path, write_plugin):
+    """``model = "<name>"`` of a preset that a plugin registers: built on first use into
+    ``$HARNESS_CACHE_DIR`` (a session folder of the suite), then loaded from there."""
+    from harness import plugins
+    from harness.models import load_model
+    from harness.presets import cache_root
+
+    small = {"pretrain_steps": 0, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1}
+    plugin = write_plugin(tmp_path / "micro.py", presets=[{"name": "micro-test", **small}])
+    registry = plugins.presets(plugins.make_plugin_manager(extra=[str(plugin)]))
+    loaded = load_model("micro-test", registry, "cpu")
+    assert loaded.source == "preset"
+    assert Path(loaded.path) == preset_path(registry["micro-test"].item)
+    assert (
+        Path(loaded.path).parent == cache_root() / "presets"
+        and cache_root() != Path.home() / ".cache" / "harness"
+    )
+    assert loaded.model.config.hidden_size == 16 and loaded.model.config.vocab_size == len(loaded.tokenizer)
 
 
 def test_unknown_hyperparameter_is_rejected():

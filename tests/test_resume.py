@@ -7,53 +7,38 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from small_preset import write_plugin
-
-from harness import plugins
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_config(root: Path, name: str) -> Path:
+def write_run_config(write_config, model: Path, root: Path, name: str) -> Path:
     sentiment = REPO / "tasks" / "sentiment"
-    text = f"""
-    model = "tiny-train-test"
-    tasks = ["sentiment"]
-    plugins = ["{root / "plugin.py"}"]
-    threads = 1
-    output_dir = "{root / name / "reports"}"
-    models_dir = "{root / name / "runs"}"
-    [train]
-    epochs = 5
-    batch_size = 8
-    eval_every = 3      # dev evaluation + checkpoint every 3 steps (9 steps per epoch)
-    logging_steps = 3   # aligned with the checkpoints, so the logged losses match exactly
-    patience = 0
-    [data.sentiment]
-    train = {{ path = "{sentiment / "train.jsonl"}", limit = 80 }}
-    test = {{ path = "{sentiment / "test.jsonl"}", limit = 16 }}
-    """
-    path = root / f"{name}.toml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def harness(*args: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, plugins.AUTOLOAD_ENV: "1", "COLUMNS": "200"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", "-q", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kwargs,
-    )
+    settings = {
+        "model": str(model),
+        "method": "full",
+        "tasks": ["sentiment"],
+        "threads": 1,
+        "output_dir": str(root / name / "reports"),
+        "models_dir": str(root / name / "runs"),
+        "train": {
+            "epochs": 5,
+            "batch_size": 8,
+            "eval_every": 3,  # dev evaluation + checkpoint every 3 steps (9 steps per epoch)
+            "logging_steps": 3,  # aligned with the checkpoints, so the logged losses match exactly
+            "patience": 0,
+        },
+        "data": {
+            "sentiment": {
+                "train": {"path": str(sentiment / "train.jsonl"), "limit": 80},
+                "test": {"path": str(sentiment / "test.jsonl"), "limit": 16},
+            }
+        },
+    }
+    return write_config(root / f"{name}.toml", settings)
 
 
 def first_complete_checkpoint(runs: Path, process: subprocess.Popen, timeout: float = 240) -> Path:
@@ -78,12 +63,14 @@ def results_of(root: Path) -> tuple[dict, list[dict]]:
     return results, samples
 
 
-def test_killed_run_resumes_to_identical_results(tmp_path):
+def test_killed_run_resumes_to_identical_results(tmp_path, tiny_model_dir, write_config, start_harness):
     from safetensors.torch import load_file
 
-    write_plugin(tmp_path)
-    reference = harness("-c", str(write_config(tmp_path, "reference")))
-    victim = harness("-c", str(write_config(tmp_path, "victim")))
+    def run(*args: str):
+        return start_harness("run", "-q", *args)
+
+    reference = run("-c", str(write_run_config(write_config, tiny_model_dir, tmp_path, "reference")))
+    victim = run("-c", str(write_run_config(write_config, tiny_model_dir, tmp_path, "victim")))
     checkpoint = first_complete_checkpoint(tmp_path / "victim" / "runs", victim)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=60)
@@ -92,7 +79,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path):
     state = json.loads((checkpoint.parent.parent / "run_state.json").read_text(encoding="utf-8"))
     assert state["run_id"] == run_id and state["phase"] == "training"
 
-    resumed = harness("--resume", run_id, "--set", f'models_dir="{tmp_path / "victim" / "runs"}"')
+    resumed = run("--resume", run_id, "--set", f'models_dir="{tmp_path / "victim" / "runs"}"')
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
     out_ref, _ = reference.communicate(timeout=300)
@@ -120,6 +107,6 @@ def test_killed_run_resumes_to_identical_results(tmp_path):
     assert final_state["phase"] == "done"
     assert not checkpoint.parent.exists()  # checkpoints removed after success
 
-    again = harness("--resume", run_id, "--set", f'models_dir="{tmp_path / "victim" / "runs"}"')
+    again = run("--resume", run_id, "--set", f'models_dir="{tmp_path / "victim" / "runs"}"')
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 2 and "already finished" in out

@@ -3,48 +3,31 @@ NaN handling, token accounting and loadable outputs (full and LoRA) on a tiny mo
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-from small_preset import small_preset_dir
 
 from harness import training
-from harness.config import Config, TrainConfig, load_config
+from harness.config import load_config
 from harness.errors import HarnessError
 from harness.metric import Metric
-from harness.task import DataSource, Example, Task
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def examples(n: int, name: str = "t") -> list[Example]:
-    return [Example(f"{name}-{i}", "Repeat.", f"word {i % 7}", f"word {i % 7}") for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def small_model_dir() -> Path:
-    return small_preset_dir()
+from harness.task import DataSource, Task
 
 
 @pytest.fixture
-def loaded(small_model_dir):
-    from harness.models import configure_threads, load_model
-
-    configure_threads(1)
-    return load_model(str(small_model_dir), {}, "cpu")
+def loaded(load_tiny):
+    return load_tiny()
 
 
-def config(**train) -> Config:
-    train = {"epochs": 2, "batch_size": 8, "logging_steps": 2, "learning_rate": 3e-3, **train}
-    return Config(method="full", seed=0, train=TrainConfig(**train))
+@pytest.fixture
+def dev_set(examples):
+    def make(n: int = 4) -> training.DevSet:
+        task = Task("t", "Repeat.", DataSource(Path("unused")), metrics=("accuracy",), max_new_tokens=3)
+        accuracy = Metric("accuracy", lambda p, r: None)
+        return training.DevSet([task], {"t": examples(n)}, {"accuracy": accuracy}, batch_size=8)
 
-
-def dev_set(n: int = 4) -> training.DevSet:
-    task = Task("t", "Repeat.", DataSource(Path("unused")), metrics=("accuracy",), max_new_tokens=3)
-    accuracy = Metric("accuracy", lambda p, r: None)
-    return training.DevSet([task], {"t": examples(n)}, {"accuracy": accuracy}, batch_size=8)
+    return make
 
 
 # --- pure helpers -----------------------------------------------------------------------------------
@@ -57,7 +40,7 @@ def test_dev_size_is_capped_at_ten_percent():
     assert training.dev_size_for(300, 0) == 0
 
 
-def test_split_dev_is_seeded_disjoint_and_keeps_order():
+def test_split_dev_is_seeded_disjoint_and_keeps_order(examples):
     data = examples(50)
     train, dev = training.split_dev(data, 5, seed=3)
     assert len(dev) == 5 and len(train) == 45
@@ -67,7 +50,7 @@ def test_split_dev_is_seeded_disjoint_and_keeps_order():
     assert training.split_dev(data, 5, seed=4)[1] != dev
 
 
-def test_mix_examples_weights():
+def test_mix_examples_weights(examples):
     data = {"a": examples(10, "a"), "b": examples(10, "b")}
     mixed = training.mix_examples(data, {"a": 2.0, "b": 0.5}, seed=0)
     assert sum(e.id.startswith("a") for e in mixed) == 20
@@ -149,11 +132,13 @@ def test_prepare_selects_train_tasks_and_carves_dev():
 # --- fine_tune on a tiny model ----------------------------------------------------------------------
 
 
-def test_best_checkpoint_is_kept_and_training_stops_early(loaded, tmp_path, monkeypatch):
+def test_best_checkpoint_is_kept_and_training_stops_early(
+    loaded, tmp_path, examples, train_config, dev_set, monkeypatch
+):
     """Scripted dev scores: best at the 2nd evaluation, patience 2 -> stop after the 4th."""
     scripted = iter([0.2, 0.5, 0.3, 0.1, 0.9, 0.9])
     monkeypatch.setattr(training, "dev_scores", lambda *a, **k: {"t": next(scripted)})
-    cfg = config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
+    cfg = train_config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
     model, result = training.fine_tune(loaded, examples(32), cfg, tmp_path / "model", dev=dev_set())
     assert [row["t"] for row in result.dev_history] == [0.2, 0.5, 0.3, 0.1]
     assert [row["step"] for row in result.dev_history] == [2, 4, 6, 8]
@@ -169,11 +154,11 @@ def test_best_checkpoint_is_kept_and_training_stops_early(loaded, tmp_path, monk
     assert all((best[k] == final[k]).all() for k in best)
 
 
-def test_full_output_loads_with_automodel_and_reports_tokens(loaded, tmp_path):
+def test_full_output_loads_with_automodel_and_reports_tokens(loaded, tmp_path, examples, train_config):
     import torch
     from transformers import AutoModelForCausalLM
 
-    model, result = training.fine_tune(loaded, examples(20), config(), tmp_path / "model")
+    model, result = training.fine_tune(loaded, examples(20), train_config(), tmp_path / "model")
     assert result.steps == 6 and not result.stopped_early and result.dev_history == []
     assert not (tmp_path / "checkpoints").exists()  # removed after success (keep_checkpoints=false)
     tokens = result.tokens
@@ -184,21 +169,34 @@ def test_full_output_loads_with_automodel_and_reports_tokens(loaded, tmp_path):
         assert torch.equal(a, b), name
 
 
-def test_lora_output_loads_with_peft_and_records_modules(loaded, small_model_dir, tmp_path):
+def test_lora_output_reloads_with_peft_to_the_trained_model(
+    loaded, tiny_model_dir, tmp_path, examples, train_config
+):
+    """The saved adapter, loaded by peft on a fresh base model, computes the trained model's
+    logits (and not the base model's)."""
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    cfg = dataclasses.replace(config(epochs=1), method="lora")
+    cfg = train_config("lora", epochs=1)
     model, result = training.fine_tune(loaded, examples(16), cfg, tmp_path / "model")
     assert result.method == "lora"
     assert {"q_proj", "v_proj", "down_proj"} <= set(result.lora_modules)
     assert "lm_head" not in result.lora_modules
     assert json.loads((tmp_path / "model" / "adapter_config.json").read_text())["r"] == cfg.lora.r
-    base = AutoModelForCausalLM.from_pretrained(small_model_dir)
-    PeftModel.from_pretrained(base, tmp_path / "model")
+    prompt = "### Instruction:\nRepeat.\n\n### Input:\nword word\n\n### Response:\n"
+    ids = loaded.tokenizer(prompt, return_tensors="pt")["input_ids"]
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    with torch.no_grad():
+        base_logits = base(input_ids=ids).logits  # before peft injects the adapter into it
+        reloaded = PeftModel.from_pretrained(base, tmp_path / "model").eval()
+        trained_logits = model.eval()(input_ids=ids).logits
+        reloaded_logits = reloaded(input_ids=ids).logits
+    torch.testing.assert_close(reloaded_logits, trained_logits)
+    assert (trained_logits - base_logits).abs().max() > 1e-3  # the adapter changed the outputs
 
 
-def test_nan_loss_stops_with_one_line_error_and_keeps_checkpoint(loaded, tmp_path):
+def test_nan_loss_stops_with_one_line_error_and_keeps_checkpoint(loaded, tmp_path, examples, train_config):
     import torch
     from transformers import TrainerCallback
 
@@ -208,7 +206,7 @@ def test_nan_loss_stops_with_one_line_error_and_keeps_checkpoint(loaded, tmp_pat
                 with torch.no_grad():
                     next(model.parameters()).fill_(float("nan"))
 
-    cfg = config(save_every=1, epochs=3)
+    cfg = train_config(save_every=1, epochs=3)
     with pytest.raises(HarnessError) as info:
         training.fine_tune(loaded, examples(24), cfg, tmp_path / "model", callbacks=[Poison()])
     message = str(info.value)
@@ -219,24 +217,24 @@ def test_nan_loss_stops_with_one_line_error_and_keeps_checkpoint(loaded, tmp_pat
     assert not (tmp_path / "model").exists()
 
 
-def test_resume_from_a_finished_checkpoint_reloads_the_best(small_model_dir, tmp_path, monkeypatch):
+def test_resume_from_a_finished_checkpoint_reloads_the_best(
+    load_tiny, tmp_path, examples, train_config, dev_set, monkeypatch
+):
     """Killed after training ended but before the model was saved: resume trains no further."""
     from safetensors.torch import load_file
-
-    from harness.models import load_model
 
     def scripted():
         values = iter([0.2, 0.5, 0.3, 0.1])
         return lambda *a, **k: {"t": next(values)}
 
-    cfg = config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
+    cfg = train_config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
     monkeypatch.setattr(training, "dev_scores", scripted())
-    first = load_model(str(small_model_dir), {}, "cpu")
+    first = load_tiny()
     _, result = training.fine_tune(first, examples(32), cfg, tmp_path / "model", dev=dev_set())
     saved = load_file(tmp_path / "model" / "model.safetensors")
     (tmp_path / "model" / "model.safetensors").unlink()
     monkeypatch.setattr(training, "dev_scores", lambda *a, **k: pytest.fail("no evaluation expected"))
-    again = load_model(str(small_model_dir), {}, "cpu")
+    again = load_tiny()
     _, resumed = training.fine_tune(again, examples(32), cfg, tmp_path / "model", dev=dev_set(), resume=True)
     assert resumed.resumed_from.endswith("checkpoint-8")
     assert (resumed.steps, resumed.best_step, resumed.dev_history) == (8, 4, result.dev_history)
