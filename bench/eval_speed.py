@@ -127,8 +127,8 @@ def load_workload(limit: int):
     """Tasks, examples and prompts exactly as ``harness eval`` builds them."""
     from harness import plugins
     from harness.config import PROMPT_TEMPLATES
-    from harness.data import load_examples
-    from harness.prompting import build_prompt
+    from harness.tasks.data import load_examples
+    from harness.tasks.prompting import build_prompt
 
     registry = plugins.tasks(plugins.make_plugin_manager())
     tasks = plugins.select(registry, TASKS, "task")
@@ -271,7 +271,7 @@ def naive_generate(model, tokenizer, workload, stop_strings: bool) -> dict[str, 
     """One prompt at a time through ``model.generate``; cut at the stop string afterwards."""
     import torch
 
-    from harness.prompting import truncate_at_stop
+    from harness.tasks.prompting import truncate_at_stop
 
     results = {}
     for task, _, prompts in workload:

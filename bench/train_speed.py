@@ -232,7 +232,7 @@ def run_trl(loaded, examples, config, workdir: Path, hp: dict, total_steps: int,
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
-    from harness.prompting import build_prompt
+    from harness.tasks.prompting import build_prompt
     from harness.training import build_train_features
 
     template = config.prompt()
@@ -592,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness import plugins
     from harness.config import Config
     from harness.models import available_cores
-    from harness.runner import prepare
+    from harness.workload import prepare
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

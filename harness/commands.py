@@ -10,9 +10,9 @@ from rich.table import Table
 
 from harness import plugins
 from harness.config import PROMPT_TEMPLATES
-from harness.data import load_examples
 from harness.errors import unknown_name
-from harness.prompting import build_prompt
+from harness.tasks.data import load_examples
+from harness.tasks.prompting import build_prompt
 
 
 def tasks_list(args, console) -> int:

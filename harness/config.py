@@ -41,7 +41,7 @@ class TrainConfig:
     max_length: int = 384  # examples longer than this (prompt + response) are truncated from the left
     gradient_checkpointing: bool = False
     # padding-free batches: each batch is one row of its examples' real tokens, attention kept within
-    # each example (harness/packing.py); false = right-padded batches. Both in random order.
+    # each example (harness/training/packing.py); false = right-padded batches. Both in random order.
     padding_free: bool = True
     logging_steps: int = 10
     max_steps: int = -1  # > 0 overrides epochs
@@ -77,6 +77,14 @@ class EvalConfig:
 
 
 @dataclass
+class StatsConfig:
+    """Statistics of the before/after comparison (harness/evaluation/stats.py)."""
+
+    n_resamples: int = 1000  # bootstrap resamples for confidence intervals and paired tests
+    alpha: float = 0.05  # significance level of the paired tests; intervals are at 1 - alpha
+
+
+@dataclass
 class Config:
     """Everything a run needs. ``harness run --config FILE --set key=value`` builds one."""
 
@@ -95,11 +103,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task data overrides
     # tasks to fine-tune on (a subset of tasks): a list, or a table {name = weight} where the weight
     # repeats (2) or subsamples (0.5) that task's examples; empty = every task with training data
     train_tasks: list[str] | dict[str, float] = field(default_factory=list)
-    cache: bool = True  # reuse cached baseline ("before") evaluations (harness/cache.py)
+    cache: bool = True  # reuse cached baseline ("before") evaluations (harness/evaluation/cache.py)
 
     def prompt(self) -> str:
         """The prompt template text."""
@@ -248,6 +257,7 @@ def validate(config: Config) -> None:
         "eval.batch_size": config.eval.batch_size,
         "train.max_length": config.train.max_length,
         "lora.r": config.lora.r,
+        "stats.n_resamples": config.stats.n_resamples,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -256,6 +266,8 @@ def validate(config: Config) -> None:
         raise HarnessError("config: train.epochs must be positive (or set train.max_steps)")
     if config.train.learning_rate <= 0:
         raise HarnessError(f"config: train.learning_rate must be positive, got {config.train.learning_rate}")
+    if not 0 < config.stats.alpha < 1:
+        raise HarnessError(f"config: stats.alpha must be between 0 and 1, got {config.stats.alpha}")
     if config.eval.limit < 0 or config.threads < 0:
         raise HarnessError("config: eval.limit and threads must be >= 0")
     if not config.tasks:

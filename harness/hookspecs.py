@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from harness.metric import Metric
-    from harness.presets import ModelPreset
-    from harness.task import Task
+    from harness.metrics import Metric
+    from harness.models.presets import ModelPreset
+    from harness.tasks import Task
 
 hookspec = pluggy.HookspecMarker("harness")
 
@@ -52,7 +52,7 @@ def harness_metrics() -> list[Metric]:
 
 @hookspec
 def harness_model_presets() -> list[ModelPreset]:
-    """Return embedded model presets (a list of :class:`harness.presets.ModelPreset`).
+    """Return embedded model presets (a list of :class:`harness.models.presets.ModelPreset`).
 
     A preset is a model built locally (no download) and selected with ``model = "<name>"``.
     Added in 0.1.

@@ -28,7 +28,7 @@ from harness import hookspecs
 from harness.builtin import plugins_dir
 from harness.errors import HarnessError, did_you_mean, unknown_name
 
-DEFAULT_PLUGINS = ("harness.builtin_metrics", "harness.presets")
+DEFAULT_PLUGINS = ("harness.metrics.builtin", "harness.models.presets")
 ENTRY_POINT_GROUP = "harness"
 AUTOLOAD_ENV = "HARNESS_DISABLE_PLUGIN_AUTOLOAD"
 

@@ -195,7 +195,7 @@ def shared_data() -> Path:
 def _tokenizer_dir(tmp_path_factory) -> Path:
     """The ``tiny`` preset's tokenizer (byte-level BPE on the built-in tasks' texts), trained
     once and saved; every model factory call loads a fresh copy."""
-    from harness.presets import TINY, corpus_texts, train_tokenizer
+    from harness.models.presets import TINY, corpus_texts, train_tokenizer
 
     directory = tmp_path_factory.mktemp("tokenizer")
     train_tokenizer(corpus_texts(), TINY).save_pretrained(directory)
@@ -299,7 +299,7 @@ def examples() -> Callable:
     """``examples(n, name="t", outputs=None)``: ``n`` "Repeat." examples with ids ``{name}-{i}``,
     inputs of 1-5 words and outputs of 1-3 words (varied, so padded batches have pads), or the
     labels ``outputs`` in turn."""
-    from harness.task import Example
+    from harness.tasks import Example
 
     def make(n: int, name: str = "t", outputs: tuple[str, ...] | None = None) -> list:
         return [
@@ -407,7 +407,7 @@ def write_plugin() -> Callable:
         tasks, presets = list(tasks), list(presets)
         lines = ["import harness", "from harness import DataSource, Task"]
         if presets:
-            lines.append("from harness.presets import tiny_preset")
+            lines.append("from harness.models.presets import tiny_preset")
         if tasks:
             lines += ["", "", "@harness.hookimpl", "def harness_tasks():", "    return ["]
             lines += [f"        {_task_call(task)}," for task in tasks]

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from harness import cache, evaluation
-from harness.builtin_metrics import builtin_metrics
+from harness import evaluation
 from harness.config import Config
-from harness.task import DataSource, Example, Task
+from harness.evaluation import cache
+from harness.metrics.builtin import builtin_metrics
+from harness.tasks import DataSource, Example, Task
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness import plugins
-from harness.data import load_examples, with_data_overrides
 from harness.errors import DataError, HarnessError
-from harness.task import DataSource, Example, Task
+from harness.tasks import DataSource, Example, Task
+from harness.tasks.data import load_examples, with_data_overrides
 
 LABELS = ("Positive", "Negative")
 

@@ -16,7 +16,7 @@ What is asserted, and why:
 * **before**: the predictions and metrics are identical to the single process's. Evaluation is
   sharded (rank r predicts ``examples[r::2]``), gathered in the original order and scored once on
   rank 0 over the whole set; greedy decoding and log-likelihoods do not depend on the other
-  prompts of a batch beyond fp32 rounding (harness/evaluation.py measures <= ~1e-6), so the
+  prompts of a batch beyond fp32 rounding (harness/evaluation/ measures <= ~1e-6), so the
   choice log-likelihoods (sums of ~-40) are compared to 1e-6 relative (a few float32 ulps;
   measured: equal, or 1 ulp apart) and everything else exactly. The eval-only run must give
   the same numbers.

@@ -13,8 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness import evaluation  # noqa: E402
-from harness.metric import Metric, MetricResult  # noqa: E402
-from harness.task import DataSource, Task  # noqa: E402
+from harness.metrics import Metric, MetricResult  # noqa: E402
+from harness.tasks import DataSource, Task  # noqa: E402
 
 WORDS = (
     "the cat sat on a mat and the movie was great but terrible film I love hate this weather today "

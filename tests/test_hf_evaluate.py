@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import hf_evaluate
 from harness.config import Config
 from harness.errors import HarnessError
+from harness.metrics import hf_evaluate
 
 OVERLAP_MODULE = textwrap.dedent('''
     """Mean word overlap: the fraction of reference words found in the prediction."""
@@ -150,7 +150,7 @@ def test_resolve_metrics_adds_only_evaluate_names():
 
 
 def test_task_with_evaluate_file_metric_resolves_in_prepare(tmp_path, write_jsonl, write_plugin):
-    from harness import runner
+    from harness.workload import prepare
 
     module = write_module(tmp_path)
     data = write_jsonl(
@@ -158,7 +158,7 @@ def test_task_with_evaluate_file_metric_resolves_in_prepare(tmp_path, write_json
     )
     task = {"name": "overlap_task", "test": data, "metrics": (f"evaluate-file:{module}", "exact_match")}
     plugin = write_plugin(tmp_path / "overlap_task.py", tasks=[task])
-    workload = runner.prepare(Config(tasks=["overlap_task"], plugins=[str(plugin)]), train=False)
+    workload = prepare(Config(tasks=["overlap_task"], plugins=[str(plugin)]), train=False)
     metric = workload.metrics[f"evaluate-file:{module}"]
     examples = workload.test["overlap_task"]
     result = metric.compute(["x y", "nothing"], [e.references for e in examples])
@@ -166,10 +166,10 @@ def test_task_with_evaluate_file_metric_resolves_in_prepare(tmp_path, write_json
 
 
 def test_prepare_fails_fast_on_a_missing_module(tmp_path, write_jsonl, write_plugin):
-    from harness import runner
+    from harness.workload import prepare
 
     data = write_jsonl(tmp_path / "test.jsonl", [{"input": "a", "output": "a"}])
     task = {"name": "missing_task", "test": data, "metrics": ("evaluate-file:metrics/gone.py",)}
     plugin = write_plugin(tmp_path / "missing_task.py", tasks=[task])
     with pytest.raises(HarnessError, match="gone.py"):
-        runner.prepare(Config(tasks=["missing_task"], plugins=[str(plugin)]), train=False)
+        prepare(Config(tasks=["missing_task"], plugins=[str(plugin)]), train=False)

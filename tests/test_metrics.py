@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.builtin_metrics import (
+from harness.errors import HarnessError
+from harness.metrics import Metric, MetricResult
+from harness.metrics.builtin import (
     ROUGE_TYPES,
     builtin_metrics,
     harness_metrics,
     sacrebleu_streams,
 )
-from harness.errors import HarnessError
-from harness.metric import Metric, MetricResult
 
 EXPECTED_NAMES = {
     "rouge1",
@@ -73,7 +73,7 @@ def test_hook_returns_every_builtin_metric():
 def test_import_does_not_load_metric_libraries():
     heavy = ["sacrebleu", "rouge_score", "sklearn", "torch"]
     code = (
-        "import sys, harness.builtin_metrics as b\n"
+        "import sys, harness.metrics.builtin as b\n"
         "b.harness_metrics()\n"
         f"print([m for m in {heavy!r} if m in sys.modules])\n"
     )

@@ -1,4 +1,4 @@
-"""Padding-free training (harness/packing.py): a flattened batch with per-example attention gives
+"""Padding-free training (harness/training/packing.py): a flattened batch with per-example attention gives
 the same logits, loss and gradients as the padded batch, and fine_tune trains identically either way."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from harness import packing, training
+from harness import training
+from harness.training import packing
 
 torch = pytest.importorskip("torch")
 
@@ -213,8 +214,8 @@ def test_fine_tune_padding_free_matches_padded(
 def test_dev_evaluation_runs_with_the_original_attention(
     load_tiny, tmp_path, examples, train_config, monkeypatch
 ):
-    from harness.metric import Metric
-    from harness.task import DataSource, Task
+    from harness.metrics import Metric
+    from harness.tasks import DataSource, Task
 
     seen = []
 

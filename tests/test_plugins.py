@@ -41,7 +41,7 @@ def test_builtin_metrics_and_presets_registered():
     pm = plugins.make_plugin_manager(plugin_dirs=[])
     metrics = plugins.metrics(pm)
     assert {"accuracy", "macro_f1", "bleu", "chrf", "rougeL"} <= set(metrics)
-    assert metrics["accuracy"].source == "harness.builtin_metrics"
+    assert metrics["accuracy"].source == "harness.metrics.builtin"
     assert "tiny" in plugins.presets(pm)
     assert plugins.tasks(pm) == {}  # no plugin folders: no tasks
 

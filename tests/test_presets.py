@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.presets import (
+from harness.models.presets import (
     TINY,
     ModelPreset,
     corpus_texts,
@@ -42,7 +42,7 @@ def _load(directory: Path):
 
 
 def test_import_does_not_load_torch():
-    code = "import harness.presets, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import harness.models.presets, sys; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
 
 
@@ -198,8 +198,8 @@ def test_a_plugin_preset_loads_by_name_from_the_cache(tmp_path, write_plugin):
     """``model = "<name>"`` of a preset that a plugin registers: built on first use into
     ``$HARNESS_CACHE_DIR`` (a session folder of the suite), then loaded from there."""
     from harness import plugins
+    from harness.files import cache_root
     from harness.models import load_model
-    from harness.presets import cache_root
 
     small = {"pretrain_steps": 0, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1}
     plugin = write_plugin(tmp_path / "micro.py", presets=[{"name": "micro-test", **small}])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.config import PROMPT_TEMPLATES
-from harness.prompting import IGNORE_INDEX, build_prompt, tokenize_for_training, truncate_at_stop
-from harness.task import Example
+from harness.tasks import Example
+from harness.tasks.prompting import IGNORE_INDEX, build_prompt, tokenize_for_training, truncate_at_stop
 
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
@@ -280,8 +280,8 @@ def _chat_tokenizer(adds_bos: bool):
 
 @pytest.mark.parametrize("adds_bos", [True, False])
 def test_chat_prompt_renders_one_user_turn_and_opens_the_assistant_turn(adds_bos):
-    from harness.prompting import build_prompt
-    from harness.task import Example
+    from harness.tasks import Example
+    from harness.tasks.prompting import build_prompt
 
     tokenizer = _chat_tokenizer(adds_bos)
     example = Example(id="x", instruction="Translate the sentence.", input="Hello world", output="Bonjour")
@@ -296,8 +296,8 @@ def test_chat_prompt_renders_one_user_turn_and_opens_the_assistant_turn(adds_bos
 
 def test_chat_prompt_without_a_chat_template_is_a_clear_error():
     from harness.errors import HarnessError
-    from harness.prompting import build_prompt
-    from harness.task import Example
+    from harness.tasks import Example
+    from harness.tasks.prompting import build_prompt
 
     tokenizer = _chat_tokenizer(False)
     tokenizer.chat_template = None

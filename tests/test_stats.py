@@ -1,4 +1,4 @@
-"""harness.stats: bootstrap CIs, paired tests, McNemar, score-from-statistics formulas, flips."""
+"""harness.evaluation.stats: bootstrap CIs, paired tests, McNemar, score-from-statistics formulas, flips."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import sacrebleu
 from scipy.stats import binomtest
 from sklearn.metrics import f1_score
 
-from harness import stats
-from harness.builtin_metrics import builtin_metrics, sacrebleu_streams
-from harness.metric import Metric, MetricResult
+from harness.evaluation import stats
+from harness.metrics import Metric, MetricResult
+from harness.metrics.builtin import builtin_metrics, sacrebleu_streams
 
 
 @pytest.fixture(scope="module")

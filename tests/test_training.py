@@ -11,8 +11,8 @@ import pytest
 from harness import training
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.metric import Metric
-from harness.task import DataSource, Task
+from harness.metrics import Metric
+from harness.tasks import DataSource, Task, splits
 
 
 @pytest.fixture
@@ -34,42 +34,43 @@ def dev_set(examples):
 
 
 def test_dev_size_is_capped_at_ten_percent():
-    assert training.dev_size_for(300, 20) == 20
-    assert training.dev_size_for(100, 20) == 10
-    assert training.dev_size_for(5, 20) == 0
-    assert training.dev_size_for(300, 0) == 0
+    assert splits.dev_size_for(300, 20) == 20
+    assert splits.dev_size_for(100, 20) == 10
+    assert splits.dev_size_for(5, 20) == 0
+    assert splits.dev_size_for(300, 0) == 0
 
 
 def test_split_dev_is_seeded_disjoint_and_keeps_order(examples):
     data = examples(50)
-    train, dev = training.split_dev(data, 5, seed=3)
+    train, dev = splits.split_dev(data, 5, seed=3)
     assert len(dev) == 5 and len(train) == 45
     assert not {e.id for e in train} & {e.id for e in dev}
     assert [e.id for e in train] == [e.id for e in data if e not in dev]
-    assert training.split_dev(data, 5, seed=3) == (train, dev)
-    assert training.split_dev(data, 5, seed=4)[1] != dev
+    assert splits.split_dev(data, 5, seed=3) == (train, dev)
+    assert splits.split_dev(data, 5, seed=4)[1] != dev
 
 
 def test_mix_examples_weights(examples):
     data = {"a": examples(10, "a"), "b": examples(10, "b")}
-    mixed = training.mix_examples(data, {"a": 2.0, "b": 0.5}, seed=0)
+    mixed = splits.mix_examples(data, {"a": 2.0, "b": 0.5}, seed=0)
     assert sum(e.id.startswith("a") for e in mixed) == 20
     b_ids = [e.id for e in mixed if e.id.startswith("b")]
     assert len(b_ids) == 5 and len(set(b_ids)) == 5
-    assert training.mix_examples(data, {"a": 2.0, "b": 0.5}, seed=0) == mixed
+    assert splits.mix_examples(data, {"a": 2.0, "b": 0.5}, seed=0) == mixed
 
 
-def test_normalised_scales_percent_metrics_and_negates_lower_is_better():
-    higher = Metric("bleu", lambda p, r: None)
-    lower = Metric("wer", lambda p, r: None, higher_is_better=False)
-    assert training.normalised("bleu", higher, 40.0) == pytest.approx(0.4)
-    assert training.normalised("chrf", higher, 50.0) == pytest.approx(0.5)
-    assert training.normalised("accuracy", higher, 0.7) == pytest.approx(0.7)
-    assert training.normalised("wer", lower, 0.2) == pytest.approx(-0.2)
+def test_metric_normalised_divides_by_its_scale_and_negates_lower_is_better():
+    bleu = Metric("bleu", lambda p, r: None, scale=100.0)
+    wer = Metric("wer", lambda p, r: None, higher_is_better=False)
+    assert bleu.normalised(40.0) == pytest.approx(0.4)
+    assert Metric("accuracy", lambda p, r: None).normalised(0.7) == pytest.approx(0.7)
+    assert wer.normalised(0.2) == pytest.approx(-0.2)
+    # a plugin metric named like a 0-100 one is not guessed: it declares its scale
+    assert Metric("chrf", lambda p, r: None).normalised(50.0) == pytest.approx(50.0)
 
 
 def test_aggregate_mean_and_single_task():
-    acc, bleu = Metric("accuracy", lambda p, r: None), Metric("bleu", lambda p, r: None)
+    acc, bleu = Metric("accuracy", lambda p, r: None), Metric("bleu", lambda p, r: None, scale=100.0)
     tasks = [
         Task("s", "i", DataSource(Path("x")), metrics=("accuracy",)),
         Task("t", "i", DataSource(Path("x")), metrics=("bleu",)),
@@ -114,7 +115,7 @@ def test_train_tasks_config_validation():
 
 
 def test_prepare_selects_train_tasks_and_carves_dev():
-    from harness.runner import prepare
+    from harness.workload import prepare
 
     cfg = load_config(None, ["train_tasks={sentiment = 2, translation = 0.5}"])
     workload = prepare(cfg)
@@ -125,7 +126,7 @@ def test_prepare_selects_train_tasks_and_carves_dev():
         assert len(workload.dev[name]) == 20 and len(workload.train[name]) == 280
         assert not {e.id for e in workload.dev[name]} & {e.id for e in workload.train[name]}
         assert all(e.id.startswith(f"{name}-train-") for e in workload.dev[name])  # never test data
-    mixed = training.mix_examples(workload.train, workload.train_weights, cfg.seed)
+    mixed = splits.mix_examples(workload.train, workload.train_weights, cfg.seed)
     assert len(mixed) == 2 * 280 + 140
 
 

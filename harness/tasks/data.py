@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import DataError
-from harness.task import DataSource, Example, Task
+from harness.tasks.task import DataSource, Example, Task
 
 REQUIRED_FIELDS = ("input", "output")
 KNOWN_FIELDS = ("instruction", "input", "output", "id", "references")

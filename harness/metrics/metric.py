@@ -1,4 +1,5 @@
-"""The metric model: a named scoring function and what it returns."""
+"""The metric contract: a named scoring function, what it returns, and what the harness must
+know to compare and aggregate its scores (direction, scale, 0/1 per-example scores)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class MetricResult:
     :param stats: optional per-example *sufficient statistics* (one row per example, same
         width for every row) that add up over examples, so that the corpus score of any
         subset or resample is ``Metric.from_stats(sum of its rows)``; for BLEU, n-gram
-        matches/totals and lengths. Used by :mod:`harness.stats` for bootstrap resampling of
+        matches/totals and lengths. Used by :mod:`harness.evaluation.stats` for bootstrap resampling of
         metrics that are not a mean of per-example scores (BLEU, chrF, macro F1).
     """
 
@@ -32,8 +33,13 @@ class MetricResult:
 class Metric:
     """A metric: ``compute(predictions, references) -> MetricResult``.
 
-    ``references[i]`` is the tuple of acceptable references for ``predictions[i]``.
+    ``predictions`` is a list of strings; ``references[i]`` is the *tuple* of acceptable
+    references for ``predictions[i]`` (one element for most data).
 
+    :param higher_is_better: the direction of improvement (verdicts, checkpoint selection).
+    :param scale: the score of a perfect prediction set: 1.0 for scores in [0, 1] (ROUGE,
+        accuracy), 100.0 for sacrebleu's BLEU and chrF. Scores are divided by it wherever
+        tasks are averaged (dev-based checkpoint selection).
     :param from_stats: for metrics whose results carry ``stats``: vectorised
         ``(n_resamples, n_stats)`` array of *summed* statistics -> ``(n_resamples,)`` array of
         corpus scores. ``from_stats(sum of all rows)`` equals ``MetricResult.score``.
@@ -47,3 +53,10 @@ class Metric:
     description: str = ""
     from_stats: Callable[[Any], Any] | None = None
     binary: bool = False
+    scale: float = 1.0
+
+    def normalised(self, value: float) -> float:
+        """``value`` on a 0-1, higher-is-better scale: divided by :attr:`scale`, negated when
+        lower is better."""
+        value = value / self.scale
+        return value if self.higher_is_better else -value

@@ -2,7 +2,7 @@
 
 Batches are drawn in random (seeded) order, so each mixes tasks and lengths. By default
 (``train.padding_free``) a batch is one row of its examples' real tokens with attention kept
-within each example (harness/packing.py: same loss and gradients as the padded batch, no pads
+within each example (harness/training/packing.py: same loss and gradients as the padded batch, no pads
 computed); models that cannot do that, or ``train.padding_free = false``, get right-padded
 batches. ``results.json`` ``training.tokens`` records which (``batching``) and why not.
 
@@ -20,9 +20,8 @@ examples, rank 0 gathers and scores them) and rank 0's scores are broadcast, so 
 the same best-checkpoint and early-stopping decisions. Rank 0 alone writes the final model.
 
 Dev-score aggregation (``select_by = "mean"``): the mean over trained tasks of each task's
-primary metric, normalised to 0-1 first. A metric reported on a 0-100 scale (``bleu``, ``chrf``,
-``ter``, or any metric with a ``scale`` attribute of 100) is divided by 100; a metric whose
-``higher_is_better`` is false enters negated.
+primary metric, normalised to 0-1 first (:meth:`harness.metrics.Metric.normalised`: divided by
+the metric's ``scale``, negated when lower is better).
 
 Everything the Trainer needs to resume (dev curve, best step, early-stopping counter, token
 counts) lives in its ``trainer_state.json``, so a resumed run continues exactly where the
@@ -45,14 +44,8 @@ from pathlib import Path
 
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.prompting import IGNORE_INDEX, build_prompt, tokenize_for_training
-from harness.task import Example, Task
-
-PERCENT_SCALE_METRICS = frozenset({"bleu", "chrf", "ter"})
-"""Metrics reported on a 0-100 scale; divided by 100 before tasks are averaged."""
-
-DEV_FRACTION = 0.1
-"""A task's dev split is at most this fraction of its training examples."""
+from harness.tasks import Example, Task
+from harness.tasks.prompting import IGNORE_INDEX, build_prompt, tokenize_for_training
 
 SCORE_KEY = "dev_score"  # the aggregate, as stored by the Trainer (eval_dev_score) in log_history
 
@@ -93,41 +86,7 @@ class DevSet:
     batch_size: int = 32
 
 
-# ----------------------------------------------------------------------------- data
-
-
-def dev_size_for(n_train: int, dev_size: int) -> int:
-    """How many of a task's ``n_train`` examples are held out: ``min(dev_size, 10% of n_train)``."""
-    if dev_size <= 0:
-        return 0
-    return min(dev_size, int(n_train * DEV_FRACTION))
-
-
-def split_dev(examples: Sequence[Example], size: int, seed: int) -> tuple[list[Example], list[Example]]:
-    """Hold out ``size`` examples chosen with ``seed``; returns (train, dev), both in file order."""
-    if size <= 0:
-        return list(examples), []
-    chosen = set(random.Random(seed).sample(range(len(examples)), size))
-    train = [e for i, e in enumerate(examples) if i not in chosen]
-    dev = [e for i, e in enumerate(examples) if i in chosen]
-    return train, dev
-
-
-def mix_examples(train: dict[str, list[Example]], weights: dict[str, float], seed: int) -> list[Example]:
-    """Concatenate the tasks' training examples, each task repeated by its weight.
-
-    A weight ``w`` takes every example ``floor(w)`` times plus a seeded sample of
-    ``round(frac(w) * n)`` examples: 2 duplicates a task, 0.5 takes a (seeded) half.
-    """
-    mixed: list[Example] = []
-    for offset, (name, weight) in enumerate(weights.items()):
-        examples = train[name]
-        whole = int(weight)
-        part = round((weight - whole) * len(examples))
-        mixed.extend(examples * whole)
-        if part:
-            mixed.extend(random.Random(seed + offset).sample(examples, part))
-    return mixed
+# ----------------------------------------------------------------------------- features
 
 
 def build_train_features(
@@ -166,21 +125,11 @@ def make_collator(pad_token_id: int) -> Callable[[list[dict]], dict]:
 # ----------------------------------------------------------------------------- scores
 
 
-def normalised(name: str, metric, value: float) -> float:
-    """``value`` of metric ``name`` on a 0-1, higher-is-better scale (see the module docstring)."""
-    scale = getattr(metric, "scale", None) or (100.0 if name in PERCENT_SCALE_METRICS else 1.0)
-    value = value / scale
-    return value if getattr(metric, "higher_is_better", True) else -value
-
-
 def aggregate(scores: dict[str, float], dev: DevSet, select_by: str) -> float:
     """The number the best checkpoint is chosen by: one task's or the mean normalised score."""
     by_task = {task.name: task for task in dev.tasks}
     names = list(scores) if select_by in ("mean", "last") else [select_by]
-    values = [
-        normalised(by_task[n].primary_metric, dev.metrics[by_task[n].primary_metric], scores[n])
-        for n in names
-    ]
+    values = [dev.metrics[by_task[n].primary_metric].normalised(scores[n]) for n in names]
     return sum(values) / len(values)
 
 
@@ -453,7 +402,8 @@ def fine_tune(
     from transformers import PrinterCallback, TrainerState, TrainingArguments
     from transformers.utils import logging as hf_logging
 
-    from harness import distributed, packing
+    from harness import distributed
+    from harness.training import packing
     from harness.models import count_parameters
 
     HarnessTrainer, TokenCounter, Schedule, torch = _trainer_classes()
@@ -471,7 +421,7 @@ def fine_tune(
         enable = getattr(model, "activation_checkpointing_enable", None)
         (enable or model.gradient_checkpointing_enable)()
         model.config.use_cache = False
-    # padding-free rows with per-example attention (harness/packing.py), or right-padded batches
+    # padding-free rows with per-example attention (harness/training/packing.py), or right-padded batches
     attention, batching_note = None, None
     if train_cfg.padding_free:
         batching_note = packing.unsupported_reason(model, train_cfg.max_length)

@@ -28,11 +28,11 @@ from pathlib import Path
 
 from harness import builtin, hookimpl
 from harness.errors import DataError, HarnessError
+from harness.files import cache_root
 
 PRESET_VERSION = 1
 """Bump when the build procedure changes in a way the hyperparameters do not capture."""
 
-CACHE_ENV = "HARNESS_CACHE_DIR"
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 SPECIAL_TOKENS = (UNK, BOS, EOS, PAD)  # ids 0, 1, 2, 3 (Llama convention for unk/bos/eos)
@@ -85,14 +85,6 @@ class ModelPreset:
 
 
 # --------------------------------------------------------------------------------- cache
-
-
-def cache_root(cache_dir: Path | None = None) -> Path:
-    """``cache_dir``, else ``$HARNESS_CACHE_DIR``, else ``~/.cache/harness``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "harness"
 
 
 def preset_fingerprint(preset: ModelPreset) -> str:

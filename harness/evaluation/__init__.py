@@ -9,9 +9,9 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.metric import Metric, MetricResult
-from harness.prompting import IGNORE_INDEX, build_prompt, tokenize_for_training, truncate_at_stop
-from harness.task import Example, Task
+from harness.metrics import Metric, MetricResult
+from harness.tasks import Example, Task
+from harness.tasks.prompting import IGNORE_INDEX, build_prompt, tokenize_for_training, truncate_at_stop
 
 
 @dataclass
@@ -414,7 +414,7 @@ def choice_logprobs(
     A choice's log-likelihood is the sum of the log-probabilities of its tokens *and the EOS
     that follows it*, given everything before. ``prompt + choice`` is tokenized in one pass and
     the choice's tokens are found by character offsets, exactly as for training
-    (:func:`~harness.prompting.tokenize_for_training`), so the tokens scored are the tokens the
+    (:func:`~harness.tasks.prompting.tokenize_for_training`), so the tokens scored are the tokens the
     model was trained to produce, including a boundary token that merges prompt and answer
     characters. Counting EOS makes the score "the answer is exactly this choice": without it,
     a choice that is a prefix of a likelier longer answer ("Positive" of "Positively") would

@@ -46,7 +46,7 @@ import importlib.util
 import inspect
 from collections.abc import Callable, Iterator
 
-from harness.prompting import IGNORE_INDEX
+from harness.tasks.prompting import IGNORE_INDEX
 
 ATTENTION_NAME = "harness_varlen"
 """The name :func:`varlen_sdpa_attention` is registered under in transformers' AttentionInterface."""

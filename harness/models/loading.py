@@ -1,13 +1,13 @@
-"""Model loading (preset, local directory or Hugging Face Hub id), device and threads."""
+"""Model loading: a preset, a local directory or a Hugging Face Hub id."""
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.models.device import pick_dtype, resolve_device
 
 
 @dataclass
@@ -23,53 +23,10 @@ class LoadedModel:
     dtype: str
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (respects affinity masks and container limits)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def configure_threads(threads: int = 0) -> int:
-    """Set torch's intra-op thread count: ``threads`` if > 0, else one per available core.
-
-    Oversubscribed threads are very costly on small machines (20x slower in a trial with one
-    core busy), so never leave torch's default when cores are shared.
-    """
-    import torch
-
-    count = threads if threads > 0 else available_cores()
-    torch.set_num_threads(count)
-    return count
-
-
-def resolve_device(requested: str = "auto") -> str:
-    """``auto`` picks CUDA when available, else CPU; an unavailable CUDA request is an error."""
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise HarnessError(
-            f'config: device {requested!r} requested but CUDA is not available; use device="cpu"'
-        )
-    return requested
-
-
-def pick_dtype(device: str):
-    """bf16 on GPUs that support it, fp32 otherwise (fp32 keeps CPU results exact)."""
-    import torch
-
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
 def resolve_model_path(name: str, presets: dict) -> tuple[str, str]:
     """Map a model name to (source, path): a preset (built and cached), a local dir, or a Hub id."""
     if name in presets:
-        from harness.presets import preset_path
+        from harness.models.presets import preset_path
 
         return "preset", str(preset_path(presets[name].item))
     if Path(name).expanduser().is_dir():

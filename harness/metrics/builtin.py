@@ -29,7 +29,8 @@ from typing import Any
 
 from harness import hookimpl
 from harness.errors import HarnessError
-from harness.metric import Metric, MetricResult
+from harness.metrics import sufficient_stats
+from harness.metrics.metric import Metric, MetricResult
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -135,7 +136,7 @@ def macro_f1(predictions: Sequence[str], references: Sequence[Sequence[str]]) ->
 def _macro_f1_stats(y_true: list, y_pred: list, labels: list) -> list[list[float]]:
     """Per-example confusion counts over ``labels`` (K of them): ``[tp_1..K, true_1..K, pred_1..K]``.
 
-    They add up over examples; :func:`harness.stats.macro_f1_from_stats` turns their sums
+    They add up over examples; :func:`harness.metrics.sufficient_stats.macro_f1_from_stats` turns their sums
     into the macro F1 that ``f1_score`` gives on the same examples (see tests/test_stats.py).
     """
     index = {label: k for k, label in enumerate(labels)}
@@ -150,12 +151,6 @@ def _macro_f1_stats(y_true: list, y_pred: list, labels: list) -> list[list[float
                 row[index[t]] = 1.0
         rows.append(row)
     return rows
-
-
-def _macro_f1_from_stats(sums):
-    from harness.stats import macro_f1_from_stats
-
-    return macro_f1_from_stats(sums)
 
 
 def exact_match(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> MetricResult:
@@ -202,18 +197,6 @@ def _sacrebleu(
     )
 
 
-def _bleu_from_stats(sums):
-    from harness.stats import bleu_from_stats
-
-    return bleu_from_stats(sums)
-
-
-def _chrf_from_stats(sums):
-    from harness.stats import chrf_from_stats
-
-    return chrf_from_stats(sums)
-
-
 def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> MetricResult:
     """sacrebleu corpus BLEU (0-100) with default settings; ``per_example`` is None."""
     from sacrebleu.metrics import BLEU
@@ -250,13 +233,15 @@ def builtin_metrics() -> list[Metric]:
             "bleu",
             compute=bleu,
             description="Corpus BLEU, 0-100, sacrebleu defaults (13a, exp)",
-            from_stats=_bleu_from_stats,
+            from_stats=sufficient_stats.bleu_from_stats,
+            scale=100.0,
         ),
         Metric(
             "chrf",
             compute=chrf,
             description="Corpus chrF, 0-100, sacrebleu defaults (chrF2)",
-            from_stats=_chrf_from_stats,
+            from_stats=sufficient_stats.chrf_from_stats,
+            scale=100.0,
         ),
         Metric(
             "accuracy",
@@ -268,7 +253,7 @@ def builtin_metrics() -> list[Metric]:
             "macro_f1",
             compute=macro_f1,
             description="Macro-averaged F1 over the reference labels",
-            from_stats=_macro_f1_from_stats,
+            from_stats=sufficient_stats.macro_f1_from_stats,
         ),
         Metric(
             "exact_match",

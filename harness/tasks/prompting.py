@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.task import Example
+from harness.tasks.task import Example
 
 IGNORE_INDEX = -100  # label value that torch's cross-entropy skips
 _PLACEHOLDER = re.compile(r"\{(instruction|input)\}")

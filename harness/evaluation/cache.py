@@ -2,7 +2,7 @@
 
 Evaluating the base model is the same work on every run that uses the same model, task and
 settings, so its predictions are stored in ``<cache_root>/evals/<key>.json`` (``cache_root``
-is :func:`harness.presets.cache_root`, i.e. ``$HARNESS_CACHE_DIR`` or ``~/.cache/harness``)
+is :func:`harness.files.cache_root`, i.e. ``$HARNESS_CACHE_DIR`` or ``~/.cache/harness``)
 and reused. ``cache = false`` in the config (``--no-cache`` on the command line) bypasses it.
 
 The key (:func:`evaluation_key`) is a SHA-256 over everything that can change a prediction:
@@ -10,7 +10,7 @@ The key (:func:`evaluation_key`) is a SHA-256 over everything that can change a 
 * the model: every file of the model directory that ``from_pretrained`` may read (weights,
   config, generation config, tokenizer files; see :func:`model_fingerprint`), and for a peft
   adapter directory also its base model's files;
-* the task: every field of the :class:`~harness.task.Task` (name, version, instruction,
+* the task: every field of the :class:`~harness.tasks.Task` (name, version, instruction,
   metrics, max_new_tokens, stop, choices, scoring, and any field added later) except its
   data sources and description;
 * the test examples as loaded (ids, instructions, inputs, outputs, references): this covers
@@ -243,7 +243,8 @@ def key_material(
 
 def _code_digest() -> str:
     """Hash of the modules that turn a model and prompts into predictions and scores."""
-    from harness import evaluation, prompting
+    from harness import evaluation
+    from harness.tasks import prompting
 
     return _sha256(b"".join(Path(module.__file__).read_bytes() for module in (evaluation, prompting)))
 
@@ -263,7 +264,7 @@ def evaluation_key(
 
 
 def cache_path(key: str, cache_dir: Path | None = None) -> Path:
-    from harness.presets import cache_root
+    from harness.files import cache_root
 
     return cache_root(cache_dir) / "evals" / f"{key}.json"
 
@@ -347,7 +348,7 @@ def load(key: str, task, examples: Sequence, metrics: dict, template: str | None
         return None
     prompts = stored.get("prompts")
     if template is not None and template != "chat" and prompts is not None:  # chat: tokenizer files are keyed
-        from harness.prompting import build_prompt
+        from harness.tasks.prompting import build_prompt
 
         if prompts != [build_prompt(template, e) for e in examples]:
             return None

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.metric import Metric, MetricResult
+from harness.metrics.metric import Metric, MetricResult
 
 HUB_PREFIX = "evaluate:"
 FILE_PREFIX = "evaluate-file:"
