@@ -8,10 +8,10 @@ Every helper is trivial in a single process (rank 0 of 1), so the code that uses
   :func:`harness.runner.run`, with the backend the Trainer would pick (``nccl`` on CUDA, ``gloo``
   on CPU); accelerate's ``PartialState`` (created by ``TrainingArguments``) sees an initialised
   group and reuses it, so eval-only and training runs share one consistent initialisation.
-* Evaluation is data-parallel: :func:`evaluate_sharded` has each rank predict the examples
-  ``examples[rank::world]``; predictions, prompts and choice log-likelihoods are gathered on
-  rank 0, put back in the original order, and scored there once, on the whole test set, so the
-  metric values are those of a single process given the same predictions.
+* Evaluation is data-parallel (:func:`harness.evaluation.predict_sharded`): each rank predicts
+  the examples ``examples[rank::world]``; the predictions are gathered on rank 0, put back in the
+  original order, and scored there once, on the whole test set, so the metric values are those
+  of a single process given the same predictions.
 * Rank 0 alone writes reports, results.json, cache entries, run_state.json and the final model;
   the other ranks wait at a :func:`barrier` and return.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -140,59 +139,3 @@ def info() -> dict:
         "nodes": max(1, world_size() // max(1, local_world_size())),
         "evaluation": "sharded" if world_size() > 1 else "single process",
     }
-
-
-class _Unscored:
-    """A stand-in metric: the shards' predictions are scored on rank 0, on the whole set."""
-
-    def compute(self, predictions, references):
-        return None
-
-
-def evaluate_sharded(
-    model,
-    tokenizer,
-    task,
-    examples: Sequence,
-    metrics: dict,
-    template: str,
-    batch_size: int,
-    on_batch: Callable[[int], None] | None = None,
-):
-    """:func:`harness.evaluation.evaluate_task` split over the ranks.
-
-    Rank ``r`` of ``w`` predicts ``examples[r::w]``; rank 0 gathers the shards, restores the
-    original order and scores the full set. Returns the :class:`TaskEvaluation` on rank 0 and
-    None on the other ranks; in a single process it is ``evaluate_task`` itself. Every rank must
-    call it (it is a collective).
-    """
-    from harness.evaluation import TaskEvaluation, evaluate_task, score
-
-    world = world_size()
-    if world == 1:
-        return evaluate_task(model, tokenizer, task, examples, metrics, template, batch_size, on_batch)
-    me = rank()
-    shard = list(examples)[me::world]
-    placeholders = {name: _Unscored() for name in task.metrics}
-    part = evaluate_task(model, tokenizer, task, shard, placeholders, template, batch_size, on_batch)
-    gathered = gather_object((part.prompts, part.predictions, part.choice_logprobs, part.scoring))
-    if gathered is None:
-        return None
-    n = len(examples)
-    prompts: list = [None] * n
-    predictions: list = [None] * n
-    logprobs: list | None = [None] * n if any(g[2] is not None for g in gathered) else None
-    for r, (shard_prompts, shard_predictions, shard_logprobs, _) in enumerate(gathered):
-        for j, index in enumerate(range(r, n, world)):
-            prompts[index] = shard_prompts[j]
-            predictions[index] = shard_predictions[j]
-            if logprobs is not None:
-                logprobs[index] = shard_logprobs[j]
-    return TaskEvaluation(
-        task,
-        prompts,
-        predictions,
-        score(task, metrics, examples, predictions),
-        gathered[0][3],
-        logprobs,
-    )

@@ -232,6 +232,7 @@ def _evaluate_all(model, tokenizer, workload: Workload, config: Config, progress
     """Evaluate every task of ``workload``; with several ranks, each predicts its shard of the
     test examples and rank 0 gathers and scores them (the other ranks get ``None`` per task)."""
     from harness import distributed
+    from harness.evaluation import predict_sharded, scored
 
     evaluations = {}
     world = distributed.world_size()
@@ -244,15 +245,11 @@ def _evaluate_all(model, tokenizer, workload: Workload, config: Config, progress
             if progress is not None:
                 progress.advance(bar, count)
 
-        evaluations[task.name] = distributed.evaluate_sharded(
-            model,
-            tokenizer,
-            task,
-            examples,
-            workload.metrics,
-            config.prompt(),
-            config.eval.batch_size,
-            advance,
+        predictions = predict_sharded(
+            model, tokenizer, task, examples, config.prompt(), config.eval.batch_size, advance
+        )
+        evaluations[task.name] = (
+            None if predictions is None else scored(task, workload.metrics, examples, predictions)
         )
     return evaluations
 

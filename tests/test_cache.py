@@ -9,7 +9,7 @@ import pytest
 
 from harness import evaluation
 from harness.config import Config
-from harness.evaluation import cache
+from harness.evaluation import cache, predictions
 from harness.metrics.builtin import builtin_metrics
 from harness.tasks import DataSource, Example, Task
 
@@ -233,7 +233,7 @@ def _counting_generate(monkeypatch):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(evaluation, "generate", counting)
+    monkeypatch.setattr(predictions, "generate", counting)
     return calls
 
 

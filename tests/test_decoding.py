@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from harness import evaluation  # noqa: E402
+from harness.evaluation import forward, generation  # noqa: E402
 
 TEMPLATE = "### Instruction:\nAnswer.\n\n### Input:\n{}\n\n### Response:\n"
 PROMPTS = [
@@ -35,21 +36,21 @@ def no_fallback(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the lean loop fell back to model.generate")
 
-    monkeypatch.setattr(evaluation, "_generate_hf", fail)
+    monkeypatch.setattr(generation, "_generate_hf", fail)
 
 
 @pytest.mark.parametrize("name", ["llama", "gpt2"])
 def test_installed_transformers_takes_a_known_cache_keyword(name, request):
     model, _ = request.getfixturevalue(name)
-    keyword = evaluation.cache_argument(model)
-    assert keyword in evaluation.CACHE_ARGUMENTS, (
+    keyword = forward.cache_argument(model)
+    assert keyword in forward.CACHE_ARGUMENTS, (
         f"transformers {transformers.__version__}: {type(model).__name__}.forward takes its KV cache "
-        f"under none of {evaluation.CACHE_ARGUMENTS}; add the new name to evaluation.CACHE_ARGUMENTS"
+        f"under none of {forward.CACHE_ARGUMENTS}; add the new name to forward.CACHE_ARGUMENTS"
     )
-    assert evaluation._lean_decoding_supported(model)
+    assert generation._lean_decoding_supported(model)
     with torch.inference_mode():
         out = model(input_ids=torch.tensor([[1, 5, 6]]), use_cache=True)
-    assert evaluation.returned_cache(out) is not None, "the forward output's cache field was renamed"
+    assert forward.returned_cache(out) is not None, "the forward output's cache field was renamed"
 
 
 class _OldOutput(dict):
@@ -78,7 +79,7 @@ class _OldStyleLlama(torch.nn.Module):
         use_cache=None,
         logits_to_keep=0,
     ):
-        keyword = evaluation.cache_argument(self.inner)
+        keyword = forward.cache_argument(self.inner)
         out = self.inner(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -87,14 +88,14 @@ class _OldStyleLlama(torch.nn.Module):
             logits_to_keep=logits_to_keep,
             **{keyword: past_key_values},
         )
-        return _OldOutput(logits=out.logits, past_key_values=evaluation.returned_cache(out))
+        return _OldOutput(logits=out.logits, past_key_values=forward.returned_cache(out))
 
 
 def test_lean_loop_drives_a_model_with_the_old_cache_keyword(llama, no_fallback):
     llama, tokenizer = llama
     old = _OldStyleLlama(llama)
-    assert evaluation.cache_argument(old) == "past_key_values"
-    assert evaluation._lean_decoding_supported(old)
+    assert forward.cache_argument(old) == "past_key_values"
+    assert generation._lean_decoding_supported(old)
     expected = evaluation.generate(llama, tokenizer, PROMPTS, 8, ("\n",), 4)
     assert evaluation.generate(old, tokenizer, PROMPTS, 8, ("\n",), 4) == expected
     expected_scores = evaluation.choice_logprobs(llama, tokenizer, PROMPTS, ["Positive", "Negative"])
@@ -108,8 +109,8 @@ def test_a_model_without_a_known_cache_keyword_uses_generate(llama):
         def forward(self, input_ids=None, attention_mask=None, position_ids=None, kv=None, use_cache=None):
             raise AssertionError("never called by the lean loop")
 
-    assert evaluation.cache_argument(Renamed(llama)) is None
-    assert not evaluation._lean_decoding_supported(Renamed(llama))
+    assert forward.cache_argument(Renamed(llama)) is None
+    assert not generation._lean_decoding_supported(Renamed(llama))
 
 
 @pytest.mark.parametrize("name", ["llama", "gpt2"])

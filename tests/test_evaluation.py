@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness import evaluation  # noqa: E402
+from harness.evaluation import generation  # noqa: E402
 from harness.metrics import Metric, MetricResult  # noqa: E402
 from harness.tasks import DataSource, Task  # noqa: E402
 
@@ -63,13 +64,13 @@ def _no_fallback(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the lean loop fell back to model.generate")
 
-    monkeypatch.setattr(evaluation, "_generate_hf", fail)
+    monkeypatch.setattr(generation, "_generate_hf", fail)
 
 
 def test_greedy_predictions_do_not_depend_on_batch_size(model, tokenizer, monkeypatch):
     """The lean greedy loop (the path ``generate`` takes for this model: ``model.generate`` is
     made to fail) gives the same predictions at batch sizes 1, 8 and 32."""
-    assert evaluation._lean_decoding_supported(model)
+    assert generation._lean_decoding_supported(model)
     _no_fallback(monkeypatch)
     prompts = _prompts(40)
     results = {bs: evaluation.generate(model, tokenizer, prompts, 10, (), bs) for bs in (1, 8, 32)}
@@ -127,7 +128,7 @@ def test_lean_loop_matches_model_generate_on_cuda_in_bf16(tiny_llama, monkeypatc
     model = model.to("cuda", pick_dtype("cuda"))
     assert model.dtype == torch.bfloat16 or not torch.cuda.is_bf16_supported()
     prompts = _prompts(16, seed=15)
-    reference = evaluation._generate_hf(model, tokenizer, prompts, 12, ("\n",), 1)
+    reference = generation._generate_hf(model, tokenizer, prompts, 12, ("\n",), 1)
     _no_fallback(monkeypatch)
     assert evaluation.generate(model, tokenizer, prompts, 12, ("\n",), 1) == reference
     assert len(set(reference)) > 8
@@ -175,7 +176,7 @@ def test_lean_loop_matches_model_generate(chatty, tokenizer, stop, monkeypatch):
     and a GPT-2, with EOS, a one-token stop string, a multi-token one ("###" is three tokens
     here) and one ending in a space (no token filter: every row's text is searched)."""
     prompts = _prompts(40, seed=8)
-    reference = {bs: evaluation._generate_hf(chatty, tokenizer, prompts, 12, stop, bs) for bs in (1, 8, 32)}
+    reference = {bs: generation._generate_hf(chatty, tokenizer, prompts, 12, stop, bs) for bs in (1, 8, 32)}
     _no_fallback(monkeypatch)
     for bs in (1, 8, 32):
         assert evaluation.generate(chatty, tokenizer, prompts, 12, stop, bs) == reference[bs]
@@ -188,7 +189,7 @@ def test_lean_loop_matches_model_generate_on_edge_prompts(chatty, tokenizer, mon
     """Empty and one-character prompts, in batches with ordinary ones (``generate`` cannot
     take an empty prompt alone; the lean loop gives it one padded position)."""
     prompts = [*EDGE_PROMPTS, *_prompts(6, seed=9)]
-    reference = evaluation._generate_hf(chatty, tokenizer, prompts, 8, ("\n",), 16)
+    reference = generation._generate_hf(chatty, tokenizer, prompts, 8, ("\n",), 16)
     _no_fallback(monkeypatch)
     assert evaluation.generate(chatty, tokenizer, prompts, 8, ("\n",), 16) == reference
     assert len(evaluation.generate(chatty, tokenizer, ["", ""], 4, ("\n",), 2)) == 2
@@ -202,9 +203,9 @@ def test_lean_loop_stops_at_eos_stop_strings_and_max_new_tokens(chatty, tokenize
     assert all(a.startswith(b) or not b for a, b in zip(free, cut, strict=True))
     eos = tokenizer.eos_token_id
     for stop in [(), ("\n",), ("###",)]:
-        candidates = evaluation._stop_candidates(tokenizer, stop) if stop else None
+        candidates = generation._stop_candidates(tokenizer, stop) if stop else None
         ids = [tokenizer(p)["input_ids"] for p in prompts]
-        tokens = evaluation._greedy_batch(
+        tokens = generation._greedy_batch(
             chatty, tokenizer, ids, 12, stop, candidates, frozenset({eos}), 3, "cpu"
         )
         reasons = {"eos": 0, "stop": 0, "max": 0}
@@ -267,8 +268,8 @@ def test_lora_model_uses_the_lean_loop(model, tokenizer, monkeypatch):
         peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
     ).eval()
     prompts = _prompts(12, seed=13)
-    reference = evaluation._generate_hf(lora, tokenizer, prompts, 8, ("\n",), 8)
-    assert reference != evaluation._generate_hf(model, tokenizer, prompts, 8, ("\n",), 8)  # LoRA matters
+    reference = generation._generate_hf(lora, tokenizer, prompts, 8, ("\n",), 8)
+    assert reference != generation._generate_hf(model, tokenizer, prompts, 8, ("\n",), 8)  # LoRA matters
     _no_fallback(monkeypatch)
     assert evaluation.generate(lora, tokenizer, prompts, 8, ("\n",), 8) == reference
 
@@ -278,8 +279,8 @@ def test_models_the_lean_loop_cannot_drive_use_model_generate(model, tokenizer, 
 
     penalised = copy.deepcopy(model)
     penalised.generation_config.repetition_penalty = 1.3
-    assert not evaluation._lean_decoding_supported(penalised)
-    assert evaluation._lean_decoding_supported(model)
+    assert not generation._lean_decoding_supported(penalised)
+    assert generation._lean_decoding_supported(model)
 
     class NoLogitsToKeep(torch.nn.Module):
         def __init__(self, inner):
@@ -291,9 +292,9 @@ def test_models_the_lean_loop_cannot_drive_use_model_generate(model, tokenizer, 
         ):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask)
 
-    assert not evaluation._lean_decoding_supported(NoLogitsToKeep(model))
+    assert not generation._lean_decoding_supported(NoLogitsToKeep(model))
     calls = []
-    monkeypatch.setattr(evaluation, "_generate_hf", lambda *args, **kwargs: calls.append(args) or ["x"])
+    monkeypatch.setattr(generation, "_generate_hf", lambda *args, **kwargs: calls.append(args) or ["x"])
     assert evaluation.generate(penalised, tokenizer, ["a prompt"], 4) == ["x"] and calls
 
 
@@ -307,18 +308,18 @@ def test_a_model_without_kv_cache_still_generates(model, tokenizer):
     training = copy.deepcopy(model)
     training.activation_checkpointing_enable()
     training.train()  # dropout is 0 in this config, so training mode changes nothing else
-    expected = evaluation._generate_hf(training, tokenizer, prompts, 6, ("\n",), 4)
+    expected = generation._generate_hf(training, tokenizer, prompts, 6, ("\n",), 4)
     assert evaluation.generate(training, tokenizer, prompts, 6, ("\n",), 4) == expected
 
 
 def test_stop_candidates_are_the_tokens_that_can_end_a_stop_string(tokenizer):
     texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=True)
-    newline = evaluation._stop_candidates(tokenizer, ("\n",)).tolist()
+    newline = generation._stop_candidates(tokenizer, ("\n",)).tolist()
     assert newline == [i for i, text in enumerate(texts) if "\n" in text] and newline
-    assert evaluation._stop_candidates(tokenizer, ("\n",)) is evaluation._stop_candidates(tokenizer, ("\n",))
-    hashes = set(evaluation._stop_candidates(tokenizer, ("###", "\n")).tolist())
+    assert generation._stop_candidates(tokenizer, ("\n",)) is generation._stop_candidates(tokenizer, ("\n",))
+    hashes = set(generation._stop_candidates(tokenizer, ("###", "\n")).tolist())
     assert hashes == {i for i, text in enumerate(texts) if "#" in text or "\n" in text}
-    assert evaluation._stop_candidates(tokenizer, ("\n", "Answer: ")) is None  # ends in a space
+    assert generation._stop_candidates(tokenizer, ("\n", "Answer: ")) is None  # ends in a space
 
 
 # --------------------------------------------------------------------------------- log-likelihood

@@ -39,7 +39,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import Config
@@ -136,19 +136,20 @@ def aggregate(scores: dict[str, float], dev: DevSet, select_by: str) -> float:
 def dev_scores(model, tokenizer, dev: DevSet, template: str) -> dict[str, float]:
     """The primary metric of each dev task (greedy generation, as in the final evaluation).
 
-    With several ranks the examples are sharded (:func:`harness.distributed.evaluate_sharded`)
+    With several ranks the examples are sharded (:func:`harness.evaluation.predict_sharded`)
     and every rank gets rank 0's scores; all ranks must call this together.
     """
     from harness import distributed
+    from harness.evaluation import predict_sharded
 
     scores = {}
     for task in dev.tasks:
-        only_primary = replace(task, metrics=(task.primary_metric,))
-        evaluation = distributed.evaluate_sharded(
-            model, tokenizer, only_primary, dev.examples[task.name], dev.metrics, template, dev.batch_size
-        )
-        if evaluation is not None:
-            scores[task.name] = float(evaluation.scores[task.primary_metric].score)
+        examples = dev.examples[task.name]
+        predictions = predict_sharded(model, tokenizer, task, examples, template, dev.batch_size)
+        if predictions is not None:
+            metric = dev.metrics[task.primary_metric]
+            result = metric.compute(predictions.predictions, [e.references for e in examples])
+            scores[task.name] = float(result.score)
     return distributed.broadcast_object(scores)
 
 
@@ -403,8 +404,8 @@ def fine_tune(
     from transformers.utils import logging as hf_logging
 
     from harness import distributed
-    from harness.training import packing
     from harness.models import count_parameters
+    from harness.training import packing
 
     HarnessTrainer, TokenCounter, Schedule, torch = _trainer_classes()
     started = time.perf_counter()

@@ -1,0 +1,82 @@
+"""Predictions of one model on one task's examples: free generation or the likeliest choice, in
+one process or sharded over the ranks of a distributed run. Nothing here scores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from harness import distributed
+from harness.evaluation.generation import generate
+from harness.evaluation.loglik import best_choice, choice_logprobs
+from harness.tasks import Example, Task
+from harness.tasks.prompting import build_prompt
+
+
+@dataclass
+class Predictions:
+    """What a model answered on a task's examples, in example order.
+
+    ``choice_logprobs`` (log-likelihood scoring only) holds, per example, the summed
+    log-probability of each choice's tokens (EOS included) after the prompt, keyed by choice.
+    """
+
+    prompts: list[str]
+    predictions: list[str]
+    scoring: str = "generate"  # "generate" | "loglik": how the predictions were made
+    choice_logprobs: list[dict[str, float]] | None = None
+
+
+def predict(
+    model,
+    tokenizer,
+    task: Task,
+    examples: Sequence[Example],
+    template: str,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> Predictions:
+    """Answer each example of ``task``: the choice the model finds likeliest after the prompt
+    when the task is scored by log-likelihood (``task.scoring_method == "loglik"``), else a
+    greedy generation."""
+    prompts = [build_prompt(template, example, tokenizer) for example in examples]
+    if task.scoring_method == "loglik":
+        logprobs = choice_logprobs(model, tokenizer, prompts, task.choices, batch_size, on_batch)
+        return Predictions(prompts, [best_choice(entry) for entry in logprobs], "loglik", logprobs)
+    predictions = generate(model, tokenizer, prompts, task.max_new_tokens, task.stop, batch_size, on_batch)
+    return Predictions(prompts, predictions)
+
+
+def predict_sharded(
+    model,
+    tokenizer,
+    task: Task,
+    examples: Sequence[Example],
+    template: str,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> Predictions | None:
+    """:func:`predict` split over the ranks of a distributed run (a collective: every rank calls it).
+
+    Rank ``r`` of ``w`` predicts ``examples[r::w]``; rank 0 gathers the shards and returns the
+    predictions in example order, the other ranks return ``None``. In a single process it is
+    :func:`predict` itself.
+    """
+    world = distributed.world_size()
+    if world == 1:
+        return predict(model, tokenizer, task, examples, template, batch_size, on_batch)
+    shard = list(examples)[distributed.rank() :: world]
+    part = predict(model, tokenizer, task, shard, template, batch_size, on_batch)
+    gathered = distributed.gather_object(part)
+    if gathered is None:
+        return None
+
+    def unshard(field: str) -> list:
+        """One field of the shards, back in example order (shard r holds examples r, r+w, ...)."""
+        merged: list = [None] * len(examples)
+        for r, part in enumerate(gathered):
+            merged[r::world] = getattr(part, field)
+        return merged
+
+    logprobs = unshard("choice_logprobs") if gathered[0].choice_logprobs is not None else None
+    return Predictions(unshard("prompts"), unshard("predictions"), gathered[0].scoring, logprobs)
