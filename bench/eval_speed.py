@@ -370,7 +370,7 @@ def versions() -> dict:
 
 
 def harness_source_state() -> dict:
-    """Which harness code was measured: its path, git commit and changes, hash of evaluation.py."""
+    """Which harness code was measured: its path, git commit and changes, hash of the generation loop."""
     import harness
 
     package = Path(harness.__file__).resolve().parent
@@ -383,11 +383,12 @@ def harness_source_state() -> dict:
         return proc.stdout.strip() if proc.returncode == 0 else None
 
     changes = git("status", "--porcelain", "--", ".")
+    generation = (package / "evaluation" / "generation.py").read_bytes()
     return {
         "package": str(package),
         "commit": git("rev-parse", "HEAD"),
         "uncommitted_harness_files": None if changes is None else changes.splitlines(),
-        "evaluation_py_sha256": hashlib.sha256((package / "evaluation.py").read_bytes()).hexdigest(),
+        "generation_py_sha256": hashlib.sha256(generation).hexdigest(),
     }
 
 

@@ -1,4 +1,5 @@
-"""The ``harness`` command line: a thin layer over :mod:`harness.runner`.
+"""The ``harness`` command line: a thin layer over the Python API (:mod:`harness.api`), with
+rich progress bars (:class:`RichProgress`) and a summary table.
 
 Start-up stays light: torch and transformers are imported only by commands that need them.
 """
@@ -119,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args, console) -> int:
+    from harness import api, distributed
     from harness.config import load_config
+    from harness.reports import summary_table
 
     overrides = list(args.overrides)
     if args.model:
@@ -132,30 +135,16 @@ def _run(args, console) -> int:
         overrides.append("cache=false")
     config = load_config(args.config, overrides)
     config.plugins = list(config.plugins) + list(args.plugin)
-    resume = None
-    if getattr(args, "resume", None):
-        from harness.runner import resumed_config
-
-        config, resume = resumed_config(args.resume, config.models_dir)
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from harness import distributed, runner
-    from harness.reports import summary_table
 
     quiet = args.quiet or not distributed.is_main()  # torchrun: bars and summary on rank 0 only
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-    )
-    with progress:
-        results, paths = runner.run(
-            config, mode=args.command, progress=None if quiet else progress, resume=resume
-        )
+    with RichProgress(console, disable=quiet) as bars:
+        progress = None if quiet else bars
+        if args.command == "eval":
+            results, paths = api.evaluate(config, progress=progress)
+        elif args.resume:  # the run's saved config; the options only locate it (models_dir)
+            results, paths = api.resume(args.resume, models_dir=config.models_dir, progress=progress)
+        else:
+            results, paths = api.run(config, progress=progress)
     if not distributed.is_main():
         return 0
     console.print(summary_table(results))
@@ -166,6 +155,56 @@ def _run(args, console) -> int:
         if kind in paths:
             console.print(f"{kind:>9}: {paths[kind]}")
     return 0
+
+
+class RichProgress:
+    """:class:`harness.progress.Progress` as rich progress bars: one line per step (description,
+    bar, done/total, elapsed time), and the live values ``advance`` passes (loss, learning rate).
+    Use it as a context manager around the run."""
+
+    def __init__(self, console, disable: bool = False):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[live]}"),
+            console=console,
+            disable=disable,
+        )
+        self._ids: dict[str, int] = {}  # step key -> rich task id
+        self._unsized: set[str] = set()  # steps started without a total
+
+    def __enter__(self) -> RichProgress:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._bars.stop()
+
+    def start(self, key: str, description: str, total: int | None = None) -> None:
+        self._ids[key] = self._bars.add_task(description, total=total, live="")
+        if total is None:
+            self._unsized.add(key)
+
+    def advance(self, key: str, amount: int = 1, **fields: object) -> None:
+        live = {"live": _live_values(fields)} if fields else {}
+        self._bars.update(self._ids[key], advance=amount, **live)
+
+    def finish(self, key: str) -> None:
+        if key in self._unsized:  # a step of unknown length: show it complete
+            self._bars.update(self._ids[key], total=1, completed=1)
+
+
+def _live_values(fields: dict) -> str:
+    """``loss 0.4123  learning_rate 2.9e-03`` (numbers compact, names as given)."""
+    parts = []
+    for name, value in fields.items():
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        parts.append(f"{name} {text}")
+    return "  ".join(parts)
 
 
 def _toml_string(value: str) -> str:

@@ -75,13 +75,14 @@ def metrics_list(args, console) -> int:
     """A table of every registered metric."""
     registry = plugins.metrics(plugins.make_plugin_manager(extra=args.plugin))
     table = Table(title="Registered metrics")
-    for column in ("metric", "better", "source", "description"):
+    for column in ("metric", "better", "scale", "source", "description"):
         table.add_column(column)
     for name, entry in sorted(registry.items()):
         metric = entry.item
         table.add_row(
             escape(name),
             "higher" if metric.higher_is_better else "lower",
+            f"0-{metric.scale:g}",
             escape(entry.source),
             escape(metric.description),
         )

@@ -1,20 +1,24 @@
-"""Multi-process runs: ``torchrun`` / ``accelerate launch`` with the Trainer's DDP (or FSDP /
-DeepSpeed through ``[train]`` config keys).
+"""Collectives for multi-process runs: ``torchrun`` / ``accelerate launch`` with the Trainer's
+DDP (or FSDP / DeepSpeed through ``[train]`` config keys).
 
 Every helper is trivial in a single process (rank 0 of 1), so the code that uses them needs no
 ``if distributed`` branches. In a launched run (``WORLD_SIZE > 1``):
 
-* :func:`init_if_launched` initialises the default process group once, at the start of
-  :func:`harness.runner.run`, with the backend the Trainer would pick (``nccl`` on CUDA, ``gloo``
-  on CPU); accelerate's ``PartialState`` (created by ``TrainingArguments``) sees an initialised
-  group and reuses it, so eval-only and training runs share one consistent initialisation.
+* :func:`init_if_launched` initialises the default process group once, at the start of a run,
+  with the backend the Trainer would pick (``nccl`` on CUDA, ``gloo`` on CPU); accelerate's
+  ``PartialState`` (created by ``TrainingArguments``) sees an initialised group and reuses it,
+  so eval-only and training runs share one consistent initialisation.
 * Evaluation is data-parallel (:func:`harness.evaluation.predict_sharded`): each rank predicts
   the examples ``examples[rank::world]``; the predictions are gathered on rank 0, put back in the
   original order, and scored there once, on the whole test set, so the metric values are those
   of a single process given the same predictions.
 * Rank 0 alone writes reports, results.json, cache entries, run_state.json and the final model;
   the other ranks wait at a :func:`barrier` and return.
-"""
+
+Why not accelerate's ``PartialState`` and ``accelerate.utils.gather_object``: these helpers
+never import torch (the CLI asks :func:`is_main` before anything heavy), creating a
+``PartialState`` initialises the process group by itself (and picks the device), and accelerate's
+``gather_object`` flattens lists and returns the result on every rank."""
 
 from __future__ import annotations
 
@@ -121,13 +125,6 @@ def init_if_launched(device: str = "auto") -> bool:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     return True
-
-
-def default_threads() -> int:
-    """CPU threads per process for ``threads = 0``: the available cores shared by this node's ranks."""
-    from harness.models import available_cores
-
-    return max(1, available_cores() // max(1, local_world_size()))
 
 
 def info() -> dict:

@@ -1,9 +1,12 @@
-"""Versions of the libraries that can change a result: recorded in results.json and in cache keys."""
+"""Versions of the libraries that can change a result (recorded in results.json and in cache keys),
+and the commit of the harness checkout."""
 
 from __future__ import annotations
 
 import platform
+import subprocess
 from importlib import metadata
+from pathlib import Path
 
 LIBRARIES = (
     "torch",
@@ -30,3 +33,19 @@ def library_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the harness checkout, or None outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

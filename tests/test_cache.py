@@ -1,15 +1,21 @@
-"""The baseline evaluation cache: key material, hits without the model, bypass, corruption."""
+"""The baseline evaluation cache: key material, predictions stored and loaded without the model, bypass,
+corruption."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+import harness
 from harness import evaluation
 from harness.config import Config
-from harness.evaluation import cache, predictions
+from harness.evaluation import cache, generation, predictions
+from harness.metrics import Metric, MetricResult
 from harness.metrics.builtin import builtin_metrics
 from harness.tasks import DataSource, Example, Task
 
@@ -134,73 +140,164 @@ def test_large_files_are_sampled(tmp_path, monkeypatch):
     assert cache.file_digest(path) != first
 
 
+# --- the code in the key ---------------------------------------------------------------------
+
+
+def test_key_changes_with_the_prediction_code(loaded, monkeypatch):
+    before = key(loaded)
+    monkeypatch.setattr(cache, "PREDICTION_MODULES", cache.PREDICTION_MODULES[:-1])
+    assert key(loaded) != before
+
+
+def test_every_harness_module_a_prediction_depends_on_is_hashed():
+    """A module the prediction code imports either is hashed or cannot change a prediction."""
+    import ast
+    import importlib
+
+    # What these decide is keyed by value: the task's fields, the device and dtype, the model files.
+    keyed = {"harness.tasks", "harness.tasks.task", "harness.models.device", "harness.models.presets"}
+    unshaping = {"harness.distributed", "harness.errors", *keyed}
+    for name in cache.PREDICTION_MODULES:
+        tree = ast.parse(Path(importlib.import_module(name).__file__).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness"):
+                imported = (
+                    [node.module] if node.module != "harness" else [f"harness.{a.name}" for a in node.names]
+                )
+            elif isinstance(node, ast.Import):
+                imported = [a.name for a in node.names if a.name.startswith("harness")]
+            else:
+                continue
+            for module in imported:
+                assert module in cache.PREDICTION_MODULES or module in unshaping, f"{name} imports {module}"
+
+
+def test_key_changes_with_a_metric_implementation(loaded):
+    """Which function computes a metric is keyed: another one under the same metric name misses."""
+    swapped = dataclasses.replace(METRICS["exact_match"], compute=METRICS["chrf"].compute)
+    other = dict(METRICS, exact_match=swapped)
+    assert cache.evaluation_key(loaded, TASK, EXAMPLES, other, Config()) != key(loaded)
+
+
 # --- store and load --------------------------------------------------------------------------
 
 
-def _evaluate(loaded, examples=EXAMPLES):
-    return evaluation.evaluate_task(
-        loaded.model, loaded.tokenizer, TASK, examples, METRICS, Config().prompt(), 8
-    )
+def _predict(loaded, examples=EXAMPLES):
+    return evaluation.predict(loaded.model, loaded.tokenizer, TASK, examples, Config().prompt(), 8)
 
 
 def test_hit_returns_the_predictions_without_the_model(loaded, cache_dir, monkeypatch):
-    fresh = _evaluate(loaded)
+    fresh = _predict(loaded)
     k = key(loaded)
-    assert cache.load(k, TASK, EXAMPLES, METRICS) is None
-    path = cache.store(k, fresh)
+    assert cache.load(k, EXAMPLES) is None
+    path = cache.store(k, TASK.name, fresh)
     assert path == cache_dir / "evals" / f"{k}.json"
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    assert (entry["cache_version"], entry["key"], entry["task"]) == (2, k, "echo")
+    assert "scores" not in entry["evaluation"]
 
     def boom(*args, **kwargs):
         raise AssertionError("the model must not be called on a cache hit")
 
-    monkeypatch.setattr(evaluation, "generate", boom)
-    hit = cache.load(k, TASK, EXAMPLES, METRICS, Config().prompt())
-    assert hit.predictions == fresh.predictions
-    assert hit.prompts == fresh.prompts
-    assert hit.task is TASK
-    assert {n: r.score for n, r in hit.scores.items()} == {n: r.score for n, r in fresh.scores.items()}
+    monkeypatch.setattr(predictions, "generate", boom)
+    monkeypatch.setattr(generation, "_generate_hf", boom)
+    hit = cache.load(k, EXAMPLES, Config().prompt())
+    assert isinstance(hit, evaluation.Predictions)
+    assert hit == fresh
 
 
-def test_scores_are_recomputed_on_a_hit(loaded, cache_dir):
+def test_a_hit_is_scored_from_its_predictions_with_the_current_metrics(loaded, cache_dir):
     k = key(loaded)
-    cache.store(k, _evaluate(loaded))
+    cache.store(k, TASK.name, _predict(loaded))
     entry = json.loads(cache.cache_path(k).read_text(encoding="utf-8"))
-    entry["evaluation"]["predictions"] = [e.output for e in EXAMPLES]  # as if the model were perfect
+    perfect = [e.output for e in EXAMPLES]
+    entry["evaluation"]["predictions"] = perfect  # as if the model were perfect
     cache.cache_path(k).write_text(json.dumps(entry), encoding="utf-8")
-    hit = cache.load(k, TASK, EXAMPLES, METRICS)
-    assert hit.scores["exact_match"].score == 1.0
+    hit = cache.load(k, EXAMPLES)
+    assert hit.predictions == perfect
+    scored = evaluation.scored(TASK, METRICS, EXAMPLES, hit)
+    assert scored.scores["exact_match"].score == 1.0
+    assert scored.scores["chrf"].score == 100.0
+    # The entry holds no scores: the metrics given at scoring time are the ones computed.
+    halved = dict(
+        METRICS, exact_match=Metric("exact_match", lambda preds, refs: MetricResult(0.5, [0.5] * len(preds)))
+    )
+    assert evaluation.scored(TASK, halved, EXAMPLES, hit).scores["exact_match"].score == 0.5
+
+
+def _old_entry(k):
+    """A well-formed entry, but of cache version 1."""
+    fields = {
+        "prompts": [],
+        "predictions": ["x"] * len(EXAMPLES),
+        "scoring": "generate",
+        "choice_logprobs": None,
+    }
+    return json.dumps({"cache_version": 1, "key": k, "evaluation": fields})
 
 
 @pytest.mark.parametrize(
-    "content", ["{not json", "", "[]", '{"cache_version": 1}', '{"cache_version": 999, "key": "K"}']
+    "content",
+    ["{not json", "", "[]", '{"cache_version": 2}', '{"cache_version": 999, "key": "K"}', "OLD"],
 )
-def test_corrupt_cache_file_is_a_miss_and_is_overwritten(loaded, cache_dir, content):
+def test_corrupt_or_old_cache_file_is_a_miss_and_is_overwritten(loaded, cache_dir, content):
     k = key(loaded)
     path = cache.cache_path(k)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content.replace("K", k), encoding="utf-8")
-    assert cache.load(k, TASK, EXAMPLES, METRICS) is None
-    fresh = _evaluate(loaded)
-    cache.store(k, fresh)
-    assert cache.load(k, TASK, EXAMPLES, METRICS).predictions == fresh.predictions
+    path.write_text(_old_entry(k) if content == "OLD" else content.replace("K", k), encoding="utf-8")
+    assert cache.load(k, EXAMPLES) is None
+    fresh = _predict(loaded)
+    cache.store(k, TASK.name, fresh)
+    assert cache.load(k, EXAMPLES) == fresh
 
 
 def test_wrong_prediction_count_or_prompts_is_a_miss(loaded, cache_dir):
     k = key(loaded)
-    cache.store(k, _evaluate(loaded))
-    assert cache.load(k, TASK, EXAMPLES[:2], METRICS) is None
-    assert cache.load(k, TASK, EXAMPLES, METRICS, "Q: {input}\nA:") is None
-    assert cache.load(k, TASK, EXAMPLES, METRICS, Config().prompt()) is not None
+    cache.store(k, TASK.name, _predict(loaded))
+    assert cache.load(k, EXAMPLES[:2]) is None
+    assert cache.load(k, EXAMPLES, "Q: {input}\nA:") is None
+    assert cache.load(k, EXAMPLES, Config().prompt()) is not None
 
 
 def test_store_is_atomic_and_leaves_no_temporary_files(loaded, cache_dir):
     k = key(loaded)
-    cache.store(k, _evaluate(loaded))
-    cache.store(k, _evaluate(loaded))
+    cache.store(k, TASK.name, _predict(loaded))
+    cache.store(k, TASK.name, _predict(loaded))
     assert [p.name for p in (cache_dir / "evals").iterdir()] == [f"{k}.json"]
 
 
-# --- through the runner ----------------------------------------------------------------------
+def test_store_writes_nothing_it_cannot_store(loaded, tmp_path):
+    unstorable = dataclasses.replace(_predict(loaded), choice_logprobs=[{"a": object()}] * len(EXAMPLES))
+    assert cache.store("k" * 64, TASK.name, unstorable, cache_dir=tmp_path) is None
+    assert not (tmp_path / "evals").exists()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    assert cache.store("k" * 64, TASK.name, _predict(loaded), cache_dir=blocked) is None
+
+
+def test_choice_logprobs_and_scoring_round_trip(loaded, cache_dir):
+    logprobs = [{"a": -0.5, "b": -1.5}, {"a": -2.0, "b": -0.25}, {"a": -1.0, "b": -3.0}]
+    fresh = evaluation.Predictions(["p"] * 3, ["a", "b", "a"], "loglik", logprobs)
+    k = key(loaded)
+    cache.store(k, TASK.name, fresh)
+    assert cache.load(k, EXAMPLES) == fresh
+
+
+def test_lookup_misses_then_hits_after_store_all(loaded, tmp_path):
+    workload = SimpleNamespace(tasks=[TASK], test={TASK.name: EXAMPLES}, metrics=METRICS)
+    hits, keys = cache.lookup(loaded, workload, Config(), tmp_path)
+    assert hits == {} and list(keys) == ["echo"]
+    k, material = keys["echo"]
+    assert k == key(loaded)
+    fresh = _predict(loaded)
+    cache.store_all(keys, {"echo": fresh, "not-looked-up": fresh}, tmp_path)
+    assert [p.name for p in (tmp_path / "evals").iterdir()] == [f"{k}.json"]
+    stored = json.loads(cache.cache_path(k, tmp_path).read_text(encoding="utf-8"))["material"]
+    assert hashlib.sha256(cache._canonical(stored).encode()).hexdigest() == k  # the material as hashed
+    assert cache.lookup(loaded, workload, Config(), tmp_path) == ({"echo": fresh}, keys)
+
+
+# --- through harness.evaluate -----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -238,26 +335,22 @@ def _counting_generate(monkeypatch):
 
 
 def test_second_eval_uses_the_cache(echo_config, cache_dir, monkeypatch):
-    from harness import runner
-
     calls = _counting_generate(monkeypatch)
-    first, _ = runner.run(echo_config(), mode="eval")
+    first, _ = harness.evaluate(echo_config())
     assert calls and first["tasks"]["echo_cached"]["baseline_cached"] is False
     assert len(list((cache_dir / "evals").glob("*.json"))) == 1
 
     calls.clear()
-    second, _ = runner.run(echo_config(), mode="eval")
+    second, _ = harness.evaluate(echo_config())
     assert calls == []
     assert second["tasks"]["echo_cached"]["baseline_cached"] is True
     assert second["tasks"]["echo_cached"]["metrics"] == first["tasks"]["echo_cached"]["metrics"]
 
 
 def test_cache_false_bypasses(echo_config, cache_dir, monkeypatch):
-    from harness import runner
-
-    runner.run(echo_config(), mode="eval")
+    harness.evaluate(echo_config())
     calls = _counting_generate(monkeypatch)
-    results, _ = runner.run(echo_config(cache=False), mode="eval")
+    results, _ = harness.evaluate(echo_config(cache=False))
     assert calls
     assert results["tasks"]["echo_cached"]["baseline_cached"] is False
     assert cache.lookup(None, None, echo_config(cache=False)) == ({}, {})
@@ -272,16 +365,3 @@ def test_no_cache_flag_sets_cache_false():
 
     assert load_config(None, ["cache=false"]).cache is False
     assert load_config(None, []).cache is True
-
-
-def test_extra_evaluation_fields_round_trip(loaded, cache_dir):
-    """Whatever else a TaskEvaluation holds (e.g. choice log-probabilities) is stored too."""
-    names = {f.name for f in dataclasses.fields(evaluation.TaskEvaluation)}
-    if "choice_logprobs" not in names:
-        pytest.skip("TaskEvaluation has no choice_logprobs")
-    fresh = dataclasses.replace(_evaluate(loaded), choice_logprobs=[{"a": -0.5, "b": -1.5} for _ in EXAMPLES])
-    k = key(loaded)
-    cache.store(k, fresh)
-    hit = cache.load(k, TASK, EXAMPLES, METRICS)
-    assert hit.choice_logprobs == fresh.choice_logprobs
-    assert getattr(hit, "scoring", None) == getattr(fresh, "scoring", None)

@@ -127,6 +127,15 @@ def test_tasks_list(capsys):
     assert "loglik" in out and "generate" in out  # sentiment has choices
 
 
+def test_metrics_list_shows_direction_and_scale(capsys):
+    assert main(["metrics"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 4}
+    assert "higher" in rows["accuracy"] and "0-1 " in rows["accuracy"]
+    assert "0-100" in rows["bleu"] and "0-100" in rows["chrf"] and "0-1 " in rows["rougeL"]
+    assert "harness.metrics.builtin" in rows["exact_match"]
+
+
 def _count_lines(path: Path) -> int:
     return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
@@ -320,3 +329,32 @@ def test_argparse_errors_exit_2(capsys):
         main(["run", "--no-such-flag"])
     assert info.value.code == 2
     assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+# --- progress bars ---------------------------------------------------------------------------------
+
+
+def test_rich_progress_shows_steps_counts_and_live_values():
+    from rich.console import Console
+
+    from harness.cli import RichProgress
+    from harness.progress import step
+
+    console = Console(record=True, width=150, color_system=None, force_terminal=False)
+    with RichProgress(console) as bars:
+        with step(bars, "load", "Loading model"):
+            pass
+        bars.start("eval:echo:before", "Evaluating echo (before)", 8)
+        bars.advance("eval:echo:before", 5)
+        bars.advance("eval:echo:before", 3)
+        bars.finish("eval:echo:before")
+        bars.start("train", "Fine-tuning", 4)
+        for _ in range(4):
+            bars.advance("train", loss=0.41234, learning_rate=0.0029)
+        bars.finish("train")
+    lines = [line.rstrip() for line in console.export_text().splitlines() if line.strip()]
+    final = {line.split("━")[0].strip(): line for line in lines[-3:]}  # the last frame: a line per step
+    assert "1/1" in final["Loading model"]
+    assert "8/8" in final["Evaluating echo (before)"]
+    assert "4/4" in final["Fine-tuning"]
+    assert final["Fine-tuning"].endswith("loss 0.4123  learning_rate 0.0029")

@@ -156,6 +156,22 @@ def test_single_process_helpers_are_trivial():
     assert distributed.info()["world_size"] == 1
 
 
+def test_default_threads_share_the_cores_between_the_local_ranks(monkeypatch):
+    from harness import distributed
+    from harness.models import device
+
+    monkeypatch.setattr(device, "available_cores", lambda: 16)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert device.default_threads() == 16
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    assert distributed.local_world_size() == 3 and device.default_threads() == 5
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert device.default_threads() == 1
+    assert not hasattr(distributed, "default_threads")
+
+
 def test_engine_keys_pass_through_only_when_set():
     from harness.config import load_config
     from harness.training import engine_arguments

@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness import evaluation  # noqa: E402
-from harness.evaluation import generation  # noqa: E402
+from harness.evaluation import generation, predictions  # noqa: E402
 from harness.metrics import Metric, MetricResult  # noqa: E402
-from harness.tasks import DataSource, Task  # noqa: E402
+from harness.tasks import DataSource, Example, Task  # noqa: E402
 
 WORDS = (
     "the cat sat on a mat and the movie was great but terrible film I love hate this weather today "
@@ -405,7 +405,7 @@ def test_evaluate_task_scores_a_choice_task_by_log_likelihood(model, tokenizer, 
     def no_generation(*args, **kwargs):
         raise AssertionError("a choice task must not generate")
 
-    monkeypatch.setattr(evaluation, "generate", no_generation)
+    monkeypatch.setattr(predictions, "generate", no_generation)
     data = examples(6, outputs=("Yes", "No"))
     result = evaluation.evaluate_task(
         model, tokenizer, _task(choices=("Yes", "No")), data, METRICS, TEMPLATE, 4
@@ -442,3 +442,36 @@ def test_task_scoring_is_validated_and_resolved():
         _task(scoring="logprob")
     with pytest.raises(ValueError, match="duplicate"):
         _task(choices=("A", "A"))
+
+
+# --------------------------------------------------------------------------------- sharded prediction
+
+
+def test_predict_sharded_puts_the_shards_back_in_example_order(model, tokenizer, examples, monkeypatch):
+    """Rank 0 of 3 predicts examples 0, 3, 6; the gathered shards come back in example order."""
+    from harness import distributed
+
+    data = examples(7, outputs=("Yes", "No"))
+    task = _task(choices=("Yes", "No"))
+    whole = predictions.predict(model, tokenizer, task, data, TEMPLATE, 1)  # batch 1: exact per example
+    others = [predictions.predict(model, tokenizer, task, data[r::3], TEMPLATE, 1) for r in (1, 2)]
+    monkeypatch.setattr(distributed, "world_size", lambda: 3)
+    monkeypatch.setattr(distributed, "rank", lambda: 0)
+    monkeypatch.setattr(distributed, "gather_object", lambda part: [part, *others])
+    assert predictions.predict_sharded(model, tokenizer, task, data, TEMPLATE, 1) == whole
+    assert whole.scoring == "loglik" and len(whole.choice_logprobs) == 7
+
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    monkeypatch.setattr(distributed, "gather_object", lambda part: None)  # ranks > 0 get nothing back
+    assert predictions.predict_sharded(model, tokenizer, task, data, TEMPLATE, 1) is None
+
+
+def test_scored_computes_the_task_metrics_on_predictions():
+    task = _task(choices=("Yes", "No"))
+    data = [Example(f"e{i}", "Label it.", "x", label) for i, label in enumerate(("Yes", "No", "No"))]
+    made = evaluation.Predictions(["p0", "p1", "p2"], ["Yes", "Yes", "No"], "loglik", [{"Yes": -1.0}] * 3)
+    result = evaluation.scored(task, METRICS, data, made)
+    assert result.task is task and result.scores["exact"].score == pytest.approx(2 / 3)
+    assert result.scores["exact"].per_example == [1.0, 0.0, 1.0]
+    assert (result.prompts, result.predictions) == (made.prompts, made.predictions)
+    assert (result.scoring, result.choice_logprobs) == ("loglik", made.choice_logprobs)

@@ -223,7 +223,7 @@ def test_dev_evaluation_runs_with_the_original_attention(
         seen.append(packing.base_model(model).config._attn_implementation)
         return {"t": 0.5}
 
-    monkeypatch.setattr(training, "dev_scores", fake_dev_scores)
+    monkeypatch.setattr("harness.training.dev.dev_scores", fake_dev_scores)
     task = Task("t", "Repeat.", DataSource(tmp_path), metrics=("accuracy",), max_new_tokens=3)
     dev = training.DevSet([task], {"t": examples(4)}, {"accuracy": Metric("accuracy", lambda p, r: None)})
     loaded = load_tiny()

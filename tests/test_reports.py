@@ -1,14 +1,19 @@
-"""Tests for harness.reports: Markdown/HTML rendering, escaping, atomic writes, round-trips."""
+"""Tests for harness.reports: the results.json schema, Markdown/HTML rendering, escaping,
+atomic writes, round-trips."""
 
 from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 
+from harness.config import Config
 from harness.errors import HarnessError
 from harness.reports import (
+    build_results,
+    build_samples,
     fmt_delta,
     fmt_num,
     load_run,
@@ -118,6 +123,7 @@ def make_samples(mode: str = "run") -> list[dict]:
                 "task": "sentiment",
                 "id": f"sentiment-test-{i}",
                 "prompt": _prompt("Determine sentiment.", text),
+                "input": text,
                 "reference": ref,
                 "references": [ref],
                 "prediction_before": before,
@@ -132,6 +138,7 @@ def make_samples(mode: str = "run") -> list[dict]:
                 "task": "translation",
                 "id": f"translation-test-{i}",
                 "prompt": _prompt("Translate to German.", f"Hello {i}"),
+                "input": f"Hello {i}",
                 "reference": f"Hallo {i}",
                 "references": [f"Hallo {i}"],
                 "prediction_before": "Hi",
@@ -156,6 +163,136 @@ def test_number_formatting():
     assert fmt_delta(0.43) == "+0.4300"
     assert fmt_delta(-2.5) == "-2.50"
     assert fmt_delta(0.0) == "+0.0000"
+
+
+def test_example_input_comes_from_the_samples_input_field():
+    """The reports show a sample's "input" as recorded, whatever the prompt looks like (a chat
+    template, or an input that itself contains the template's markers)."""
+    samples = make_samples()
+    samples[0]["prompt"] = "<|user|>\nDetermine sentiment.\n\n### Input:\nnot this<|end|>\n<|assistant|>\n"
+    samples[0]["input"] = "I loved it. ### Response: really"
+    md = render_markdown(make_results(), samples)
+    assert "| sentiment-test-0 | I loved it. ### Response: really | Positive |" in md
+    assert "not this" not in md and "&lt;|user|&gt;" not in md
+    assert "I loved it. ### Response: really" in render_html(make_results(), samples)
+
+
+# ---------------------------------------------------------------------------------------------- schema
+
+TOP_KEYS = [
+    "schema_version", "run_id", "mode", "created", "harness_version", "git_commit", "seed", "config",
+    "model", "device", "versions", "distributed", "durations", "training", "statistics", "generation",
+    "tasks", "reports",
+]  # fmt: skip
+TASK_KEYS = [
+    "version", "source", "instruction", "test_data", "train_data", "n_test", "n_train", "primary_metric",
+    "scoring", "choices", "max_new_tokens", "stop", "metrics", "baseline_cached",
+]  # fmt: skip
+SAMPLE_KEYS = [
+    "task", "id", "prompt", "input", "reference", "references", "prediction_before", "scores_before",
+    "prediction_after", "scores_after",
+]  # fmt: skip
+
+
+@pytest.fixture
+def evaluated(tmp_path):
+    """A workload of one exact-match task on 8 examples, and its evaluations before (2 right)
+    and after (7 right) tuning."""
+    from harness import plugins
+    from harness.evaluation import Predictions, scored
+    from harness.tasks import DataSource, Example, Task
+    from harness.workload import Workload
+
+    task = Task("echo", "Repeat.", DataSource(str(tmp_path / "test.jsonl")), ("exact_match",))
+    examples = [Example(f"echo-{i}", "Repeat.", f"in {i}", f"out {i}") for i in range(8)]
+    metrics = {name: entry.item for name, entry in plugins.metrics(plugins.make_plugin_manager()).items()}
+    workload = Workload([task], {"echo": "test"}, {"echo": examples}, {"echo": examples}, metrics)
+    prompts = [f"Repeat.\n{e.input}\n" for e in examples]
+
+    def evaluation(right: int):
+        answers = [e.output if i < right else "?" for i, e in enumerate(examples)]
+        return {"echo": scored(task, metrics, examples, Predictions(prompts, answers))}
+
+    return workload, evaluation(2), evaluation(7)
+
+
+def _results(workload, before, after, **changes):
+    config = Config(tasks=["echo"])
+    config.stats.n_resamples, config.stats.alpha = 200, 0.1
+    training = SimpleNamespace(
+        **dict.fromkeys(("epochs", "steps", "train_examples", "final_loss", "loss_history", "max_steps")),
+        **dict.fromkeys(("dev_examples", "dev_metrics", "dev_history", "best_step", "best_score")),
+        **dict.fromkeys(("stopped_early", "tokens", "lora_modules", "resumed_from", "output_dir")),
+        method="full", trainable_parameters=10, select_by="mean", duration=1.23456,
+    )  # fmt: skip
+    arguments = {
+        "config": config,
+        "mode": "run",
+        "run_id": "20261124-103000-ab12cd",
+        "workload": workload,
+        "loaded": SimpleNamespace(name="m", source="local", path="/m", device="cpu", dtype="float32"),
+        "total_parameters": 10,
+        "threads": 1,
+        "before": before,
+        "after": after,
+        "training": training,
+        "durations": {"model_load": 1.23456, "eval_before": 2.0},
+        "samples": build_samples(workload, before, after),
+        **changes,
+    }
+    return build_results(**arguments)
+
+
+def test_build_results_keys_values_and_stats_settings(evaluated):
+    workload, before, after = evaluated
+    results = _results(workload, before, after, cached=["echo"])
+    assert list(results) == TOP_KEYS
+    assert results["mode"] == "run" and results["run_id"] == "20261124-103000-ab12cd"
+    assert results["durations"] == {"model_load": 1.235, "eval_before": 2.0}
+    assert results["training"]["duration"] == 1.235 and results["model"]["trainable_parameters"] == 10
+    assert results["statistics"]["confidence"] == pytest.approx(0.9)
+    assert (results["statistics"]["n_resamples"], results["statistics"]["alpha"]) == (200, 0.1)
+    task = results["tasks"]["echo"]
+    assert list(task) == [*TASK_KEYS, "flips"]
+    assert task["baseline_cached"] is True and task["n_test"] == 8 and task["train_data"] is None
+    entry = task["metrics"]["exact_match"]
+    assert list(entry)[:5] == ["higher_is_better", "before", "after", "delta", "settings"]
+    assert (entry["before"], entry["after"], entry["delta"]) == (0.25, 0.875, 0.625)
+    assert entry["test"] == "mcnemar-exact" and entry["n_resamples"] == 200
+    assert entry["significant"] == (entry["p_value"] < 0.1)
+    assert task["flips"]["counts"] == {"wrong_to_right": 5, "right_to_wrong": 0}
+    assert results["reports"] == {"html": "report.html", "markdown": "report.md", "samples": "samples.jsonl"}
+
+
+def test_build_results_in_eval_mode(evaluated):
+    workload, before, _ = evaluated
+    results = _results(workload, before, None, mode="eval", training=None)
+    assert list(results) == TOP_KEYS and results["training"] is None
+    task = results["tasks"]["echo"]
+    assert list(task) == TASK_KEYS and task["baseline_cached"] is False
+    entry = task["metrics"]["exact_match"]
+    assert (entry["before"], entry["after"], entry["delta"]) == (0.25, None, None)
+    assert "before_ci" in entry and "p_value" not in entry
+
+
+def test_build_samples_rows(evaluated):
+    workload, before, after = evaluated
+    rows = build_samples(workload, before, after)
+    assert [list(row) for row in rows] == [SAMPLE_KEYS] * 8
+    assert rows[1] == {
+        "task": "echo",
+        "id": "echo-1",
+        "prompt": "Repeat.\nin 1\n",
+        "input": "in 1",
+        "reference": "out 1",
+        "references": ["out 1"],
+        "prediction_before": "out 1",
+        "scores_before": {"exact_match": 1.0},
+        "prediction_after": "out 1",
+        "scores_after": {"exact_match": 1.0},
+    }
+    assert rows[5]["prediction_before"] == "?" and rows[5]["scores_before"] == {"exact_match": 0.0}
+    assert [list(row) for row in build_samples(workload, before)] == [SAMPLE_KEYS[:-2]] * 8
 
 
 # ---------------------------------------------------------------------------------------------- markdown

@@ -158,6 +158,33 @@ def test_non_binary_accuracy_like_values_use_bootstrap(metrics):
     assert out["test"] == "paired-bootstrap"
 
 
+def test_settings_are_parameters_that_default_to_the_stats_config(metrics):
+    from harness.config import StatsConfig
+
+    defaults = StatsConfig()
+    assert (stats.N_RESAMPLES, stats.ALPHA) == (defaults.n_resamples, defaults.alpha) == (1000, 0.05)
+    chrf = metrics["chrf"]
+    hyps, refs = _corpus(40, seed=7)
+    hyps2, _ = _corpus(40, seed=8)
+    before, after = chrf.compute(hyps, refs), chrf.compute(hyps2, refs)
+    explicit = stats.compare(chrf, refs, before, after, 3, defaults.n_resamples, defaults.alpha)
+    assert stats.compare(chrf, refs, before, after, seed=3) == explicit
+    counts = stats.resample_counts(40, 1000, seed=3)
+    deltas = stats.resampled_scores(chrf, after, counts) - stats.resampled_scores(chrf, before, counts)
+    assert explicit["delta_ci"] == stats.percentile_ci(deltas, 0.95)
+
+    narrow = stats.compare(chrf, refs, before, after, seed=3, n_resamples=200, alpha=0.5)
+    assert narrow["n_resamples"] == 200
+    counts = stats.resample_counts(40, 200, seed=3)
+    deltas = stats.resampled_scores(chrf, after, counts) - stats.resampled_scores(chrf, before, counts)
+    assert narrow["delta_ci"] == stats.percentile_ci(deltas, 0.5)
+    assert narrow["p_value"] == stats.bootstrap_p_value(deltas)
+    assert narrow["significant"] == (narrow["p_value"] < 0.5)
+    assert stats.compare(chrf, refs, before, None, seed=3, n_resamples=200, alpha=0.5) == {
+        "before_ci": stats.percentile_ci(stats.resampled_scores(chrf, before, counts), 0.5)
+    }
+
+
 def test_mismatched_lengths_raise(metrics):
     with pytest.raises(ValueError):
         stats.compare(metrics["accuracy"], None, _binary(5, 10), _binary(5, 11))

@@ -13,6 +13,10 @@ from harness.config import load_config
 from harness.errors import HarnessError
 from harness.metrics import Metric
 from harness.tasks import DataSource, Task, splits
+from harness.training.checkpoints import checkpoint_is_complete, remove_incomplete_checkpoints
+from harness.training.dev import aggregate, patience_exhausted
+
+DEV_SCORES = "harness.training.dev.dev_scores"  # what HarnessTrainer.evaluate calls, for scripted scores
 
 
 @pytest.fixture
@@ -76,18 +80,18 @@ def test_aggregate_mean_and_single_task():
         Task("t", "i", DataSource(Path("x")), metrics=("bleu",)),
     ]
     dev = training.DevSet(tasks, {}, {"accuracy": acc, "bleu": bleu})
-    assert training.aggregate({"s": 0.8, "t": 20.0}, dev, "mean") == pytest.approx(0.5)
-    assert training.aggregate({"s": 0.8, "t": 20.0}, dev, "t") == pytest.approx(0.2)
+    assert aggregate({"s": 0.8, "t": 20.0}, dev, "mean") == pytest.approx(0.5)
+    assert aggregate({"s": 0.8, "t": 20.0}, dev, "t") == pytest.approx(0.2)
 
 
 def test_patience_counts_evaluations_since_the_best():
     def log(*scores):
         return [{"loss": 1.0}] + [{"eval_dev_score": s} for s in scores]
 
-    assert not training.patience_exhausted(log(0.1, 0.2, 0.1), 2)
-    assert training.patience_exhausted(log(0.1, 0.2, 0.1, 0.1), 2)
-    assert not training.patience_exhausted(log(0.2, 0.1, 0.2, 0.1), 2)  # a tie is a new best
-    assert not training.patience_exhausted(log(0.3, 0.1, 0.1, 0.1), 0)  # 0 disables
+    assert not patience_exhausted(log(0.1, 0.2, 0.1), 2)
+    assert patience_exhausted(log(0.1, 0.2, 0.1, 0.1), 2)
+    assert not patience_exhausted(log(0.2, 0.1, 0.2, 0.1), 2)  # a tie is a new best
+    assert not patience_exhausted(log(0.3, 0.1, 0.1, 0.1), 0)  # 0 disables
 
 
 def test_latest_checkpoint_skips_incomplete(tmp_path):
@@ -97,8 +101,88 @@ def test_latest_checkpoint_skips_incomplete(tmp_path):
         (folder / "model.safetensors").write_bytes(b"x")
         (folder / "trainer_state.json").write_text("{}" if complete else '{"global_st')
     assert training.latest_checkpoint(tmp_path).name == "checkpoint-4"
-    removed = training.remove_incomplete_checkpoints(tmp_path)
+    removed = remove_incomplete_checkpoints(tmp_path)
     assert [p.name for p in removed] == ["checkpoint-6"] and not (tmp_path / "checkpoint-6").exists()
+
+
+# --- the transformers Trainer: private API, and what stays light -----------------------------------
+
+
+def test_private_trainer_api_is_still_there():
+    """HarnessTrainer relies on a few private Trainer methods (resume of a finished run, loading the
+    best checkpoint, the tie-is-a-new-best rule). If transformers renames one, say which."""
+    import inspect
+
+    from transformers import Trainer
+
+    from harness.training import trainer
+
+    for name, parameters in trainer.PRIVATE_TRAINER_API.items():
+        assert hasattr(Trainer, name), f"transformers.Trainer.{name} is gone (harness.training.trainer)"
+        signature = inspect.signature(getattr(Trainer, name))
+        missing = [p for p in parameters if p not in signature.parameters]
+        assert not missing, f"transformers.Trainer.{name} no longer takes {missing}"
+
+
+def test_no_private_trainer_api_is_used_outside_the_listed_methods():
+    """Every private Trainer attribute the training code touches (called or overridden) is listed in
+    PRIVATE_TRAINER_API, so the test above guards all of them."""
+    import re
+
+    from transformers import Trainer
+
+    from harness.training import trainer
+
+    private = {name for name in dir(Trainer) if name.startswith("_") and not name.startswith("__")}
+    used = set()
+    for module in Path(trainer.__file__).parent.glob("*.py"):
+        source = module.read_text(encoding="utf-8")
+        used |= set(re.findall(r"\.(_[a-z]\w*)", source)) | set(re.findall(r"def (_[a-z]\w*)", source))
+    assert used & private == set(trainer.PRIVATE_TRAINER_API)
+
+
+def test_importing_harness_training_loads_no_torch_or_transformers():
+    import subprocess
+    import sys
+
+    code = "import sys, harness.training; print(sorted({'torch', 'transformers', 'peft'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_dev_scores_score_each_task_with_its_primary_metric(loaded, examples):
+    """Each task's greedy predictions, as the final evaluation makes them, scored by its primary
+    metric alone."""
+    from harness.evaluation import predict
+    from harness.metrics import MetricResult
+    from harness.training.dev import dev_scores
+
+    calls = []
+
+    def recording(name: str, score: float) -> Metric:
+        def compute(predictions, references):
+            calls.append((name, list(predictions), list(references)))
+            return MetricResult(score)
+
+        return Metric(name, compute)
+
+    tasks = [
+        Task("s", "Repeat.", DataSource(Path("x")), metrics=("first", "second"), max_new_tokens=3),
+        Task("t", "Repeat.", DataSource(Path("x")), metrics=("second",), max_new_tokens=2),
+    ]
+    data = {"s": examples(3, "s"), "t": examples(2, "t")}
+    metrics = {"first": recording("first", 0.25), "second": recording("second", 0.75)}
+    dev = training.DevSet(tasks, data, metrics, batch_size=2)
+    template = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+
+    scores = dev_scores(loaded.model, loaded.tokenizer, dev, template)
+
+    assert scores == {"s": 0.25, "t": 0.75}
+    assert [name for name, _, _ in calls] == ["first", "second"]
+    for (_, predictions, references), task in zip(calls, tasks, strict=True):
+        expected = predict(loaded.model, loaded.tokenizer, task, data[task.name], template, 2)
+        assert predictions == expected.predictions
+        assert references == [e.references for e in data[task.name]]
 
 
 # --- config and workload ----------------------------------------------------------------------------
@@ -138,7 +222,7 @@ def test_best_checkpoint_is_kept_and_training_stops_early(
 ):
     """Scripted dev scores: best at the 2nd evaluation, patience 2 -> stop after the 4th."""
     scripted = iter([0.2, 0.5, 0.3, 0.1, 0.9, 0.9])
-    monkeypatch.setattr(training, "dev_scores", lambda *a, **k: {"t": next(scripted)})
+    monkeypatch.setattr(DEV_SCORES, lambda *a, **k: {"t": next(scripted)})
     cfg = train_config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
     model, result = training.fine_tune(loaded, examples(32), cfg, tmp_path / "model", dev=dev_set())
     assert [row["t"] for row in result.dev_history] == [0.2, 0.5, 0.3, 0.1]
@@ -168,6 +252,30 @@ def test_full_output_loads_with_automodel_and_reports_tokens(loaded, tmp_path, e
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
     for (name, a), b in zip(model.state_dict().items(), reloaded.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_on_step_reports_every_step_with_the_latest_loss_and_learning_rate(
+    load_tiny, tmp_path, examples, train_config
+):
+    from safetensors.torch import load_file
+
+    calls = []
+    cfg = train_config()  # 6 steps, a loss logged every step, linear decay from 3e-3, no warm-up
+    _, result = training.fine_tune(
+        load_tiny(), examples(20), cfg, tmp_path / "a", lambda *args, **fields: calls.append((args, fields))
+    )
+    assert [args for args, _ in calls] == [(step, 6) for step in range(1, 7)]
+    rates = [fields["learning_rate"] for _, fields in calls]
+    assert rates == pytest.approx([3e-3 * (6 - step) / 6 for step in range(1, 7)])
+    # a step's loss is logged after its on_step: each call shows the step before's
+    assert "loss" not in calls[0][1]
+    assert [fields["loss"] for _, fields in calls[1:]] == [row["loss"] for row in result.loss_history[:-1]]
+
+    # reporting changes nothing
+    _, silent = training.fine_tune(load_tiny(), examples(20), cfg, tmp_path / "b")
+    assert silent.loss_history == result.loss_history
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert all((a[k] == b[k]).all() for k in a)
 
 
 def test_lora_output_reloads_with_peft_to_the_trained_model(
@@ -214,7 +322,7 @@ def test_nan_loss_stops_with_one_line_error_and_keeps_checkpoint(loaded, tmp_pat
     assert "\n" not in message
     assert message.startswith("training loss became nan at step 3;")
     assert "checkpoint-2" in message and "lower train.learning_rate" in message
-    assert training.checkpoint_is_complete(tmp_path / "checkpoints" / "checkpoint-2")
+    assert checkpoint_is_complete(tmp_path / "checkpoints" / "checkpoint-2")
     assert not (tmp_path / "model").exists()
 
 
@@ -229,12 +337,12 @@ def test_resume_from_a_finished_checkpoint_reloads_the_best(
         return lambda *a, **k: {"t": next(values)}
 
     cfg = train_config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
-    monkeypatch.setattr(training, "dev_scores", scripted())
+    monkeypatch.setattr(DEV_SCORES, scripted())
     first = load_tiny()
     _, result = training.fine_tune(first, examples(32), cfg, tmp_path / "model", dev=dev_set())
     saved = load_file(tmp_path / "model" / "model.safetensors")
     (tmp_path / "model" / "model.safetensors").unlink()
-    monkeypatch.setattr(training, "dev_scores", lambda *a, **k: pytest.fail("no evaluation expected"))
+    monkeypatch.setattr(DEV_SCORES, lambda *a, **k: pytest.fail("no evaluation expected"))
     again = load_tiny()
     _, resumed = training.fine_tune(again, examples(32), cfg, tmp_path / "model", dev=dev_set(), resume=True)
     assert resumed.resumed_from.endswith("checkpoint-8")
@@ -242,25 +350,3 @@ def test_resume_from_a_finished_checkpoint_reloads_the_best(
     assert resumed.tokens["real"] == result.tokens["real"] and resumed.stopped_early
     reloaded = load_file(tmp_path / "model" / "model.safetensors")
     assert all((saved[k] == reloaded[k]).all() for k in saved)
-
-
-def test_run_state_records_a_failure_after_the_run_started(tmp_path, monkeypatch):
-    """An error after the run started (here: the model cannot load) leaves run_state.json at
-    phase "failed" with the reason, not at "started"."""
-    import harness.models
-    from harness import runner
-
-    def refuse(*args, **kwargs):
-        raise HarnessError("model 'x': cannot load (test)")
-
-    monkeypatch.setattr(harness.models, "load_model", refuse)
-    config = load_config(
-        None,
-        [f"output_dir='{tmp_path / 'reports'}'", f"models_dir='{tmp_path / 'runs'}'", "tasks=['sentiment']"],
-    )
-    with pytest.raises(HarnessError, match="cannot load"):
-        runner.run(config)
-    (state_file,) = (tmp_path / "runs").glob(f"*/{runner.RUN_STATE}")
-    state = json.loads(state_file.read_text())
-    assert state["phase"] == "failed" and state["error"] == "model 'x': cannot load (test)"
-    assert not (tmp_path / "reports").exists()

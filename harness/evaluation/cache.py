@@ -18,13 +18,14 @@ The key (:func:`evaluation_key`) is a SHA-256 over everything that can change a 
 * the prompt template, the whole ``[eval]`` config table (batch size, limit, ...);
 * the metrics' names and implementations, and the versions of harness, torch, transformers,
   tokenizers, peft and of the metric packages (sacrebleu, rouge-score, scikit-learn, evaluate);
-* the device type and dtype.
+* the device type and dtype;
+* the source of the code that makes a prediction (:data:`PREDICTION_MODULES`).
 
-Only predictions (and the other per-example data of a
-:class:`~harness.evaluation.TaskEvaluation`, such as prompts) are stored; the scores are
-recomputed from them on every hit, which is cheap, so a change in metric code never serves
-stale numbers. A missing, unreadable, corrupt or mismatching cache file is a miss (and is
-overwritten); writes are atomic (temporary file, then ``os.replace``).
+Only the :class:`~harness.evaluation.Predictions` are stored (prompts, predictions, how they
+were made, and the choices' log-probabilities); nothing here scores. The caller scores a hit
+afresh (:func:`harness.evaluation.scored`), which is cheap, so a hit's numbers always come
+from the current metric code. A missing, unreadable, corrupt or mismatching cache file is a
+miss (and is overwritten); writes are atomic (:func:`harness.files.atomic_write_json`).
 
 **Large files.** Files up to :data:`FULL_HASH_LIMIT` (256 MiB) are hashed in full. Larger
 weight files are fingerprinted by their size, modification time and :data:`SAMPLE_CHUNKS`
@@ -41,17 +42,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.evaluation.predictions import Predictions
+from harness.files import atomic_write_json, cache_root
+from harness.tasks.prompting import build_prompt
 from harness.versions import library_versions
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when the key material or the stored format changes."""
 
 FULL_HASH_LIMIT = 256 * 1024 * 1024
@@ -241,12 +245,22 @@ def key_material(
     }
 
 
-def _code_digest() -> str:
-    """Hash of the modules that turn a model and prompts into predictions and scores."""
-    from harness import evaluation
-    from harness.tasks import prompting
+PREDICTION_MODULES = (
+    "harness.tasks.prompting",
+    "harness.models.loading",
+    "harness.evaluation.forward",
+    "harness.evaluation.generation",
+    "harness.evaluation.loglik",
+    "harness.evaluation.predictions",
+)
+"""The modules whose code shapes a prediction (prompts, the loaded model, decoding); a new one
+belongs here, else the cache could serve predictions the current code would not make."""
 
-    return _sha256(b"".join(Path(module.__file__).read_bytes() for module in (evaluation, prompting)))
+
+def _code_digest() -> str:
+    """Hash of the source of :data:`PREDICTION_MODULES`, in that order."""
+    sources = (Path(importlib.import_module(name).__file__).read_bytes() for name in PREDICTION_MODULES)
+    return _sha256(b"".join(sources))
 
 
 def evaluation_key(
@@ -264,8 +278,7 @@ def evaluation_key(
 
 
 def cache_path(key: str, cache_dir: Path | None = None) -> Path:
-    from harness.files import cache_root
-
+    """Where the entry of ``key`` lives: ``<cache_root>/evals/<key>.json``."""
     return cache_root(cache_dir) / "evals" / f"{key}.json"
 
 
@@ -282,53 +295,48 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} in the evaluation cache")
 
 
-def store(key: str, evaluation, material: dict | None = None, cache_dir: Path | None = None) -> Path | None:
-    """Write ``evaluation`` (a TaskEvaluation) under ``key``, atomically; returns the path.
+def store(
+    key: str,
+    task_name: str,
+    predictions: Predictions,
+    material: dict | None = None,
+    cache_dir: Path | None = None,
+) -> Path | None:
+    """Write ``predictions`` of task ``task_name`` under ``key``, atomically; returns the path.
 
-    Everything but the task and the scores is stored. Returns None (and writes nothing) when a
-    field cannot be stored as JSON or the cache folder is not writable.
+    ``material`` (the :func:`key_material`) is stored as it was hashed, for inspection. Returns
+    None (and writes nothing) when a field cannot be stored as JSON or the cache folder is not
+    writable.
     """
-    fields = {}
-    for f in dataclasses.fields(evaluation):
-        if f.name in ("task", "scores"):
-            continue
-        try:
-            fields[f.name] = _plain(getattr(evaluation, f.name))
-        except TypeError:
-            return None
+    try:
+        fields = {f.name: _plain(getattr(predictions, f.name)) for f in dataclasses.fields(predictions)}
+    except TypeError:
+        return None
     entry = {
         "cache_version": CACHE_VERSION,
         "key": key,
-        "task": evaluation.task.name,
+        "task": task_name,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "evaluation": fields,
-        "material": material,
+        "material": None if material is None else json.loads(_canonical(material)),
     }
     path = cache_path(key, cache_dir)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(entry, handle, ensure_ascii=False, default=_json_default)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_json(path, entry, fsync=False)
     except OSError:
         return None
     return path
 
 
-def load(key: str, task, examples: Sequence, metrics: dict, template: str | None = None, cache_dir=None):
-    """The cached TaskEvaluation for ``key`` with freshly computed scores, or None on a miss.
+def load(
+    key: str, examples: Sequence, template: str | None = None, cache_dir: Path | None = None
+) -> Predictions | None:
+    """The cached :class:`~harness.evaluation.Predictions` for ``key``, or None on a miss.
 
     A file that is missing, unreadable, not JSON, from another cache version, for another key,
     with the wrong number of predictions, with prompts that differ from ``template``'s, or that
-    no longer fits :class:`~harness.evaluation.TaskEvaluation` is a miss.
+    no longer fits :class:`~harness.evaluation.Predictions` is a miss.
     """
-    from harness.evaluation import TaskEvaluation, score
-
     path = cache_path(key, cache_dir)
     try:
         entry = json.loads(path.read_text(encoding="utf-8"))
@@ -348,31 +356,26 @@ def load(key: str, task, examples: Sequence, metrics: dict, template: str | None
         return None
     prompts = stored.get("prompts")
     if template is not None and template != "chat" and prompts is not None:  # chat: tokenizer files are keyed
-        from harness.tasks.prompting import build_prompt
-
         if prompts != [build_prompt(template, e) for e in examples]:
             return None
     kwargs = {}
-    for f in dataclasses.fields(TaskEvaluation):
-        if f.name in ("task", "scores"):
-            continue
+    for f in dataclasses.fields(Predictions):
         if f.name in stored:
             kwargs[f.name] = stored[f.name]
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             return None
-    scores = score(task, metrics, examples, predictions)
-    return TaskEvaluation(task=task, scores=scores, **kwargs)
+    return Predictions(**kwargs)
 
 
-# --------------------------------------------------------------------------------- runner
+# --------------------------------------------------------------------------------- the cycle
 
 
 def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dict, dict]:
-    """Cached baseline evaluations of the tasks of ``workload``.
+    """Cached baseline predictions of the tasks of ``workload``.
 
-    :returns: ``(hits, keys)``: ``{task name: TaskEvaluation}`` for the cached tasks and
-        ``{task name: (key, material)}`` for every task (to :func:`store_all` the others).
-        Both are empty when ``config.cache`` is false.
+    :returns: ``(hits, keys)``: ``{task name: Predictions}`` for the cached tasks (to score with
+        :func:`harness.evaluation.scored`) and ``{task name: (key, material)}`` for every task
+        (to :func:`store_all` the others). Both are empty when ``config.cache`` is false.
     """
     if not getattr(config, "cache", True):
         return {}, {}
@@ -383,15 +386,15 @@ def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dic
         material = key_material(loaded, task, examples, workload.metrics, config, model_files)
         key = _sha256(_canonical(material).encode())
         keys[task.name] = (key, material)
-        found = load(key, task, examples, workload.metrics, config.prompt(), cache_dir)
+        found = load(key, examples, config.prompt(), cache_dir)
         if found is not None:
             hits[task.name] = found
     return hits, keys
 
 
-def store_all(keys: dict, evaluations: dict, cache_dir: Path | None = None) -> None:
-    """Store each of ``evaluations`` (``{task name: TaskEvaluation}``) under its key from :func:`lookup`."""
-    for name, evaluation in evaluations.items():
+def store_all(keys: dict, predictions: dict[str, Predictions], cache_dir: Path | None = None) -> None:
+    """Store each of ``predictions`` (``{task name: Predictions}``) under its key from :func:`lookup`."""
+    for name, preds in predictions.items():
         if name in keys:
             key, material = keys[name]
-            store(key, evaluation, material, cache_dir)
+            store(key, name, preds, material, cache_dir)

@@ -50,15 +50,20 @@ from typing import Any
 
 import numpy as np
 
+from harness.config import StatsConfig
 from harness.metrics import Metric, MetricResult
 
 ESTIMATORS = ("two-sided", "sacrebleu")
+N_RESAMPLES = StatsConfig.n_resamples
+"""Default number of bootstrap resamples (``[stats] n_resamples``)."""
+ALPHA = StatsConfig.alpha
+"""Default significance level (``[stats] alpha``); intervals are at level ``1 - alpha``."""
 
 
 # --- resampling ------------------------------------------------------------------------------
 
 
-def resample_counts(n: int, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
+def resample_counts(n: int, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
     """``(n_resamples, n)`` float matrix: how often each example occurs in each resample.
 
     The draw is ``default_rng(seed).choice(n, size=(n_resamples, n), replace=True)``, the
@@ -101,7 +106,7 @@ def resampled_scores(metric: Metric, result: MetricResult, counts: np.ndarray) -
     return None
 
 
-def percentile_ci(values: np.ndarray, level: float = 0.95) -> list[float]:
+def percentile_ci(values: np.ndarray, level: float = 1.0 - ALPHA) -> list[float]:
     """``[lo, hi]``: the percentile interval of ``values`` at ``level`` (linear interpolation)."""
     tail = (1.0 - level) / 2.0 * 100.0
     lo, hi = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100.0 - tail])
@@ -109,9 +114,13 @@ def percentile_ci(values: np.ndarray, level: float = 0.95) -> list[float]:
 
 
 def confidence_interval(
-    metric: Metric, result: MetricResult, n_resamples: int = 1000, seed: int = 0, level: float = 0.95
+    metric: Metric,
+    result: MetricResult,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    level: float = 1.0 - ALPHA,
 ) -> list[float] | None:
-    """95 % (``level``) percentile bootstrap CI ``[lo, hi]`` of the metric over examples.
+    """Percentile bootstrap CI ``[lo, hi]`` at ``level`` of the metric over examples.
 
     ``None`` when the result has neither per-example scores nor sufficient statistics.
     """
@@ -171,9 +180,9 @@ def paired_bootstrap(
     metric: Metric,
     before: MetricResult,
     after: MetricResult,
-    n_resamples: int = 1000,
+    n_resamples: int = N_RESAMPLES,
     seed: int = 0,
-    level: float = 0.95,
+    level: float = 1.0 - ALPHA,
     estimator: str = "two-sided",
 ) -> dict[str, Any] | None:
     """Paired bootstrap of after − before: CIs of both scores and of the delta, and a p-value.
@@ -219,8 +228,8 @@ def compare(
     before: MetricResult,
     after: MetricResult | None = None,
     seed: int = 0,
-    n_resamples: int = 1000,
-    alpha: float = 0.05,
+    n_resamples: int = N_RESAMPLES,
+    alpha: float = ALPHA,
     estimator: str = "two-sided",
 ) -> dict[str, Any]:
     """The statistics to merge into one metric entry of ``results.json``.

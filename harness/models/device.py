@@ -28,6 +28,13 @@ def configure_threads(threads: int = 0) -> int:
     return count
 
 
+def default_threads() -> int:
+    """CPU threads per process for ``threads = 0``: the available cores shared by this node's ranks."""
+    from harness.distributed import local_world_size
+
+    return max(1, available_cores() // max(1, local_world_size()))
+
+
 def resolve_device(requested: str = "auto") -> str:
     """``auto`` picks CUDA when available, else CPU; an unavailable CUDA request is an error."""
     import torch

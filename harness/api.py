@@ -1,0 +1,79 @@
+"""The Python API: what ``harness run`` and ``harness eval`` call.
+
+    import harness
+
+    config = harness.load_config("configs/default.toml", ["train.epochs=2"])
+    results, paths = harness.run(config)
+    print(results["tasks"]["sentiment"]["metrics"]["accuracy"]["after"], paths["html"])
+
+Both functions write the same files as the commands (``<output_dir>/<run_id>/``) and return
+their content. Progress goes to a :class:`harness.progress.Progress` (``None``: silence).
+Importing this module is light: torch is imported when a run starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from harness.config import Config
+from harness.progress import NullProgress, Progress
+
+
+class RunOutcome(NamedTuple):
+    """What a run returns: the results.json content (``{}`` on ranks other than 0 of a
+    distributed run) and the paths of the files written (keys ``results``, ``samples``,
+    ``markdown``, ``html``)."""
+
+    results: dict
+    paths: dict[str, Path]
+
+
+def run(config: Config, *, progress: Progress | None = None, resume: str | None = None) -> RunOutcome:
+    """The whole cycle: evaluate the model on every task, fine-tune it, evaluate it again, and
+    write the reports. The tuned model goes to ``<models_dir>/<run_id>/model``.
+
+    :param resume: the id of an interrupted run to continue; ``config`` must be that run's
+        config (:func:`resume` finds both).
+    """
+    from harness.cycle import run_cycle
+
+    return RunOutcome(*run_cycle(config, train=True, progress=progress or NullProgress(), resume=resume))
+
+
+def evaluate(
+    config: Config | None = None,
+    *,
+    model: str | None = None,
+    tasks: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Evaluate a model without tuning and write the same reports (``mode: "eval"``).
+
+    :param config: the settings (default: :class:`Config`'s defaults).
+    :param model: a preset name, Hub id or local directory (a run's ``model`` folder too),
+        instead of ``config.model``.
+    :param tasks: the task names to evaluate, instead of ``config.tasks``.
+    """
+    from harness.config import validate
+    from harness.cycle import run_cycle
+
+    config = config if config is not None else Config()
+    changes = {"model": model} if model is not None else {}
+    if tasks is not None:  # a list, or a comma-separated string as on the command line
+        changes["tasks"] = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
+    if changes:
+        config = dataclasses.replace(config, **changes)
+        validate(config)
+    return RunOutcome(*run_cycle(config, train=False, progress=progress or NullProgress()))
+
+
+def resume(run_id: str, *, models_dir: str = "runs", progress: Progress | None = None) -> RunOutcome:
+    """Continue an interrupted run from its latest complete checkpoint, with the config it
+    recorded in ``<models_dir>/<run_id>/run_state.json`` (``run_id`` may also be that folder)."""
+    from harness.rundir import resumed_config
+
+    config, run_id = resumed_config(run_id, models_dir)
+    return run(config, progress=progress, resume=run_id)

@@ -1,0 +1,177 @@
+"""The cycle: load the tasks and the model, evaluate the base model (from the baseline cache
+where it can), fine-tune, evaluate again, score, and write results and reports.
+
+Launched with ``torchrun`` / ``accelerate launch``, every rank runs the cycle: predictions are
+sharded over the ranks and training is the Trainer's DDP (see :mod:`harness.distributed`). Every
+rank makes the same collective calls in the same order; rank 0 alone scores and writes files.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness import distributed, models
+from harness.config import Config
+from harness.evaluation import cache, predict_sharded, scored
+from harness.models.device import default_threads
+from harness.progress import NullProgress, Progress, step
+from harness.reports import build_results, build_samples, write_reports
+from harness.rundir import RunDir
+from harness.tasks import Task
+from harness.tasks.splits import mix_examples
+from harness.training import DevSet, fine_tune
+from harness.workload import Workload, prepare
+
+
+def run_cycle(
+    config: Config, *, train: bool, progress: Progress, resume: str | None = None
+) -> tuple[dict, dict[str, Path]]:
+    """Evaluate, and with ``train`` fine-tune and evaluate again; write the reports.
+
+    :param resume: the id of an interrupted run to continue (with that run's config): the
+        "before" evaluation is recomputed (deterministic), training continues from the run's
+        latest complete checkpoint, and the reports are written under the same run id.
+    :returns: the results.json content and the paths of the files written; ``({}, {})`` on
+        ranks other than 0, once rank 0 is done.
+    """
+    started = time.perf_counter()
+    distributed.init_if_launched(config.device)
+    if not distributed.is_main():
+        progress = NullProgress()  # progress on rank 0 only
+    workload = prepare(config, train=train)  # bad input fails here, before any file is written
+    run_dir = RunDir.open(config, resume)
+    durations: dict[str, float] = {}
+    with run_dir.recording(config, enabled=train):
+        threads = models.configure_threads(config.threads or default_threads())
+        with _timed(durations, "model_load"), step(progress, "load", "Loading model"):
+            loaded = models.load_model(config.model, workload.presets, config.device)
+        total_parameters, _ = models.count_parameters(loaded.model)
+        with _timed(durations, "eval_before"):
+            before, cached = _baseline(loaded, workload, config, progress)
+        after = training = None
+        if train:
+            run_dir.write_state(config, "training")
+            with _timed(durations, "train"):
+                model, training = _tune(loaded, workload, config, run_dir, progress, resume is not None)
+            run_dir.write_state(config, "evaluating")
+            with _timed(durations, "eval_after"):
+                tuned = _predict(model, loaded.tokenizer, workload.tasks, workload, config, progress, "after")
+                after = _score(workload, tuned)
+        if not distributed.is_main():
+            distributed.barrier()  # wait until rank 0 has written the reports
+            return {}, {}
+        samples = build_samples(workload, before, after)
+        results = build_results(
+            config=config,
+            mode="run" if train else "eval",
+            run_id=run_dir.run_id,
+            workload=workload,
+            loaded=loaded,
+            total_parameters=total_parameters,
+            threads=threads,
+            before=before,
+            after=after,
+            training=training,
+            durations=durations,
+            cached=cached,
+            samples=samples,
+        )
+        results["durations"]["total"] = round(time.perf_counter() - started, 3)  # up to the reports
+        paths = write_reports(run_dir.reports_dir, results, samples)
+        if train:
+            run_dir.write_state(config, "done", results=str(paths["results"]))
+    distributed.barrier()
+    return results, paths
+
+
+def _baseline(loaded, workload: Workload, config: Config, progress: Progress) -> tuple[dict, list[str]]:
+    """The base model's evaluations (on rank 0; ``{}`` elsewhere) and the tasks whose predictions
+    came from the baseline cache. Rank 0 reads and writes the cache; the ranks agree on the rest."""
+    hits, keys = cache.lookup(loaded, workload, config) if distributed.is_main() else ({}, {})
+    cached = distributed.broadcast_object(sorted(hits))
+    todo = [task for task in workload.tasks if task.name not in cached]
+    fresh = _predict(loaded.model, loaded.tokenizer, todo, workload, config, progress, "before")
+    cache.store_all(keys, fresh)  # no keys, nothing stored, on other ranks
+    return _score(workload, {**hits, **fresh}), cached
+
+
+def _tune(loaded, workload: Workload, config: Config, run_dir: RunDir, progress: Progress, resume: bool):
+    """Fine-tune on the mixed training examples, choosing checkpoints on the dev split; returns
+    the tuned model and the :class:`~harness.training.TrainResult`."""
+    examples = mix_examples(workload.train, workload.train_weights, config.seed)
+    dev_tasks = [task for task in workload.tasks if task.name in workload.dev]
+    dev = DevSet(dev_tasks, workload.dev, workload.metrics, config.eval.batch_size)
+    bar = _TrainingProgress(progress)
+    try:
+        model, training = fine_tune(loaded, examples, config, run_dir.model_dir, bar, dev=dev, resume=resume)
+    finally:
+        bar.finish()
+    return model, training
+
+
+def _predict(
+    model,
+    tokenizer,
+    tasks: Sequence[Task],
+    workload: Workload,
+    config: Config,
+    progress: Progress,
+    phase: str,
+) -> dict:
+    """Predictions for each of ``tasks``, sharded over the ranks (a collective); rank 0 gets them
+    all, the other ranks ``None`` per task."""
+    template, batch_size = config.prompt(), config.eval.batch_size
+    predictions = {}
+    for task in tasks:
+        examples = workload.test[task.name]
+        key = f"eval:{task.name}:{phase}"
+        shard = len(examples[distributed.rank() :: distributed.world_size()])  # what this rank predicts
+        on_batch = functools.partial(progress.advance, key)  # examples done in the batch
+        with step(progress, key, f"Evaluating {task.name} ({phase})", shard):
+            predictions[task.name] = predict_sharded(
+                model, tokenizer, task, examples, template, batch_size, on_batch
+            )
+    return predictions
+
+
+def _score(workload: Workload, predictions: dict) -> dict:
+    """Every task's metrics on its predictions: ``{task name: TaskEvaluation}`` on rank 0, ``{}``
+    on the other ranks (which hold no predictions)."""
+    if not distributed.is_main():
+        return {}
+    return {
+        task.name: scored(task, workload.metrics, workload.test[task.name], predictions[task.name])
+        for task in workload.tasks
+    }
+
+
+class _TrainingProgress:
+    """``fine_tune``'s ``on_step`` callback as the ``"train"`` step of a :class:`Progress`. The
+    step starts at the first callback, when the number of steps is known."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.done: int | None = None  # steps reported; None until the step starts
+
+    def __call__(self, step: int, total: int, **fields: object) -> None:
+        if self.done is None:
+            self.progress.start("train", "Fine-tuning", total)
+            self.done = 0
+        self.progress.advance("train", step - self.done, **fields)
+        self.done = step
+
+    def finish(self) -> None:
+        if self.done is not None:
+            self.progress.finish("train")
+
+
+@contextmanager
+def _timed(durations: dict[str, float], name: str) -> Iterator[None]:
+    """Record the seconds the block took as ``durations[name]`` (when it succeeds)."""
+    started = time.perf_counter()
+    yield
+    durations[name] = time.perf_counter() - started

@@ -1,0 +1,280 @@
+"""The report view model: every value a report shows, validated and formatted once, so the
+Markdown, HTML and terminal renderings show the same content. Nothing here imports torch."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from harness.errors import HarnessError
+
+DASH = "—"
+
+
+# ---------------------------------------------------------------------------------------------- formatting
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def fmt_num(x: Any) -> str:
+    """A metric value: 4 decimals when |x| <= 1.5 (accuracy, F1…), else 2 (BLEU, chrF…)."""
+    if x is None:
+        return DASH
+    if not _is_num(x):
+        return str(x)
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    return f"{x:.4f}" if abs(x) <= 1.5 else f"{x:.2f}"
+
+
+def fmt_delta(x: Any) -> str:
+    """A delta with an explicit sign (``+0.4300``, ``-1.25``)."""
+    if not _is_num(x):
+        return fmt_num(x)
+    s = fmt_num(x)
+    return s if s.startswith("-") or not math.isfinite(x) else "+" + s
+
+
+def fmt_ci(value: Any, ci: Any) -> str:
+    """``0.8100 [0.7400, 0.8800]``; just the value when ``ci`` is absent or malformed."""
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and value is not None:
+        return f"{fmt_num(value)} [{fmt_num(ci[0])}, {fmt_num(ci[1])}]"
+    return fmt_num(value)
+
+
+def fmt_p(p: Any) -> str:
+    if not _is_num(p):
+        return DASH if p is None else str(p)
+    return "<0.0001" if p < 0.0001 else f"{p:.4f}"
+
+
+def _fmt_value(x: Any) -> str:
+    """A metadata value: compact floats, ints with thousands separators, lists/dicts as JSON."""
+    if x is None:
+        return DASH
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, int):
+        return f"{x:,}" if abs(x) >= 10_000 else str(x)
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    if isinstance(x, (list, tuple)) and not x:
+        return "(none)"
+    if isinstance(x, (list, tuple)) and all(isinstance(v, str) and v.isprintable() and v.strip() for v in x):
+        return ", ".join(x)
+    if isinstance(x, (list, tuple, dict)):
+        return json.dumps(x, ensure_ascii=False)
+    return str(x)
+
+
+def _verdict(before: Any, after: Any, delta: Any, higher_is_better: bool) -> str | None:
+    """``improved`` / ``worse`` / ``unchanged`` (None without a before/after pair)."""
+    if not _is_num(delta):
+        delta = after - before if _is_num(before) and _is_num(after) else None
+    if delta is None or not math.isfinite(delta):
+        return None
+    if abs(delta) < 1e-12:
+        return "unchanged"
+    return "improved" if (delta > 0) == bool(higher_is_better) else "worse"
+
+
+def _arrow(delta: Any) -> str:
+    if not _is_num(delta) or not math.isfinite(delta) or abs(delta) < 1e-12:
+        return "="
+    return "↑" if delta > 0 else "↓"
+
+
+def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if not isinstance(d, dict):
+        return [(prefix or "value", _fmt_value(d))]
+    rows: list[tuple[str, str]] = []
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            rows.extend(_flatten(v, key))
+        else:
+            rows.append((key, _fmt_value(v)))
+    return rows
+
+
+def _truncate(s: Any, limit: int = 400) -> str:
+    s = "" if s is None else str(s)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _matches(pred: Any, refs: list[str]) -> bool:
+    return isinstance(pred, str) and pred.strip() != "" and pred.strip() in {r.strip() for r in refs}
+
+
+# ---------------------------------------------------------------------------------------------- view model
+
+
+def metric_rows(task: dict) -> list[dict]:
+    rows = []
+    for name, m in task["metrics"].items():
+        m = m or {}
+        before, after = m.get("before"), m.get("after")
+        delta = m.get("delta")
+        if delta is None and _is_num(before) and _is_num(after):
+            delta = after - before
+        hib = m.get("higher_is_better", True)
+        rows.append(
+            {
+                "name": name,
+                "primary": name == task.get("primary_metric"),
+                "higher_is_better": hib,
+                "before": fmt_ci(before, m.get("before_ci")),
+                "after": fmt_ci(after, m.get("after_ci")),
+                "delta": fmt_delta(delta),
+                "verdict": _verdict(before, after, delta, hib),
+                "arrow": _arrow(delta),
+                "p_value": fmt_p(m["p_value"]) if "p_value" in m else None,
+                "significant": m.get("significant"),
+                "settings": _flatten(m["settings"]) if m.get("settings") else [],
+            }
+        )
+    return rows
+
+
+def _loss_chart(history: list[dict], width: int = 720, height: int = 240) -> dict | None:
+    """Geometry for an inline SVG loss curve (numbers only, so it is safe under autoescape)."""
+    pts = [(h.get("step"), h.get("loss")) for h in history or [] if isinstance(h, dict)]
+    pts = [(float(s), float(v)) for s, v in pts if _is_num(s) and _is_num(v) and math.isfinite(v)]
+    if not pts:
+        return None
+    left, right, top, bottom = 56, 16, 12, 32
+    s0, s1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    if s1 - s0 < 1e-12:
+        s0, s1 = s0 - 1, s1 + 1
+    pw, ph = width - left - right, height - top - bottom
+
+    def xy(s: float, v: float) -> tuple[float, float]:
+        return round(left + (s - s0) / (s1 - s0) * pw, 1), round(top + (hi - v) / (hi - lo) * ph, 1)
+
+    coords = [xy(s, v) for s, v in pts]
+    yticks = [{"y": xy(s0, v)[1], "label": f"{v:.3g}"} for v in (hi, (hi + lo) / 2, lo)]
+    xticks = [{"x": xy(s, lo)[0], "label": f"{s:g}"} for s in (s0, (s0 + s1) / 2, s1)]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": height - bottom,
+        "points": " ".join(f"{x},{y}" for x, y in coords),
+        "single": coords[0] if len(coords) == 1 else None,
+        "yticks": yticks,
+        "xticks": xticks,
+        "n": len(pts),
+    }
+
+
+def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict:
+    """Everything the reports show, validated and pre-formatted. Raises on missing required keys."""
+    for key in ("run_id", "mode", "tasks"):
+        if key not in results:
+            raise HarnessError(f"results.json: missing required key {key!r}")
+    is_run = results["mode"] == "run"
+    by_task: dict[str, list[dict]] = {}
+    for s in samples:
+        by_task.setdefault(s.get("task"), []).append(s)
+
+    tasks = []
+    for name, t in results["tasks"].items():
+        if not isinstance(t, dict) or not isinstance(t.get("metrics"), dict):
+            raise HarnessError(f"results.json: task {name!r} has no 'metrics' table")
+        rows = metric_rows(t)
+        primary = next((r for r in rows if r["primary"]), rows[0] if rows else None)
+        examples = []
+        for s in by_task.get(name, [])[:n_examples]:
+            refs = s.get("references") or ([s["reference"]] if s.get("reference") is not None else [])
+            examples.append(
+                {
+                    "id": str(s.get("id", "")),
+                    "input": _truncate(str(s.get("input") or "").strip()),
+                    "reference": _truncate(s.get("reference")),
+                    "before": _truncate(s.get("prediction_before")),
+                    "after": _truncate(s.get("prediction_after")),
+                    "before_match": _matches(s.get("prediction_before"), refs),
+                    "after_match": _matches(s.get("prediction_after"), refs),
+                }
+            )
+        flips = t.get("flips")
+        tasks.append(
+            {
+                "name": name,
+                "primary": primary,
+                "metrics": rows,
+                "has_ci": any(
+                    "before_ci" in (m or {}) or "after_ci" in (m or {}) for m in t["metrics"].values()
+                ),
+                "has_p": any(r["p_value"] is not None for r in rows),
+                "has_sig": any(r["significant"] is not None for r in rows),
+                "info": [
+                    (k, _fmt_value(t.get(k)))
+                    for k in (
+                        "instruction",
+                        "version",
+                        "source",
+                        "test_data",
+                        "n_test",
+                        "n_train",
+                        "max_new_tokens",
+                        "stop",
+                    )
+                    if k in t
+                ],
+                "settings": [(r["name"], r["settings"]) for r in rows if r["settings"]],
+                "examples": examples,
+                "n_samples": len(by_task.get(name, [])),
+                "flips": _flatten(flips, "flips")
+                if isinstance(flips, dict)
+                else ([("flips", _fmt_value(flips))] if flips else []),
+            }
+        )
+
+    model, training = results.get("model") or {}, results.get("training") or None
+    meta = [
+        (
+            "Run",
+            [
+                (k, _fmt_value(results.get(k)))
+                for k in ("run_id", "mode", "created", "harness_version", "git_commit", "seed")
+            ],
+        )
+    ]
+    meta.append(("Model", [(k, _fmt_value(v)) for k, v in model.items()]))
+    if training:
+        meta.append(("Training", [(k, _fmt_value(v)) for k, v in training.items() if k != "loss_history"]))
+    for title, key in (("Generation", "generation"), ("Device", "device")):
+        if results.get(key):
+            meta.append((title, [(k, _fmt_value(v)) for k, v in results[key].items()]))
+    if results.get("durations"):
+        meta.append(
+            (
+                "Durations",
+                [(k, f"{v:.1f} s" if _is_num(v) else _fmt_value(v)) for k, v in results["durations"].items()],
+            )
+        )
+    if results.get("versions"):
+        meta.append(("Library versions", [(k, _fmt_value(v)) for k, v in results["versions"].items()]))
+
+    return {
+        "run_id": str(results["run_id"]),
+        "mode": results["mode"],
+        "is_run": is_run,
+        "created": results.get("created"),
+        "model_name": model.get("name"),
+        "tasks": tasks,
+        "training": training,
+        "loss": _loss_chart(training.get("loss_history", [])) if training else None,
+        "meta": meta,
+        "config": _flatten(results.get("config") or {}),
+        "n_examples": n_examples,
+    }

@@ -1,0 +1,206 @@
+"""Word tables of the translation task, part 2: cities, countries, time expressions, numbers, animals,
+furniture and prepositions, person adjectives, requests, activities, vehicles, hours and locations.
+"""
+
+from __future__ import annotations
+
+CITIES = [
+    ("London", "Londres"),
+    ("Paris", "Paris"),
+    ("Rome", "Rome"),
+    ("Berlin", "Berlin"),
+    ("Lyon", "Lyon"),
+    ("Brussels", "Bruxelles"),
+    ("Geneva", "Genève"),
+    ("Lisbon", "Lisbonne"),
+    ("Venice", "Venise"),
+    ("Montreal", "Montréal"),
+    ("Marseille", "Marseille"),
+    ("Quebec", "Québec"),
+    ("Nice", "Nice"),
+    ("Madrid", "Madrid"),
+    ("Athens", "Athènes"),
+]
+COUNTRIES = [
+    ("France", "en France"),
+    ("Canada", "au Canada"),
+    ("Italy", "en Italie"),
+    ("Spain", "en Espagne"),
+    ("Japan", "au Japon"),
+    ("Portugal", "au Portugal"),
+    ("Belgium", "en Belgique"),
+    ("Germany", "en Allemagne"),
+    ("Mexico", "au Mexique"),
+    ("the United States", "aux États-Unis"),
+    ("Switzerland", "en Suisse"),
+    ("Morocco", "au Maroc"),
+]
+TIMES_FUT = [
+    ("tomorrow", "demain"),
+    ("this morning", "ce matin"),
+    ("this afternoon", "cet après-midi"),
+    ("this evening", "ce soir"),
+    ("on Saturday", "samedi"),
+    ("next week", "la semaine prochaine"),
+    ("on Sunday", "dimanche"),
+    ("after school", "après l'école"),
+    ("", ""),
+]
+TIMES_PAST = [
+    ("last year", "l'année dernière"),
+    ("last summer", "l'été dernier"),
+    ("last month", "le mois dernier"),
+    ("last week", "la semaine dernière"),
+    ("in May", "en mai"),
+    ("two years ago", "il y a deux ans"),
+    ("yesterday", "hier"),
+    ("in December", "en décembre"),
+]
+NUMBERS = [
+    ("two", "deux"),
+    ("three", "trois"),
+    ("four", "quatre"),
+    ("five", "cinq"),
+    ("six", "six"),
+    ("seven", "sept"),
+    ("eight", "huit"),
+    ("nine", "neuf"),
+    ("ten", "dix"),
+    ("eleven", "onze"),
+    ("twelve", "douze"),
+]
+
+ANIMALS = [
+    ("cat", "chat", "m"),
+    ("dog", "chien", "m"),
+    ("baby", "bébé", "m"),
+    ("puppy", "chiot", "m"),
+    ("rabbit", "lapin", "m"),
+    ("little girl", "petite fille", "f"),
+    ("old man", "vieil homme", "m"),
+    ("kitten", "chaton", "m"),
+    ("little boy", "petit garçon", "m"),
+]
+FURNITURE = [  # en, fr, gender, prepositions that make sense with it
+    ("bed", "lit", "m", ["on", "under", "near", "next to"]),
+    ("sofa", "canapé", "m", ["on", "under", "next to"]),
+    ("chair", "chaise", "f", ["on", "under", "next to"]),
+    ("table", "table", "f", ["on", "under", "near"]),
+    ("carpet", "tapis", "m", ["on"]),
+    ("window", "fenêtre", "f", ["near", "next to"]),
+    ("tree", "arbre", "m", ["under", "near"]),
+    ("door", "porte", "f", ["near", "next to"]),
+    ("fire", "feu", "m", ["near", "next to"]),
+]
+PREPS = [("on", "sur"), ("under", "sous"), ("near", "près de"), ("next to", "à côté de")]
+
+PERSON_ADJ = {
+    "tired": ("fatigué", "fatiguée", "fatigués"),
+    "happy": ("heureux", "heureuse", "heureux"),
+    "sad": ("triste", "triste", "tristes"),
+    "sick": ("malade", "malade", "malades"),
+    "ready": ("prêt", "prête", "prêts"),
+    "busy": ("occupé", "occupée", "occupés"),
+    "late": ("en retard", "en retard", "en retard"),
+    "angry": ("fâché", "fâchée", "fâchés"),
+    "worried": ("inquiet", "inquiète", "inquiets"),
+    "proud": ("fier", "fière", "fiers"),
+}
+AVOIR_EXPR = {"hungry": "faim", "thirsty": "soif", "cold": "froid", "hot": "chaud", "afraid": "peur"}
+
+REQUESTS = [
+    ("open the window", "ouvrir la fenêtre"),
+    ("close the door", "fermer la porte"),
+    ("help me", "m'aider"),
+    ("repeat that", "répéter"),
+    ("speak more slowly", "parler plus lentement"),
+    ("call a taxi", "appeler un taxi"),
+    ("turn off the light", "éteindre la lumière"),
+    ("turn on the radio", "allumer la radio"),
+    ("pass the salt", "passer le sel"),
+    ("wait here", "attendre ici"),
+    ("show me the map", "me montrer la carte"),
+    ("bring the bill", "apporter l'addition"),
+    ("carry this bag", "porter ce sac"),
+    ("write your name here", "écrire votre nom ici"),
+]
+WOULD_LIKE = [
+    ("a coffee", "un café"),
+    ("a glass of water", "un verre d'eau"),
+    ("a ticket", "un billet"),
+    ("a room", "une chambre"),
+    ("a table for two", "une table pour deux"),
+    ("a croissant", "un croissant"),
+    ("a cup of tea", "une tasse de thé"),
+    ("a map of the city", "un plan de la ville"),
+    ("the menu", "la carte"),
+    ("some bread", "du pain"),
+    ("a bottle of wine", "une bouteille de vin"),
+    ("an ice cream", "une glace"),
+    ("two tickets", "deux billets"),
+    ("a slice of cake", "une part de gâteau"),
+]
+ACTIVITIES = [
+    ("cook dinner", "préparer le dîner"),
+    ("play tennis", "jouer au tennis"),
+    ("watch a film", "regarder un film"),
+    ("read a book", "lire un livre"),
+    ("visit the museum", "visiter le musée"),
+    ("learn Spanish", "apprendre l'espagnol"),
+    ("clean the kitchen", "nettoyer la cuisine"),
+    ("write a letter", "écrire une lettre"),
+    ("buy a new car", "acheter une nouvelle voiture"),
+    ("play football", "jouer au football"),
+    ("paint the house", "peindre la maison"),
+    ("take the train", "prendre le train"),
+    ("sell the old piano", "vendre le vieux piano"),
+]
+VEHICLES = [
+    ("train", "train", "m"),
+    ("bus", "bus", "m"),
+    ("plane", "avion", "m"),
+    ("boat", "bateau", "m"),
+    ("next train", "prochain train", "m"),
+    ("last bus", "dernier bus", "m"),
+    ("ferry", "ferry", "m"),
+]
+HOURS = [
+    ("one", "une heure"),
+    ("two", "deux heures"),
+    ("three", "trois heures"),
+    ("four", "quatre heures"),
+    ("five", "cinq heures"),
+    ("six", "six heures"),
+    ("seven", "sept heures"),
+    ("eight", "huit heures"),
+    ("nine", "neuf heures"),
+    ("ten", "dix heures"),
+    ("eleven", "onze heures"),
+]
+THERE_ARE = [  # en plural, fr plural, allowed locations (en, fr, g)
+    ("cats", "chats", ["garden", "street", "kitchen", "house"]),
+    ("children", "enfants", ["garden", "park", "classroom", "street", "pool"]),
+    ("trees", "arbres", ["garden", "park", "street"]),
+    ("books", "livres", ["bag", "classroom", "kitchen", "box", "house"]),
+    ("chairs", "chaises", ["kitchen", "classroom", "garden"]),
+    ("cars", "voitures", ["street", "car park"]),
+    ("birds", "oiseaux", ["garden", "park", "tree"]),
+    ("students", "étudiants", ["classroom", "library"]),
+    ("apples", "pommes", ["bag", "kitchen", "box"]),
+    ("bedrooms", "chambres", ["house", "apartment"]),
+]
+LOCS = {
+    "garden": ("jardin", "m"),
+    "street": ("rue", "f"),
+    "kitchen": ("cuisine", "f"),
+    "park": ("parc", "m"),
+    "classroom": ("salle de classe", "f"),
+    "pool": ("piscine", "f"),
+    "bag": ("sac", "m"),
+    "box": ("boîte", "f"),
+    "car park": ("parking", "m"),
+    "tree": ("arbre", "m"),
+    "library": ("bibliothèque", "f"),
+    "house": ("maison", "f"),
+    "apartment": ("appartement", "m"),
+}

@@ -1,0 +1,27 @@
+"""docs/architecture.md is the map of the code: it must name every module of the package, name
+no module that does not exist, and no module may outgrow what a reader can hold in their head."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_LINES = 400
+
+
+def _modules() -> set[str]:
+    return {path.relative_to(REPO).as_posix() for path in (REPO / "harness").rglob("*.py")}
+
+
+def test_architecture_lists_every_module_and_only_existing_ones():
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"harness/[\w/]+\.py", text))
+    modules = _modules()
+    assert sorted(modules - named) == [], "modules missing from docs/architecture.md"
+    assert sorted(named - modules) == [], "docs/architecture.md names modules that do not exist"
+
+
+def test_no_module_is_over_the_size_a_reader_can_hold():
+    sizes = {name: len((REPO / name).read_text(encoding="utf-8").splitlines()) for name in _modules()}
+    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
