@@ -82,6 +82,17 @@ class StatsConfig:
 
     n_resamples: int = 1000  # bootstrap resamples for confidence intervals and paired tests
     alpha: float = 0.05  # significance level of the paired tests; intervals are at 1 - alpha
+    # smallest change of a task's primary metric that counts as improved / regressed, on the
+    # metric's 0-1 scale (0.01 = one accuracy point, or one BLEU point on sacrebleu's 0-100)
+    min_effect: float = 0.01
+    correction: str = "holm"  # holm | none: family-wise error control over the tasks' primary metrics
+
+
+@dataclass
+class GatesConfig:
+    """Conditions a run must meet (``--gate`` adds more); a failed gate exits with code 1."""
+
+    require: list[str] = field(default_factory=list)  # e.g. ["sentiment.accuracy>=0.8", "no-regression"]
 
 
 @dataclass
@@ -104,6 +115,7 @@ class Config:
     lora: LoraConfig = field(default_factory=LoraConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    gates: GatesConfig = field(default_factory=GatesConfig)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task data overrides
     # tasks to fine-tune on (a subset of tasks): a list, or a table {name = weight} where the weight
     # repeats (2) or subsamples (0.5) that task's examples; empty = every task with training data
@@ -118,6 +130,7 @@ class Config:
 CHOICES = {
     "method": ("auto", "full", "lora"),
     "lr_scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
+    "correction": ("holm", "none"),
 }
 
 
@@ -266,6 +279,13 @@ def validate(config: Config) -> None:
         raise HarnessError("config: train.epochs must be positive (or set train.max_steps)")
     if config.train.learning_rate <= 0:
         raise HarnessError(f"config: train.learning_rate must be positive, got {config.train.learning_rate}")
+    if config.stats.correction not in CHOICES["correction"]:
+        raise HarnessError(
+            f"config: stats.correction must be one of {', '.join(CHOICES['correction'])}, "
+            f"got {config.stats.correction!r}{did_you_mean(config.stats.correction, CHOICES['correction'])}"
+        )
+    if config.stats.min_effect < 0:
+        raise HarnessError(f"config: stats.min_effect must be >= 0, got {config.stats.min_effect}")
     if not 0 < config.stats.alpha < 1:
         raise HarnessError(f"config: stats.alpha must be between 0 and 1, got {config.stats.alpha}")
     if config.eval.limit < 0 or config.threads < 0:
