@@ -31,16 +31,28 @@ class RunOutcome(NamedTuple):
     paths: dict[str, Path]
 
 
-def run(config: Config, *, progress: Progress | None = None, resume: str | None = None) -> RunOutcome:
+def run(
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    resume: str | None = None,
+    gates: Sequence[str] = (),
+) -> RunOutcome:
     """The whole cycle: evaluate the model on every task, fine-tune it, evaluate it again, and
     write the reports. The tuned model goes to ``<models_dir>/<run_id>/model``.
 
     :param resume: the id of an interrupted run to continue; ``config`` must be that run's
         config (:func:`resume` finds both).
+    :param gates: gate expressions (as ``--gate``) checked with ``config.gates.require``; their
+        results are ``results["gates"]`` (see :mod:`harness.decisions.gates`). A malformed gate,
+        or one naming an unknown task or metric, raises before any model work.
     """
     from harness.cycle import run_cycle
 
-    return RunOutcome(*run_cycle(config, train=True, progress=progress or NullProgress(), resume=resume))
+    checks = _parsed_gates(config, gates)
+    return RunOutcome(
+        *run_cycle(config, train=True, progress=progress or NullProgress(), resume=resume, gates=checks)
+    )
 
 
 def evaluate(
@@ -49,6 +61,7 @@ def evaluate(
     model: str | None = None,
     tasks: Sequence[str] | None = None,
     progress: Progress | None = None,
+    gates: Sequence[str] = (),
 ) -> RunOutcome:
     """Evaluate a model without tuning and write the same reports (``mode: "eval"``).
 
@@ -56,6 +69,7 @@ def evaluate(
     :param model: a preset name, Hub id or local directory (a run's ``model`` folder too),
         instead of ``config.model``.
     :param tasks: the task names to evaluate, instead of ``config.tasks``.
+    :param gates: gate expressions, as for :func:`run`; only absolute ones (no baseline here).
     """
     from harness.config import validate
     from harness.cycle import run_cycle
@@ -67,13 +81,26 @@ def evaluate(
     if changes:
         config = dataclasses.replace(config, **changes)
         validate(config)
-    return RunOutcome(*run_cycle(config, train=False, progress=progress or NullProgress()))
+    checks = _parsed_gates(config, gates)
+    return RunOutcome(*run_cycle(config, train=False, progress=progress or NullProgress(), gates=checks))
 
 
-def resume(run_id: str, *, models_dir: str = "runs", progress: Progress | None = None) -> RunOutcome:
+def resume(
+    run_id: str, *, models_dir: str = "runs", progress: Progress | None = None, gates: Sequence[str] = ()
+) -> RunOutcome:
     """Continue an interrupted run from its latest complete checkpoint, with the config it
     recorded in ``<models_dir>/<run_id>/run_state.json`` (``run_id`` may also be that folder)."""
     from harness.rundir import resumed_config
 
     config, run_id = resumed_config(run_id, models_dir)
-    return run(config, progress=progress, resume=run_id)
+    return run(config, progress=progress, resume=run_id, gates=gates)
+
+
+def _parsed_gates(config: Config, expressions: Sequence[str]) -> list:
+    """The run's gates: ``config.gates.require`` and ``expressions``, parsed (a malformed one
+    raises here; the cycle checks their task and metric names once the tasks are loaded)."""
+    from harness.decisions.gates import parse_all
+
+    if isinstance(expressions, str):  # one expression, not its characters
+        expressions = [expressions]
+    return parse_all(config.gates.require, expressions)

@@ -7,17 +7,37 @@ Start-up stays light: torch and transformers are imported only by commands that 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from harness.errors import HarnessError
 
-EPILOG = """examples:
+EXAMPLES = """examples:
   harness run                                  # default: tiny preset, the three built-in tasks
   harness run --config configs/default.toml --set train.epochs=5
+  harness run --gate no-regression --gate 'sentiment.accuracy>=0.8' --json > summary.json
   harness eval --model runs/<run-id>/model --tasks sentiment
   harness tasks list
   harness tasks show sentiment"""
+
+GATES = """gates (--gate EXPR, repeatable; config [gates] require = [...]):
+  TASK.METRIC OP VALUE             the score after tuning (eval: the score), e.g. sentiment.accuracy>=0.8
+  TASK.METRIC.delta OP VALUE       after - before, e.g. sentiment.accuracy.delta>=0.02
+  TASK.METRIC.relative OP VALUE    (after - before) / |before|, e.g. translation.bleu.relative>=0.05
+  no-regression[:TASK]             no task's (TASK's) primary metric regressed significantly
+  OP: >= > <= < ==   TASK: a name or * (every task)   METRIC: a name or primary"""
+
+EXIT_CODES = """exit codes:
+  0    success; every gate passed (or none given)
+  1    a gate failed
+  2    bad input: config, data, names, a malformed gate (before any model work)
+  3    internal error (rerun with --debug for the traceback)
+  130  interrupted (Ctrl-C)"""
+
+EPILOG = "\n\n".join((EXAMPLES, GATES, EXIT_CODES))
+LOG_WIDTH = 120  # columns of the output when it goes to a file or pipe
+GATE_FAILED, INTERNAL_ERROR, INTERRUPTED = 1, 3, 130  # bad input: HarnessError.exit_code (2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,13 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # --debug after the command too; SUPPRESS: a command without it keeps the top-level value
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
     for name, help_text in (
         ("run", "evaluate, fine-tune, evaluate again, write reports"),
         ("eval", "evaluate a model (preset, Hub id, local or run output dir) without tuning"),
     ):
-        cmd = commands.add_parser(name, help=help_text, description=help_text)
+        cmd = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[debug],
+            epilog=f"{GATES}\n\n{EXIT_CODES}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         cmd.add_argument("-c", "--config", type=Path, help="TOML config file (see configs/default.toml)")
         cmd.add_argument(
             "--set",
@@ -60,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="re-run the baseline evaluation even if cached (config key: cache = false)",
         )
+        cmd.add_argument(
+            "--gate",
+            action="append",
+            default=[],
+            metavar="EXPR",
+            help="a condition the run must meet, else exit code 1, e.g. 'sentiment.accuracy>=0.8' or "
+            "no-regression (repeatable; adds to config gates.require; see harness --help)",
+        )
+        cmd.add_argument(
+            "--json",
+            action="store_true",
+            help="print a machine-readable summary (verdicts, gates, report paths) to stdout; "
+            "everything else goes to stderr",
+        )
 
     commands.choices["run"].add_argument(
         "--resume",
@@ -68,62 +113,109 @@ def build_parser() -> argparse.ArgumentParser:
         "(found under models_dir; other options only locate it)",
     )
 
-    tasks = commands.add_parser("tasks", help="list or show registered tasks")
+    tasks = commands.add_parser("tasks", help="list or show registered tasks", parents=[debug])
     tasks_cmd = tasks.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND", required=True)
     for sub in (
-        tasks_cmd.add_parser("list", help="the registered tasks and where each came from"),
-        tasks_cmd.add_parser("show", help="one task: instruction, data, metrics, sizes, an example prompt"),
+        tasks_cmd.add_parser("list", help="the registered tasks and where each came from", parents=[debug]),
+        tasks_cmd.add_parser(
+            "show", help="one task: instruction, data, metrics, sizes, an example prompt", parents=[debug]
+        ),
     ):
         sub.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
     tasks_cmd.choices["show"].add_argument("name")
-    metrics = commands.add_parser("metrics", help="list registered metrics")
+    metrics = commands.add_parser("metrics", help="list registered metrics", parents=[debug])
     metrics.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
-    plugins_cmd = commands.add_parser("plugins", help="list loaded plugins and their hooks")
+    plugins_cmd = commands.add_parser("plugins", help="list loaded plugins and their hooks", parents=[debug])
     plugins_cmd.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
+    report = commands.add_parser(
+        "report",
+        help="render a run's report.md and report.html again from its results.json and samples.jsonl",
+        parents=[debug],
+    )
+    report.add_argument("run", metavar="RUN", help="a run's report folder, or its id under --output-dir")
+    report.add_argument("-o", "--output-dir", default="reports", help="where run ids are looked up")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``harness`` console script."""
+    """Entry point of the ``harness`` console script; returns the exit code (see ``EPILOG``)."""
     args = build_parser().parse_args(argv)
     from rich.console import Console
+    from rich.markup import escape
 
-    console = Console(stderr=False)
+    as_json = getattr(args, "json", False)
+    # with --json, stdout carries the JSON summary alone; a log file (not a terminal) gets wide
+    # lines rather than rich's 80-column default, so the summary table's numbers are not cut
+    console = Console(stderr=as_json)
+    if not console.is_terminal:
+        console = Console(stderr=as_json, width=max(console.width, LOG_WIDTH))
     errors = Console(stderr=True)
     try:
-        if args.command in ("run", "eval"):
-            return _run(args, console)
-        if args.command == "tasks":
-            from harness import commands
-
-            return (
-                commands.tasks_list(args, console)
-                if args.tasks_command == "list"
-                else commands.tasks_show(args, console)
-            )
-        from harness import commands
-
-        return (
-            commands.metrics_list(args, console)
-            if args.command == "metrics"
-            else commands.plugins_list(args, console)
-        )
+        return _command(args, console)
     except HarnessError as exc:
-        from rich.markup import escape
-
+        _traceback(args)
         # escape: messages quote config tables such as [data.sentiment], which are not markup
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
-        return exc.exit_code
+        return _failure(as_json, exc.exit_code, str(exc))
     except KeyboardInterrupt:
         errors.print("interrupted")
-        return 130
+        return _failure(as_json, INTERRUPTED, "interrupted")
+    except Exception as exc:  # a bug, not bad input
+        _traceback(args)
+        message = f"{type(exc).__name__}: {exc}"
+        hint = "" if args.debug else " (rerun with --debug for the traceback)"
+        errors.print(
+            f"[bold red]internal error:[/] {escape(message)}{hint}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return _failure(as_json, INTERNAL_ERROR, f"internal error: {message}")
+
+
+def _command(args, console) -> int:
+    if args.command in ("run", "eval"):
+        return _run(args, console)
+    from harness import commands
+
+    if args.command == "report":
+        return commands.report(args, console)
+    if args.command == "tasks":
+        return (
+            commands.tasks_list(args, console)
+            if args.tasks_command == "list"
+            else commands.tasks_show(args, console)
+        )
+    return (
+        commands.metrics_list(args, console)
+        if args.command == "metrics"
+        else commands.plugins_list(args, console)
+    )
+
+
+def _traceback(args) -> None:
+    if args.debug:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+
+
+def _failure(as_json: bool, code: int, message: str) -> int:
+    """``code``; with ``--json``, ``{"error", "exit_code"}`` on stdout too, so it stays JSON."""
+    if as_json:
+        print(json.dumps({"error": message, "exit_code": code}))
+    return code
 
 
 def _run(args, console) -> int:
+    from rich.markup import escape
+
     from harness import api, distributed
     from harness.config import load_config
+    from harness.decisions.gates import parse_all
     from harness.reports import summary_table
 
+    parse_all(cli_gates=args.gate)  # a malformed gate fails first (names are checked by the API)
     overrides = list(args.overrides)
     if args.model:
         overrides.append(f"model={_toml_string(args.model)}")
@@ -140,21 +232,83 @@ def _run(args, console) -> int:
     with RichProgress(console, disable=quiet) as bars:
         progress = None if quiet else bars
         if args.command == "eval":
-            results, paths = api.evaluate(config, progress=progress)
+            results, paths = api.evaluate(config, progress=progress, gates=args.gate)
         elif args.resume:  # the run's saved config; the options only locate it (models_dir)
-            results, paths = api.resume(args.resume, models_dir=config.models_dir, progress=progress)
+            results, paths = api.resume(
+                args.resume, models_dir=config.models_dir, progress=progress, gates=args.gate
+            )
         else:
-            results, paths = api.run(config, progress=progress)
+            results, paths = api.run(config, progress=progress, gates=args.gate)
     if not distributed.is_main():
         return 0
+    gates = results.get("gates", [])
+    code = GATE_FAILED if any(not gate["passed"] for gate in gates) else 0
     console.print(summary_table(results))
+    training = results.get("training") or {}
+    if training.get("stop_reason"):
+        console.print(f"training: {escape(training['stop_reason'])}; {escape(training.get('kept') or '')}")
+    for warning in results.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    _print_gates(console, gates)
     console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
     if results["model"]["output_dir"]:
         console.print(f"tuned model: {results['model']['output_dir']}")
     for kind in ("html", "markdown", "results", "samples"):
         if kind in paths:
             console.print(f"{kind:>9}: {paths[kind]}")
-    return 0
+    if args.json:
+        print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))
+    return code
+
+
+def _print_gates(console, gates: list[dict]) -> None:
+    """Each gate's result after the summary table: PASS/FAIL, the expression and what was measured."""
+    if not gates:
+        return
+    from rich.markup import escape
+
+    passed = sum(gate["passed"] for gate in gates)
+    console.print(f"gates: {passed} of {len(gates)} passed", highlight=False)
+    width = max(len(gate["expression"]) for gate in gates)
+    for gate in gates:
+        mark = "[bold green]PASS[/]" if gate["passed"] else "[bold red]FAIL[/]"
+        expression = escape(gate["expression"].ljust(width))
+        console.print(f"  {mark}  {expression}  {escape(gate['detail'])}", highlight=False, soft_wrap=True)
+
+
+def json_summary(results: dict, paths: dict, exit_code: int) -> dict:
+    """What ``--json`` prints: the run, each task's verdict on its primary metric (before, after,
+    delta with its interval, p-values), the overall decision, the gates and the report paths."""
+    tasks = {}
+    for name, task in results["tasks"].items():
+        primary = task["primary_metric"]
+        scores = task["metrics"][primary]
+        verdict = task.get("verdict") or {}
+        tasks[name] = {
+            "metric": primary,
+            "outcome": verdict.get("outcome"),
+            "leaning": verdict.get("leaning"),
+            "before": scores.get("before"),
+            "after": scores.get("after"),
+            "delta": scores.get("delta"),
+            "delta_ci": scores.get("delta_ci"),
+            "before_ci": scores.get("before_ci"),
+            "p_value": scores.get("p_value"),
+            "p_adjusted": verdict.get("p_adjusted"),
+            "reason": verdict.get("reason"),
+        }
+    gates = results.get("gates", [])
+    return {
+        "run_id": results["run_id"],
+        "mode": results["mode"],
+        "exit_code": exit_code,
+        "gates_passed": all(gate["passed"] for gate in gates),
+        "tasks": tasks,
+        "decision": results.get("decision"),
+        "gates": gates,
+        "paths": {kind: str(path) for kind, path in paths.items()},
+        "model_dir": results["model"]["output_dir"],
+    }
 
 
 class RichProgress:

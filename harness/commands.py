@@ -1,9 +1,12 @@
-"""The listing commands: ``harness tasks list|show``, ``harness metrics``, ``harness plugins``.
+"""The commands that load no model: ``harness tasks list|show``, ``harness metrics``,
+``harness plugins`` and ``harness report``.
 
 None of these imports torch.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
@@ -102,4 +105,18 @@ def plugins_list(args, console) -> int:
         version = str(versions.get(plugin, ""))
         table.add_row(escape(plugins._source_name(name)), escape(version), ", ".join(hooks))
     console.print(table)
+    return 0
+
+
+def report(args, console) -> int:
+    """``harness report RUN``: re-render a run's Markdown and HTML reports from its saved files."""
+    from harness.reports.store import rerender
+
+    folder = Path(args.run)
+    if not folder.is_dir():
+        folder = Path(args.output_dir) / args.run
+    paths = rerender(folder)
+    console.print(
+        f"    html: {paths['html']}\nmarkdown: {paths['markdown']}", highlight=False, soft_wrap=True
+    )
     return 0

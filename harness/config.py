@@ -38,7 +38,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.03  # fraction of steps spent warming up the learning rate
     lr_scheduler: str = "linear"
-    max_length: int = 384  # examples longer than this (prompt + response) are truncated from the left
+    max_length: int = 384  # prompt + response tokens; longer examples have their input cut (its end)
     gradient_checkpointing: bool = False
     # padding-free batches: each batch is one row of its examples' real tokens, attention kept within
     # each example (harness/training/packing.py); false = right-padded batches. Both in random order.
@@ -46,9 +46,13 @@ class TrainConfig:
     logging_steps: int = 10
     max_steps: int = -1  # > 0 overrides epochs
     eval_every: int = 0  # dev evaluation (and checkpoint) every N steps; 0 = once per epoch
-    dev_size: int = 20  # dev examples held out per trained task (at most 10% of its train set); 0 = none
-    select_by: str = "mean"  # keep the best checkpoint by: mean | last | <trained task name>
-    patience: int = 3  # stop after this many dev evaluations without improvement; 0 = never
+    dev_size: int = 20  # dev examples held out per trained task (at most a quarter of its train); 0 = none
+    # keep the best checkpoint by: mean (of the tasks' normalised primary metrics, each weighted by its
+    # dev examples) | last | <trained task name>
+    select_by: str = "mean"
+    # stop once this many dev evaluations in a row scored more than the noise margin (1 / sqrt(dev
+    # examples)) below the best; 0 = never
+    patience: int = 3
     save_every: int = 0  # also checkpoint every N steps (for resume); 0 = only at dev evaluations
     keep_checkpoints: bool = False  # keep <models_dir>/<run_id>/checkpoints after a successful run
     # scale-out engines, passed straight to transformers' TrainingArguments when set (multi-process

@@ -16,25 +16,30 @@ from pathlib import Path
 
 from harness import distributed, models
 from harness.config import Config
+from harness.decisions.gates import Gate, check, check_names
 from harness.evaluation import cache, predict_sharded, scored
 from harness.models.device import default_threads
 from harness.progress import NullProgress, Progress, step
 from harness.reports import build_results, build_samples, write_reports
+from harness.reports.history import update_index
 from harness.rundir import RunDir
 from harness.tasks import Task
+from harness.tasks.prompting import context_length
 from harness.tasks.splits import mix_examples
 from harness.training import DevSet, fine_tune
 from harness.workload import Workload, prepare
 
 
 def run_cycle(
-    config: Config, *, train: bool, progress: Progress, resume: str | None = None
+    config: Config, *, train: bool, progress: Progress, resume: str | None = None, gates: Sequence[Gate] = ()
 ) -> tuple[dict, dict[str, Path]]:
     """Evaluate, and with ``train`` fine-tune and evaluate again; write the reports.
 
     :param resume: the id of an interrupted run to continue (with that run's config): the
         "before" evaluation is recomputed (deterministic), training continues from the run's
         latest complete checkpoint, and the reports are written under the same run id.
+    :param gates: parsed gates; their task and metric names are checked with the tasks, before
+        any model work, and their results are ``results["gates"]``.
     :returns: the results.json content and the paths of the files written; ``({}, {})`` on
         ranks other than 0, once rank 0 is done.
     """
@@ -43,12 +48,14 @@ def run_cycle(
     if not distributed.is_main():
         progress = NullProgress()  # progress on rank 0 only
     workload = prepare(config, train=train)  # bad input fails here, before any file is written
+    check_names(gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
     run_dir = RunDir.open(config, resume)
     durations: dict[str, float] = {}
     with run_dir.recording(config, enabled=train):
         threads = models.configure_threads(config.threads or default_threads())
         with _timed(durations, "model_load"), step(progress, "load", "Loading model"):
             loaded = models.load_model(config.model, workload.presets, config.device)
+        workload.fit(loaded.tokenizer, context_length(loaded.model, loaded.tokenizer), config)  # cut inputs
         total_parameters, _ = models.count_parameters(loaded.model)
         with _timed(durations, "eval_before"):
             before, cached = _baseline(loaded, workload, config, progress)
@@ -81,7 +88,10 @@ def run_cycle(
             samples=samples,
         )
         results["durations"]["total"] = round(time.perf_counter() - started, 3)  # up to the reports
+        if gates:
+            results = _with_gates(results, check(gates, results))
         paths = write_reports(run_dir.reports_dir, results, samples)
+        update_index(run_dir.reports_dir.parent)  # the output folder's run history
         if train:
             run_dir.write_state(config, "done", results=str(paths["results"]))
     distributed.barrier()
@@ -167,6 +177,17 @@ class _TrainingProgress:
     def finish(self) -> None:
         if self.done is not None:
             self.progress.finish("train")
+
+
+def _with_gates(results: dict, gates: list[dict]) -> dict:
+    """``results`` with the gates' results as ``"gates"``, after ``"decision"`` (else ``"tasks"``)."""
+    anchor = "decision" if "decision" in results else "tasks"
+    with_gates = {}
+    for key, value in results.items():
+        with_gates[key] = value
+        if key == anchor:
+            with_gates["gates"] = gates
+    return with_gates
 
 
 @contextmanager

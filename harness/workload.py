@@ -1,5 +1,6 @@
 """A run's workload: its tasks resolved through the plugins, with their metrics and every split
-loaded and checked (train, dev, test) before any model work, so bad input fails fast."""
+loaded and checked (train, dev, test) before any model work, so bad input fails fast; then, once
+the tokenizer is known, checked against the model's context (:meth:`Workload.fit`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from dataclasses import dataclass, field
 
 from harness import plugins
 from harness.config import Config, train_task_weights
-from harness.errors import HarnessError, did_you_mean
+from harness.errors import DataError, HarnessError, did_you_mean
 from harness.tasks import Example, Task
-from harness.tasks.data import load_examples, with_data_overrides
-from harness.tasks.splits import dev_size_for, split_dev
+from harness.tasks.data import line_of, load_examples, with_data_overrides
+from harness.tasks.prompting import DoesNotFit, answer_room, evaluation_prompts, training_tokens
+from harness.tasks.splits import dev_size_for, dev_size_warning, split_dev
 
 
 @dataclass
@@ -25,6 +27,58 @@ class Workload:
     dev: dict[str, list[Example]] = field(default_factory=dict)  # held out from train, per trained task
     train_weights: dict[str, float] = field(default_factory=dict)  # trained task -> sampling weight
     presets: dict = field(default_factory=dict)  # model presets from the same plugins (name -> Registered)
+    warnings: list[str] = field(default_factory=list)  # for the terminal and the report
+    truncation: dict[str, dict] = field(default_factory=dict)  # task -> examples cut per split (fit)
+
+    def fit(self, tokenizer, context: int | None, config: Config) -> dict[str, dict]:
+        """Count, per task and split, the examples whose input is cut to fit: training examples
+        (prompt, answer, EOS) over ``train.max_length`` or the ``context``; dev and test prompts
+        that leave less than the answer's room (:func:`~harness.tasks.prompting.answer_room`)
+        within the ``context``. Records the counts as :attr:`truncation` (``{task: {"train",
+        "dev", "test", "limit", "context"}}``, train/dev/limit for trained tasks only) and a warning
+        per task with cuts; returns the counts.
+
+        Raises :class:`DataError` naming the file and line of an example that cannot fit at all.
+        """
+        template = config.prompt()
+        limit = min(config.train.max_length, context) if context else config.train.max_length
+        for task in self.tasks:
+            counts: dict[str, int | None] = {}
+            if task.name in self.train:
+                counts["train"] = self._cut_in_training(task, tokenizer, template, limit, config)
+                counts["dev"] = self._cut_in_evaluation(task, "dev", tokenizer, template, context)
+            counts["test"] = self._cut_in_evaluation(task, "test", tokenizer, template, context)
+            if task.name in self.train:
+                counts["limit"] = limit
+            counts["context"] = context
+            self.truncation[task.name] = counts
+            warning = truncation_warning(task, counts, self._sizes(task.name), answer_room(tokenizer, task))
+            if warning:
+                self.warnings.append(warning)
+        return self.truncation
+
+    def _sizes(self, name: str) -> dict[str, int]:
+        splits = {"train": self.train, "dev": self.dev, "test": self.test}
+        return {split: len(examples.get(name, [])) for split, examples in splits.items()}
+
+    def _cut_in_training(self, task: Task, tokenizer, template: str, limit: int, config: Config) -> int:
+        cut = 0
+        for example in self.train[task.name]:
+            try:
+                cut += training_tokens(tokenizer, template, example, limit)[1]
+            except DoesNotFit as exc:
+                binding = "train.max_length" if limit == config.train.max_length else "the model's context"
+                raise _located(exc, task, "train", f"shorten them or raise {binding}") from None
+        return cut
+
+    def _cut_in_evaluation(self, task: Task, split: str, tokenizer, template: str, context) -> int:
+        examples = (self.dev if split == "dev" else self.test).get(task.name, [])
+        try:
+            return sum(cut for _, cut in evaluation_prompts(tokenizer, template, task, examples, context))
+        except DoesNotFit as exc:
+            room = answer_room(tokenizer, task)
+            hint = f"the model's {context}-token context less {room} tokens for the answer"
+            raise _located(exc, task, split, hint) from None
 
 
 def prepare(config: Config, train: bool = True) -> Workload:
@@ -52,7 +106,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
                     f"{metric!r}{did_you_mean(metric, metric_registry)}"
                 )
     weights = train_task_weights(config) if train else {}
-    test, train_examples, dev = {}, {}, {}
+    test, train_examples, dev, warnings = {}, {}, {}, []
     for task in tasks:
         test_examples = load_examples(task.test, task, "test")
         test[task.name] = test_examples[: config.eval.limit] if config.eval.limit else test_examples
@@ -65,6 +119,10 @@ def prepare(config: Config, train: bool = True) -> Workload:
                 size = dev_size_for(len(examples), config.train.dev_size)
                 examples, dev[task.name] = split_dev(examples, size, config.seed)
             train_examples[task.name] = examples
+            if config.train.select_by in ("mean", task.name):  # tasks that take part in selection
+                n_dev, n_all = len(dev[task.name]), len(examples) + len(dev[task.name])
+                warning = dev_size_warning(task.name, n_dev, n_all, config.train.dev_size)
+                warnings += [warning] if warning else []
     for name in weights:
         if name not in train_examples:
             raise HarnessError(f"config: train_tasks names {name!r}, which has no training data")
@@ -79,4 +137,30 @@ def prepare(config: Config, train: bool = True) -> Workload:
         dev={name: examples for name, examples in dev.items() if examples},
         train_weights={name: weights.get(name, 1.0) for name in train_examples},
         presets=plugins.presets(pm),
+        warnings=warnings,
     )
+
+
+def _located(exc: DoesNotFit, task: Task, split: str, hint: str) -> DataError:
+    """``exc`` as a :class:`DataError` naming the file and line the example was read from."""
+    own_dev = getattr(task, "dev", None)
+    source, loaded_as = (own_dev, "dev") if split == "dev" and own_dev is not None else (None, split)
+    if source is None:
+        source, loaded_as = (task.test, "test") if split == "test" else (task.train, "train")
+    line = line_of(source, task, loaded_as, exc.example)
+    return DataError(source.path, f"{exc} ({split} split of task {task.name!r}; {hint})", line=line)
+
+
+def truncation_warning(task: Task, counts: dict, sizes: dict[str, int], room: int) -> str | None:
+    """One line naming how many examples of each split of ``task`` have their input cut, or None."""
+    parts = []
+    if counts.get("train"):
+        limit = counts["limit"]
+        parts.append(f"{counts['train']} of {sizes['train']} training examples exceed {limit} tokens")
+    cut = [f"{counts[split]} of {sizes[split]} {split}" for split in ("dev", "test") if counts.get(split)]
+    if cut:
+        context = f"the {counts['context']}-token context less {room} for the answer"
+        parts.append(f"{' and '.join(cut)} prompts exceed {context}")
+    if not parts:
+        return None
+    return f"task {task.name!r}: {'; '.join(parts)}: their input was cut (its end dropped)"

@@ -80,6 +80,8 @@ def test_listings_and_bad_input_do_not_import_torch(tmp_path):
         assert main(["plugins"]) == 0
         assert main(["run", "--tasks", "sentimnet", "-o", "reports"]) == 2
         assert main(["run", "--tasks", "sentiment", "--set", "data.sentiment.test.path=missing.jsonl"]) == 2
+        assert main(["run", "--gate", "sentiment.acc>=1", "-o", "reports"]) == 2  # an unknown metric
+        assert main(["eval", "--gate", "no-regression", "-o", "reports"]) == 2  # needs a baseline
         heavy = ("torch", "transformers", "peft", "accelerate", "sklearn")
         heavy = sorted(m for m in heavy if m in sys.modules)
         print("HEAVY", heavy)
@@ -358,3 +360,187 @@ def test_rich_progress_shows_steps_counts_and_live_values():
     assert "8/8" in final["Evaluating echo (before)"]
     assert "4/4" in final["Fine-tuning"]
     assert final["Fine-tuning"].endswith("loss 0.4123  learning_rate 0.0029")
+
+
+# --- gates, --json and exit codes ------------------------------------------------------------------
+
+
+@pytest.fixture
+def echo_args(tmp_path, tiny_model_dir, write_jsonl, write_plugin):
+    """Arguments for a tiny real run: the suite's small Llama on an "echo" task (12 training, 6
+    test examples), one epoch, everything under tmp_path."""
+    rows = [{"input": f"word {i}", "output": f"word {i}"} for i in range(18)]
+    task = {
+        "name": "echo",
+        "instruction": "Repeat the input.",
+        "test": write_jsonl(tmp_path / "data" / "test.jsonl", rows[:6]),
+        "train": write_jsonl(tmp_path / "data" / "train.jsonl", rows[6:]),
+        "max_new_tokens": 3,
+    }
+    plugin = write_plugin(tmp_path / "echo_task.py", tasks=[task])
+    return [
+        "--model", str(tiny_model_dir), "--tasks", "echo", "--plugin", str(plugin), "-q",
+        "-o", str(tmp_path / "reports"), "--set", f"models_dir={json.dumps(str(tmp_path / 'runs'))}",
+        "--set", "method=\"full\"", "--set", "device=\"cpu\"", "--set", "threads=1", "--set", "cache=false",
+        "--set", "train.epochs=1", "--set", "train.batch_size=8", "--set", "eval.batch_size=8",
+    ]  # fmt: skip
+
+
+def test_failing_gate_exits_1_and_json_summary_parses(echo_args, capsys, tmp_path):
+    gates = ["echo.exact_match>1", "echo.exact_match<=1", "*.primary.delta>=-1", "no-regression"]
+    code = main(["run", *echo_args, "--json", *(f"--gate={g}" for g in gates)])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    summary = json.loads(captured.out)  # stdout is the JSON alone; the human output went to stderr
+    assert summary["exit_code"] == 1 and summary["gates_passed"] is False and summary["mode"] == "run"
+    assert [(g["expression"], g["passed"]) for g in summary["gates"]] == [
+        (gates[0], False),
+        (gates[1], True),
+        (gates[2], True),
+        (gates[3], True),  # a tiny model scores 0 before and after: nothing regressed
+    ]
+    results = json.loads((tmp_path / "reports" / summary["run_id"] / "results.json").read_text("utf-8"))
+    assert results["gates"] == summary["gates"]  # written into results.json, after the tasks
+    keys = list(results)
+    assert keys.index("gates") == keys.index("decision" if "decision" in keys else "tasks") + 1
+    accuracy = results["tasks"]["echo"]["metrics"]["exact_match"]
+    assert summary["gates"][0]["actual"] == accuracy["after"]
+    echo = summary["tasks"]["echo"]
+    assert echo["metric"] == "exact_match"
+    assert (echo["before"], echo["after"], echo["delta"]) == (
+        accuracy["before"],
+        accuracy["after"],
+        accuracy["delta"],
+    )
+    assert echo["delta_ci"] == accuracy["delta_ci"] and echo["p_value"] == accuracy["p_value"]
+    assert echo["outcome"] == results["tasks"]["echo"].get("verdict", {}).get("outcome")
+    assert summary["decision"] == results.get("decision")
+    assert set(summary["paths"]) == {"results", "samples", "markdown", "html"}
+    assert all(Path(path).is_file() for path in summary["paths"].values())
+    assert summary["model_dir"] == results["model"]["output_dir"]
+    report = Path(summary["paths"]["markdown"]).read_text("utf-8")  # rewritten with the gates
+    assert "Gates: 3 of 4 gates passed." in report
+    index = (tmp_path / "reports" / "index.md").read_text("utf-8")  # so is the run history
+    assert any(summary["run_id"] in line and line.endswith("| FAILED |") for line in index.splitlines())
+    # the terminal lines: each gate's result after the summary table, on stderr
+    assert "gates: 3 of 4 passed" in captured.err
+    lines = {
+        line.split()[1]: line.split()[0]
+        for line in captured.err.splitlines()
+        if line[2:6] in ("PASS", "FAIL")
+    }
+    assert lines == {gates[0]: "FAIL", gates[1]: "PASS", gates[2]: "PASS", gates[3]: "PASS"}
+    assert f"echo exact_match after tuning {accuracy['after']:.4g} fails > 1" in captured.err
+
+
+def test_passing_gates_in_eval_mode_exit_0(echo_args, capsys):
+    assert main(["eval", *echo_args, "--gate", "echo.exact_match>=0", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["mode"] == "eval" and summary["exit_code"] == 0 and summary["gates_passed"] is True
+    assert summary["gates"][0]["actual"] == summary["tasks"]["echo"]["before"]
+    assert summary["tasks"]["echo"]["after"] is None and summary["model_dir"] is None
+
+
+def test_config_gates_are_checked_too(echo_args, capsys, write_config, tmp_path):
+    config = write_config(tmp_path / "gates.toml", {"gates": {"require": ["echo.exact_match>=2"]}})
+    assert main(["eval", *echo_args, "-c", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "gates: 0 of 1 passed" in out
+    assert "FAIL  echo.exact_match>=2  echo exact_match" in out
+
+
+@pytest.mark.parametrize(
+    "command, gate, expected",
+    [
+        ("run", "sentiment.accuracy=>0.8", ["--gate 'sentiment.accuracy=>0.8': unknown operator '=>'"]),
+        ("run", "sentiment.accuracy>=", ["--gate 'sentiment.accuracy>=': missing value after '>='"]),
+        ("eval", "sentiment.accuracy", ["no comparison operator"]),
+        ("run", "sentimnt.accuracy>=0.8", ["unknown task 'sentimnt' (did you mean 'sentiment'?)"]),
+        ("run", "sentiment.acuracy>=0.8", ["unknown metric 'acuracy'", "(did you mean 'accuracy'?)"]),
+        (
+            "eval",
+            "no-regression",
+            ["--gate 'no-regression': compares with the model before tuning", "eval mode"],
+        ),
+        ("eval", "sentiment.accuracy.delta>0", ["only absolute gates"]),
+    ],
+)
+def test_bad_gate_exits_2_before_any_model_work(command, gate, expected, capsys, tmp_path, no_model_loading):
+    argv = [command, "--tasks", "sentiment", "--gate", gate, "-o", str(tmp_path / "reports")]
+    _assert_clean_failure(argv, capsys, tmp_path, expected)
+
+
+def test_bad_gate_in_config_exits_2(capsys, tmp_path, no_model_loading):
+    line = _assert_clean_failure(
+        ["run", "--tasks", "sentiment", "--set", 'gates.require=["sentiment.accuracy>>1"]'],
+        capsys,
+        tmp_path,
+        [],
+    )
+    expected = "error: config gates.require 'sentiment.accuracy>>1': unknown operator '>>'"
+    assert line == f"{expected}; use one of >=, >, <=, <, =="
+
+
+def test_bad_input_with_json_still_prints_json(capsys, tmp_path, no_model_loading):
+    assert main(["run", "--tasks", "sentiment", "--gate", "x", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "error": "--gate 'x': no comparison operator; use one of >=, >, <=, <, ==",
+        "exit_code": 2,
+    }
+    assert captured.err.startswith("error: --gate 'x'")
+
+
+@pytest.fixture
+def failing_api(monkeypatch):
+    """``failing_api(exc)``: harness.api.run raises ``exc`` (after the input checks)."""
+    import harness.api
+
+    def install(exc: BaseException):
+        def run(*args, **kwargs):
+            raise exc
+
+        monkeypatch.setattr(harness.api, "run", run)
+
+    return install
+
+
+def test_internal_error_exits_3_with_one_line(failing_api, capsys):
+    failing_api(RuntimeError("boom"))
+    assert main(["run", "--tasks", "sentiment"]) == 3
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "internal error: RuntimeError: boom (rerun with --debug for the traceback)"
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("argv", [["--debug", "run"], ["run", "--debug"]])
+def test_debug_shows_the_traceback(argv, failing_api, capsys):
+    failing_api(RuntimeError("boom"))
+    assert main([*argv, "--tasks", "sentiment"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert "RuntimeError: boom" in err and err.strip().endswith("internal error: RuntimeError: boom")
+
+
+def test_harness_error_with_debug_shows_the_traceback_too(capsys, no_model_loading):
+    assert main(["run", "--debug", "--tasks", "sentimnt"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("error: unknown task 'sentimnt'")
+
+
+def test_interrupt_exits_130(failing_api, capsys):
+    failing_api(KeyboardInterrupt())
+    assert main(["run", "--tasks", "sentiment", "--json"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "interrupted"
+    assert json.loads(captured.out) == {"error": "interrupted", "exit_code": 130}
+
+
+def test_help_documents_gates_and_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "no-regression[:TASK]" in out and "TASK.METRIC.delta OP VALUE" in out
+    for code, meaning in (("0", "every gate passed"), ("1", "a gate failed"), ("2", "bad input"),
+                          ("3", "internal error"), ("130", "interrupted")):  # fmt: skip
+        assert any(line.split()[:1] == [code] and meaning in line for line in out.splitlines())

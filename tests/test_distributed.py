@@ -72,7 +72,7 @@ def write_run_config(write_config, model: Path, root: Path, name: str, batch_siz
 
 
 def only_run(root: Path) -> tuple[Path, dict, list[dict]]:
-    runs = list((root / "reports").iterdir())
+    runs = [p for p in (root / "reports").iterdir() if p.is_dir()]  # beside them: the run index
     assert len(runs) == 1, runs
     run_dir = runs[0]
     names = {p.name for p in run_dir.iterdir()}

@@ -36,7 +36,8 @@ def finished_run(tmp_path_factory, tiny_model_dir):
         ]
     )  # fmt: skip
     assert code == 0
-    (run_dir,) = (root / "reports").iterdir()
+    (run_dir,) = [p for p in (root / "reports").iterdir() if p.is_dir()]
+    assert {"index.md", "index.html"} <= {p.name for p in (root / "reports").iterdir()}  # run history
     results = json.loads((run_dir / "results.json").read_text())
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     return run_dir, results, samples

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness.config import Config
+from harness.decisions import decide
 from harness.errors import HarnessError
 from harness.reports import (
     build_results,
@@ -34,9 +35,10 @@ def _prompt(instruction: str, text: str) -> str:
 def make_results(mode: str = "run") -> dict:
     run = mode == "run"
 
-    def metric(before, after, hib=True, settings=None):
+    def metric(before, after, hib=True, settings=None, scale=1.0):
         return {
             "higher_is_better": hib,
+            "scale": scale,
             "before": before,
             "after": after if run else None,
             "delta": round(after - before, 6) if run else None,
@@ -100,13 +102,33 @@ def make_results(mode: str = "run") -> dict:
                 "max_new_tokens": 64,
                 "stop": ["\n"],
                 "metrics": {
-                    "bleu": metric(12.4, 10.1, settings={"signature": "nrefs:1|case:mixed|tok:13a"}),
-                    "ter": metric(80.0, 70.5, hib=False),
+                    "bleu": metric(
+                        12.4, 10.1, settings={"signature": "nrefs:1|case:mixed|tok:13a"}, scale=100.0
+                    ),
+                    "ter": metric(80.0, 70.5, hib=False, scale=100.0),
                 },
             },
         },
         "reports": {"html": "report.html", "markdown": "report.md", "samples": "samples.jsonl"},
     }
+
+
+def with_verdicts(results: dict, p_values: dict[str, float], correction: str = "holm") -> dict:
+    """``results`` with paired tests on the primary metrics (``p_values`` by task; a CI of
+    ±0.8 × |delta| around the delta) and the verdicts and decision they lead to at alpha = 0.05."""
+    for name, p in p_values.items():
+        task = results["tasks"][name]
+        entry = task["metrics"][task["primary_metric"]]
+        spread = 0.8 * abs(entry["delta"])
+        entry.update(delta_ci=[entry["delta"] - spread, entry["delta"] + spread], p_value=p)
+        entry["significant"] = p < 0.05
+    verdicts, results["decision"] = decide(
+        results["tasks"], alpha=0.05, min_effect=0.01, correction=correction
+    )
+    for name, verdict in verdicts.items():
+        results["tasks"][name]["verdict"] = verdict
+    results["statistics"] = {"confidence": 0.95, "alpha": 0.05}
+    return results
 
 
 def make_samples(mode: str = "run") -> list[dict]:
@@ -182,11 +204,11 @@ def test_example_input_comes_from_the_samples_input_field():
 TOP_KEYS = [
     "schema_version", "run_id", "mode", "created", "harness_version", "git_commit", "seed", "config",
     "model", "device", "versions", "distributed", "durations", "training", "statistics", "generation",
-    "tasks", "reports",
+    "tasks", "warnings", "reports",
 ]  # fmt: skip
 TASK_KEYS = [
     "version", "source", "instruction", "test_data", "train_data", "n_test", "n_train", "primary_metric",
-    "scoring", "choices", "max_new_tokens", "stop", "metrics", "baseline_cached",
+    "scoring", "choices", "max_new_tokens", "stop", "metrics", "baseline_cached", "truncation",
 ]  # fmt: skip
 SAMPLE_KEYS = [
     "task", "id", "prompt", "input", "reference", "references", "prediction_before", "scores_before",
@@ -223,6 +245,8 @@ def _results(workload, before, after, **changes):
         **dict.fromkeys(("epochs", "steps", "train_examples", "final_loss", "loss_history", "max_steps")),
         **dict.fromkeys(("dev_examples", "dev_metrics", "dev_history", "best_step", "best_score")),
         **dict.fromkeys(("stopped_early", "tokens", "lora_modules", "resumed_from", "output_dir")),
+        **dict.fromkeys(("stop_reason", "kept", "last_step", "last_score", "noise_margin", "dev_weights")),
+        warnings=[],
         method="full", trainable_parameters=10, select_by="mean", duration=1.23456,
     )  # fmt: skip
     arguments = {
@@ -246,21 +270,39 @@ def _results(workload, before, after, **changes):
 def test_build_results_keys_values_and_stats_settings(evaluated):
     workload, before, after = evaluated
     results = _results(workload, before, after, cached=["echo"])
-    assert list(results) == TOP_KEYS
+    assert list(results) == [*TOP_KEYS[:-1], "decision", "reports"]  # decision: run mode only
     assert results["mode"] == "run" and results["run_id"] == "20261124-103000-ab12cd"
     assert results["durations"] == {"model_load": 1.235, "eval_before": 2.0}
     assert results["training"]["duration"] == 1.235 and results["model"]["trainable_parameters"] == 10
     assert results["statistics"]["confidence"] == pytest.approx(0.9)
     assert (results["statistics"]["n_resamples"], results["statistics"]["alpha"]) == (200, 0.1)
     task = results["tasks"]["echo"]
-    assert list(task) == [*TASK_KEYS, "flips"]
+    assert list(task) == [*TASK_KEYS, "flips", "verdict"]
     assert task["baseline_cached"] is True and task["n_test"] == 8 and task["train_data"] is None
     entry = task["metrics"]["exact_match"]
-    assert list(entry)[:5] == ["higher_is_better", "before", "after", "delta", "settings"]
-    assert (entry["before"], entry["after"], entry["delta"]) == (0.25, 0.875, 0.625)
+    assert list(entry)[:6] == ["higher_is_better", "scale", "before", "after", "delta", "settings"]
+    assert (entry["scale"], entry["before"], entry["after"], entry["delta"]) == (1.0, 0.25, 0.875, 0.625)
     assert entry["test"] == "mcnemar-exact" and entry["n_resamples"] == 200
-    assert entry["significant"] == (entry["p_value"] < 0.1)
+    assert entry["p_value"] == pytest.approx(2 * 0.5**5)  # 5 fixed, none broken
+    assert entry["significant"] is True  # < alpha = 0.1
     assert task["flips"]["counts"] == {"wrong_to_right": 5, "right_to_wrong": 0}
+    # the verdict: one task, so Holm changes nothing; 0.0625 < 0.1 and 0.625 >= min_effect 0.01
+    verdict = task["verdict"]
+    assert list(verdict) == [
+        "metric", "outcome", "leaning", "before", "after", "delta", "delta_ci", "p_value", "p_adjusted",
+        "significant", "large_enough", "reason",
+    ]  # fmt: skip
+    assert (verdict["metric"], verdict["outcome"], verdict["leaning"]) == ("exact_match", "improved", "up")
+    assert verdict["delta_ci"] == entry["delta_ci"] and verdict["p_adjusted"] == entry["p_value"]
+    assert results["decision"] == {
+        "alpha": 0.1,
+        "min_effect": 0.01,
+        "correction": "holm",
+        "improved": 1,
+        "regressed": 0,
+        "unchanged": 0,
+        "summary": "1 of 1 task improved, 0 regressed, 0 no significant change",
+    }
     assert results["reports"] == {"html": "report.html", "markdown": "report.md", "samples": "samples.jsonl"}
 
 
@@ -299,16 +341,47 @@ def test_build_samples_rows(evaluated):
 
 
 def test_markdown_run_mode_tables_and_verdicts():
-    md = render_markdown(make_results(), make_samples())
+    results = with_verdicts(make_results(), {"sentiment": 0.001, "translation": 0.004})
+    md = render_markdown(results, make_samples())
     assert md.startswith("# harness run `20261124-103000-ab12cd`")
-    assert "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 ↑ |" in md
-    assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 ↑ |" in md
-    assert "| bleu (primary) | 12.40 | 10.10 | -2.30 ↓ |" in md
-    # lower-is-better metric going down is an improvement
-    assert "| ter ↓ | 80.00 | 70.50 | -9.50 ↓ |" in md
     summary = md.split("## Summary", 1)[1].split("## Task", 1)[0]
-    assert "**sentiment** — accuracy: 0.5000 → 0.9300 (+0.4300) ↑ improved" in summary
-    assert "**translation** — bleu: 12.40 → 10.10" in summary and "↓ worse" in summary
+    lines = summary.strip().splitlines()
+    # the overall line first, then the regression, bold: it does not rely on colour
+    assert lines[0] == "**Overall: 1 of 2 tasks improved, 1 regressed, 0 no significant change.**"
+    assert lines[2] == "**▼ Regressed: translation.**"
+    assert "| task | verdict | primary metric | before → after | delta [95% CI] | p (Holm) |" in summary
+    # Holm doubles the smaller p-value of two and leaves the larger
+    assert (
+        "| sentiment | ▲ improved | accuracy | 0.5000 → 0.9300 | +0.4300 [+0.0860, +0.7740] "
+        "| 0.0020 (raw 0.0010) |" in summary
+    )
+    # BLEU on its 0-100 scale: 2 decimals
+    assert (
+        "| translation | **▼ REGRESSED** | bleu | 12.40 → 10.10 | -2.30 [-4.14, -0.46] | 0.0040 |" in summary
+    )
+    assert (
+        "Improved or regressed needs a significant paired test of the primary metric at α = 0.05 "
+        "(p Holm-adjusted over the tasks) and \\|delta\\| ≥ 0.01 × the metric's scale; otherwise no "
+        "significant change." in summary
+    )
+    # each task opens with its verdict and the reason
+    sentiment = md.split("## Task `sentiment`", 1)[1]
+    assert sentiment.lstrip().startswith(
+        "Verdict: **▲ improved** — p = 0.002 &lt; 0.05 after Holm over 2 tasks"
+    )
+    translation = md.split("## Task `translation`", 1)[1]
+    assert translation.lstrip().startswith(
+        "Verdict: **▼ REGRESSED** — p = 0.004 &lt; 0.05 after Holm over 2 tasks, and \\|delta\\| = 2.30 ≥ "
+        "the minimum effect 1 (0.01 × scale 100)."
+    )
+    # every delta shows its CI where there is one; the primary row shows the corrected p-value
+    assert "| metric | before | after | delta [95% CI] | p-value |" in md
+    assert (
+        "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 [+0.0860, +0.7740] | 0.0020 (raw 0.0010) * |" in md
+    )
+    assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 | — |" in md
+    assert "| bleu (primary) | 12.40 | 10.10 | -2.30 [-4.14, -0.46] | 0.0040 * |" in md
+    assert "| ter ↓ | 80.00 | 70.50 | -9.50 | — |" in md
     # metadata, settings
     assert "| final_loss | 0.41 |" in md
     assert "| learning_rate | 0.003 |" in md
@@ -316,6 +389,39 @@ def test_markdown_run_mode_tables_and_verdicts():
     assert "| train.epochs | 20 |" in md
     assert "signature = `nrefs:1|case:mixed|tok:13a`" in md
     assert "| total | 92.0 s |" in md
+
+
+def test_markdown_no_significant_change_says_where_it_leans():
+    results = make_results()
+    results["tasks"]["sentiment"]["metrics"]["accuracy"].update(before=0.4725, after=0.5275, delta=0.055)
+    results = with_verdicts(results, {"sentiment": 0.151, "translation": 0.6})
+    md = render_markdown(results, make_samples())
+    assert "**Overall: 0 of 2 tasks improved, 0 regressed, 2 no significant change.**" in md
+    assert "Regressed" not in md and "REGRESSED" not in md
+    assert "| sentiment | no significant change, leaning better | accuracy | 0.4725 → 0.5275 |" in md
+    assert "| translation | no significant change, leaning worse | bleu | 12.40 → 10.10 |" in md
+    assert "p = 0.302 ≥ 0.05 after Holm over 2 tasks" in md  # 0.151 doubled: the smaller of two
+
+
+def test_markdown_run_without_verdicts():
+    """A run recorded before verdicts existed still renders: no overall line, no verdict."""
+    md = render_markdown(make_results(), make_samples())
+    assert "Overall" not in md and "Verdict:" not in md
+    assert "| sentiment | — | accuracy | 0.5000 → 0.9300 | +0.4300 | — |" in md
+    assert "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 |" in md
+
+
+def test_verdict_tables_escape_task_names():
+    results = make_results()
+    results["tasks"] = {EVIL: results["tasks"]["sentiment"]}
+    results = with_verdicts(results, {EVIL: 0.001})
+    summary = render_markdown(results, []).split("## Task", 1)[0]
+    assert (
+        "<script>" not in summary
+        and "| &lt;script&gt;alert(1)&lt;/script&gt; a\\|b | ▲ improved |" in summary
+    )
+    page = render_html(results, [])
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; a|b" in page
 
 
 def test_markdown_examples_escape_and_limit():
@@ -350,23 +456,24 @@ def test_markdown_eval_mode():
 def test_ci_and_p_values_render_when_present():
     results = make_results()
     acc = results["tasks"]["sentiment"]["metrics"]["accuracy"]
-    acc.update(before_ci=[0.4, 0.6], after_ci=[0.88, 0.97], p_value=0.00001, significant=True)
+    acc.update(before_ci=[0.4, 0.6], after_ci=[0.88, 0.97], delta_ci=[0.31, 0.52])
+    acc.update(p_value=0.00001, significant=True)
     f1 = results["tasks"]["sentiment"]["metrics"]["macro_f1"]
-    f1.update(p_value=0.2, significant=False)
+    f1.update(delta_ci=[-0.05, 1.2], p_value=0.2, significant=False)
     md = render_markdown(results, make_samples())
-    assert "| metric | before | after | delta | p-value |" in md
+    assert "| metric | before | after | delta [CI] | p-value |" in md
     row = (
-        "| accuracy (primary) | 0.5000 [0.4000, 0.6000] | 0.9300 [0.8800, 0.9700] | +0.4300 ↑ "
-        "| &lt;0.0001 * |"
+        "| accuracy (primary) | 0.5000 [0.4000, 0.6000] | 0.9300 [0.8800, 0.9700] "
+        "| +0.4300 [+0.3100, +0.5200] | &lt;0.0001 * |"
     )
     assert row in md
-    assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 ↑ | 0.2000 |" in md
-    assert "(+0.4300, p &lt; 0.0001, significant) ↑ improved" in md
+    assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 [-0.0500, +1.2000] | 0.2000 |" in md
     page = render_html(results, make_samples())
     assert "0.9300 [0.8800, 0.9700]" in page and "p-value" in page and 'class="sig"' in page
+    assert "+0.4300 [+0.3100, +0.5200]" in page
     # absent -> not shown
     plain = render_markdown(make_results(), make_samples())
-    assert "p-value" not in plain and "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 ↑ |\n" in plain
+    assert "p-value" not in plain and "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 |\n" in plain
     assert "p = " not in plain and "significant" not in plain
     assert "p-value" not in render_html(make_results(), make_samples())
 
@@ -393,11 +500,25 @@ def test_html_escapes_and_is_self_contained():
 
 
 def test_html_content_run_mode():
-    page = render_html(make_results(), make_samples())
-    # summary: sentiment improved (green), translation BLEU dropped (red)
-    assert re.search(r'class="num improved">\+0\.4300', page)
-    assert re.search(r'class="num worse">-2\.30', page)
-    assert re.search(r'class="num improved">-9\.50', page)  # TER: lower is better
+    results = with_verdicts(make_results(), {"sentiment": 0.001, "translation": 0.004})
+    page = render_html(results, make_samples())
+    summary = page.split("<h2>Summary</h2>", 1)[1].split("<h2", 1)[0]
+    # the overall line on top; the regression named, marked by a symbol and capitals, not only red
+    assert "Overall: 1 of 2 tasks improved, 1 regressed, 0 no significant change." in summary
+    assert '<div class="overall has-regression">' in summary and "▼ Regressed: translation" in summary
+    improved, regressed = summary.split('<tr class="row-improved">')[1].split('<tr class="row-regressed">')
+    assert (
+        '<span class="improved">▲ improved</span>' in improved and ">+0.4300 [+0.0860, +0.7740]<" in improved
+    )
+    assert '0.0020<br><span class="note">raw 0.0010</span>' in improved
+    assert '<span class="regressed">▼ REGRESSED</span>' in regressed and ">-2.30 [-4.14, -0.46]<" in regressed
+    assert "p = 0.004 &lt; 0.05 after Holm over 2 tasks" in regressed
+    assert "<th>delta [95% CI]</th><th>p (Holm)</th>" in summary
+    # each task opens with its headline
+    assert (
+        '<p class="headline"><span class="regressed">▼ REGRESSED</span> — bleu 12.40 → 10.10, '
+        "delta -2.30 [-4.14, -0.46], p = 0.0040<br>"
+    ) in page
     assert 'class="text match">Positive</td>' in page
     assert "nrefs:1|case:mixed|tok:13a" in page
     assert "Training loss" in page and "650,000" in page
@@ -491,13 +612,106 @@ def test_summary_table():
     assert "accuracy" in out and "+0.4300" in out and "0.9300" in out
     assert "bleu" in out and "12.40" in out
     table = summary_table(make_results())
-    assert [c.header for c in table.columns] == ["task", "metric", "before", "after", "delta", "p"]
+    assert [c.header for c in table.columns] == [
+        "task",
+        "metric",
+        "before",
+        "after",
+        "delta [CI]",
+        "p",
+        "verdict",
+    ]
     primary = [cell for cell in table.columns[1]._cells if cell.style == "bold"]
     assert [cell.plain for cell in primary] == ["accuracy", "bleu"]
+    assert [cell.plain for cell in table.columns[6]._cells] == ["—", "", "—", ""]  # a run without verdicts
+
+
+def test_summary_table_verdicts_fit_100_columns():
+    from rich.console import Console
+
     results = make_results()
-    results["tasks"]["sentiment"]["metrics"]["accuracy"].update(p_value=0.00001, significant=True)
-    console = Console(record=True, width=120, color_system=None)
-    console.print(summary_table(results))
-    assert "<0.0001 *" in console.export_text()
+    results["tasks"]["summarization"] = {
+        "primary_metric": "rougeL",
+        "metrics": {
+            name: {"higher_is_better": True, "scale": 1.0, "before": 0.21, "after": 0.2472, "delta": 0.0372}
+            for name in ("rougeL", "rouge1", "rouge2", "rougeLsum")
+        },
+    }
+    results = with_verdicts(results, {"sentiment": 0.00001, "translation": 0.004, "summarization": 0.06})
+    table = summary_table(results)
+    assert (
+        table.title
+        == "run 20261124-103000-ab12cd: 1 of 3 tasks improved, 1 regressed, 1 no significant change"
+    )
+    assert [c.header for c in table.columns][4:] == ["delta [95% CI]", "p", "verdict"]
+    verdicts = [cell for cell in table.columns[6]._cells if cell.plain]
+    assert [cell.plain for cell in verdicts] == [
+        "▲ improved",
+        "▼ REGRESSED",
+        "no significant change\nleaning better",
+    ]
+    assert verdicts[1].style == "bold red reverse"
+    console = Console(record=True, width=100, color_system=None)
+    console.print(table)
+    out = console.export_text()
+    assert max(len(line) for line in out.splitlines()) <= 100
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") == 6}
+    assert "+0.4300 [+0.0860, +0.7740]" in lines["accuracy"] and "<0.0001 *" in lines["accuracy"]
+    assert "-2.30 [-4.14, -0.46]" in lines["bleu"] and "0.0080 *" in lines["bleu"]  # Holm: 2 × 0.004
+    assert "+0.0372 [+0.0074, +0.0670]" in lines["rougeL"] and "0.0600 " in lines["rougeL"]
+    assert lines["rouge1"].split("│")[4].strip() == "+0.0372"  # no CI recorded: the delta alone
     table = summary_table(make_results("eval"))
     assert [c.header for c in table.columns] == ["task", "metric", "score"]
+
+
+def test_gates_render_with_failures_marked():
+    results = with_verdicts(make_results(), {"sentiment": 0.001, "translation": 0.004})
+    results["gates"] = [
+        {
+            "expression": "sentiment.accuracy>=0.8",
+            "passed": True,
+            "actual": 0.93,
+            "detail": "0.93 passes >= 0.8",
+        },
+        {
+            "expression": "no-regression",
+            "passed": False,
+            "actual": 1,
+            "detail": "translation bleu <regressed>",
+        },
+    ]
+    md = render_markdown(results, make_samples())
+    summary = md.split("## Task", 1)[0]
+    assert "**Gates: 1 of 2 gates passed.**" in summary
+    assert "| PASS | sentiment.accuracy&gt;=0.8 | 0.9300 | 0.93 passes &gt;= 0.8 |" in summary
+    assert "| **✖ FAIL** | no-regression | 1 | translation bleu &lt;regressed&gt; |" in summary
+    page = render_html(results, make_samples())
+    assert "<h3>Gates: 1 of 2 gates passed</h3>" in page and "<regressed>" not in page
+    assert '<td class="regressed">✖ FAIL</td>' in page
+    assert "Gates" not in render_markdown(make_results(), make_samples())
+
+
+def test_harness_report_renders_a_run_again_from_its_files(tmp_path, capsys):
+    from harness.cli import main
+
+    results, samples = make_results(), make_samples()
+    paths = write_reports(tmp_path / "reports" / "run-1", results, samples)
+    expected = {key: paths[key].read_text(encoding="utf-8") for key in ("markdown", "html")}
+    for key in expected:
+        paths[key].write_text("stale", encoding="utf-8")
+    assert main(["report", "run-1", "--output-dir", str(tmp_path / "reports")]) == 0
+    assert {key: paths[key].read_text(encoding="utf-8") for key in expected} == expected
+    assert "report.html" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "nowhere")]) == 2  # not a run folder: one line, exit 2
+
+
+def test_reports_say_how_training_ended_and_show_warnings_escaped():
+    results, samples = make_results(), make_samples()
+    results["training"].update(stop_reason="stopped early at step 40 of 90", kept="kept the step-30 one")
+    results["warnings"] = ["task 'tiny' has only 6 dev examples <b>"]
+    markdown = render_markdown(results, samples)
+    assert "Training: stopped early at step 40 of 90; kept the step-30 one." in markdown
+    assert "- ⚠ task 'tiny' has only 6 dev examples &lt;b&gt;" in markdown
+    page = render_html(results, samples)
+    assert "stopped early at step 40 of 90" in page
+    assert "6 dev examples &lt;b&gt;" in page and "<b>" not in page.split("6 dev examples")[1][:10]

@@ -57,7 +57,7 @@ def first_complete_checkpoint(runs: Path, process: subprocess.Popen, timeout: fl
 
 
 def results_of(root: Path) -> tuple[dict, list[dict]]:
-    (run_dir,) = (root / "reports").iterdir()
+    (run_dir,) = [p for p in (root / "reports").iterdir() if p.is_dir()]
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     return results, samples

@@ -37,10 +37,12 @@ def dev_set(examples):
 # --- pure helpers -----------------------------------------------------------------------------------
 
 
-def test_dev_size_is_capped_at_ten_percent():
+def test_dev_size_is_capped_at_a_quarter_of_the_training_examples():
     assert splits.dev_size_for(300, 20) == 20
-    assert splits.dev_size_for(100, 20) == 10
-    assert splits.dev_size_for(5, 20) == 0
+    assert splits.dev_size_for(100, 20) == 20
+    assert splits.dev_size_for(64, 20) == 16  # a small task keeps a usable dev split (10% gave 6)
+    assert splits.dev_size_for(300, 200) == 75
+    assert splits.dev_size_for(3, 20) == 0
     assert splits.dev_size_for(300, 0) == 0
 
 
@@ -82,6 +84,10 @@ def test_aggregate_mean_and_single_task():
     dev = training.DevSet(tasks, {}, {"accuracy": acc, "bleu": bleu})
     assert aggregate({"s": 0.8, "t": 20.0}, dev, "mean") == pytest.approx(0.5)
     assert aggregate({"s": 0.8, "t": 20.0}, dev, "t") == pytest.approx(0.2)
+    # with dev examples: each task weighs by its number of them (the pooled per-example mean)
+    sized = training.DevSet(tasks, {"s": [None] * 30, "t": [None] * 10}, {"accuracy": acc, "bleu": bleu})
+    assert aggregate({"s": 0.8, "t": 20.0}, sized, "mean") == pytest.approx((30 * 0.8 + 10 * 0.2) / 40)
+    assert aggregate({"s": 0.8, "t": 20.0}, sized, "t") == pytest.approx(0.2)
 
 
 def test_patience_counts_evaluations_since_the_best():
@@ -92,6 +98,10 @@ def test_patience_counts_evaluations_since_the_best():
     assert patience_exhausted(log(0.1, 0.2, 0.1, 0.1), 2)
     assert not patience_exhausted(log(0.2, 0.1, 0.2, 0.1), 2)  # a tie is a new best
     assert not patience_exhausted(log(0.3, 0.1, 0.1, 0.1), 0)  # 0 disables
+    # with a noise margin, only evaluations more than the margin below the best count
+    assert not patience_exhausted(log(0.1, 0.5, 0.45, 0.42), 2, margin=0.1)
+    assert patience_exhausted(log(0.1, 0.5, 0.45, 0.39, 0.3), 2, margin=0.1)
+    assert not patience_exhausted(log(0.1, 0.5, 0.3, 0.3, 0.41), 3, margin=0.1)
 
 
 def test_latest_checkpoint_skips_incomplete(tmp_path):
@@ -224,7 +234,7 @@ def test_best_checkpoint_is_kept_and_training_stops_early(
     scripted = iter([0.2, 0.5, 0.3, 0.1, 0.9, 0.9])
     monkeypatch.setattr(DEV_SCORES, lambda *a, **k: {"t": next(scripted)})
     cfg = train_config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
-    model, result = training.fine_tune(loaded, examples(32), cfg, tmp_path / "model", dev=dev_set())
+    model, result = training.fine_tune(loaded, examples(32), cfg, tmp_path / "model", dev=dev_set(100))
     assert [row["t"] for row in result.dev_history] == [0.2, 0.5, 0.3, 0.1]
     assert [row["step"] for row in result.dev_history] == [2, 4, 6, 8]
     assert result.best_step == 4 and result.best_score == 0.5
@@ -339,12 +349,14 @@ def test_resume_from_a_finished_checkpoint_reloads_the_best(
     cfg = train_config(epochs=10, eval_every=2, patience=2, keep_checkpoints=True)
     monkeypatch.setattr(DEV_SCORES, scripted())
     first = load_tiny()
-    _, result = training.fine_tune(first, examples(32), cfg, tmp_path / "model", dev=dev_set())
+    _, result = training.fine_tune(first, examples(32), cfg, tmp_path / "model", dev=dev_set(100))
     saved = load_file(tmp_path / "model" / "model.safetensors")
     (tmp_path / "model" / "model.safetensors").unlink()
     monkeypatch.setattr(DEV_SCORES, lambda *a, **k: pytest.fail("no evaluation expected"))
     again = load_tiny()
-    _, resumed = training.fine_tune(again, examples(32), cfg, tmp_path / "model", dev=dev_set(), resume=True)
+    _, resumed = training.fine_tune(
+        again, examples(32), cfg, tmp_path / "model", dev=dev_set(100), resume=True
+    )
     assert resumed.resumed_from.endswith("checkpoint-8")
     assert (resumed.steps, resumed.best_step, resumed.dev_history) == (8, 4, result.dev_history)
     assert resumed.tokens["real"] == result.tokens["real"] and resumed.stopped_early

@@ -5,36 +5,18 @@ settings, so its predictions are stored in ``<cache_root>/evals/<key>.json`` (``
 is :func:`harness.files.cache_root`, i.e. ``$HARNESS_CACHE_DIR`` or ``~/.cache/harness``)
 and reused. ``cache = false`` in the config (``--no-cache`` on the command line) bypasses it.
 
-The key (:func:`evaluation_key`) is a SHA-256 over everything that can change a prediction:
-
-* the model: every file of the model directory that ``from_pretrained`` may read (weights,
-  config, generation config, tokenizer files; see :func:`model_fingerprint`), and for a peft
-  adapter directory also its base model's files;
-* the task: every field of the :class:`~harness.tasks.Task` (name, version, instruction,
-  metrics, max_new_tokens, stop, choices, scoring, and any field added later) except its
-  data sources and description;
-* the test examples as loaded (ids, instructions, inputs, outputs, references): this covers
-  the file's content, the field/label mapping, the source ``limit`` and ``eval.limit``;
-* the prompt template, the whole ``[eval]`` config table (batch size, limit, ...);
-* the metrics' names and implementations, and the versions of harness, torch, transformers,
-  tokenizers, peft and of the metric packages (sacrebleu, rouge-score, scikit-learn, evaluate);
-* the device type and dtype;
-* the source of the code that makes a prediction (:data:`PREDICTION_MODULES`).
+The key (:func:`evaluation_key`, material in :func:`key_material`) is a SHA-256 over everything
+that can change a prediction: the model's files (:func:`model_fingerprint`; for a peft adapter,
+its base model's too), every field of the task but its data sources and description, the test
+examples as loaded, the prompt template and the ``[eval]`` table, the metrics' names and
+implementations, the versions of the libraries that compute, the device type and dtype, and the
+source of the code that makes a prediction (:data:`PREDICTION_MODULES`).
 
 Only the :class:`~harness.evaluation.Predictions` are stored (prompts, predictions, how they
 were made, and the choices' log-probabilities); nothing here scores. The caller scores a hit
 afresh (:func:`harness.evaluation.scored`), which is cheap, so a hit's numbers always come
 from the current metric code. A missing, unreadable, corrupt or mismatching cache file is a
 miss (and is overwritten); writes are atomic (:func:`harness.files.atomic_write_json`).
-
-**Large files.** Files up to :data:`FULL_HASH_LIMIT` (256 MiB) are hashed in full. Larger
-weight files are fingerprinted by their size, modification time and :data:`SAMPLE_CHUNKS`
-chunks of 1 MiB spread evenly over the file (first and last included), so that a
-multi-gigabyte model costs ~64 MiB of reading instead of all of it. Any training run or
-re-download changes the mtime and, in practice, every sampled chunk; an in-place edit of a
-few bytes that keeps the mtime would go unnoticed: use ``--no-cache`` after such surgery.
-Files in a Hugging Face Hub cache (``.../blobs/<sha>``) are identified by their blob name,
-which is already the hash of their content.
 """
 
 from __future__ import annotations
@@ -52,7 +34,7 @@ from typing import Any
 
 from harness.evaluation.predictions import Predictions
 from harness.files import atomic_write_json, cache_root
-from harness.tasks.prompting import build_prompt
+from harness.tasks.prompting import build_prompt, context_length, evaluation_prompts
 from harness.versions import library_versions
 
 CACHE_VERSION = 2
@@ -62,6 +44,7 @@ FULL_HASH_LIMIT = 256 * 1024 * 1024
 SAMPLE_CHUNKS = 64
 CHUNK = 1024 * 1024
 
+# files of a model folder that never change a prediction (training state, git metadata)
 SKIP_FILES = {
     "training_args.bin",
     "trainer_state.json",
@@ -101,7 +84,14 @@ def _json_default(value: Any) -> Any:
 
 
 def file_digest(path: Path) -> str:
-    """A content fingerprint of one file (see the module docstring for files over 256 MiB)."""
+    """A content fingerprint of one file.
+
+    Files up to :data:`FULL_HASH_LIMIT` (256 MiB) are hashed in full; larger weight files by
+    their size, modification time and :data:`SAMPLE_CHUNKS` chunks of 1 MiB spread over the file
+    (~64 MiB read for a multi-gigabyte model). Training or a re-download changes the mtime and
+    the chunks; an in-place edit that keeps the mtime goes unnoticed (use ``--no-cache``). Files
+    in a Hub cache (``.../blobs/<sha>``) are identified by their blob name, a content hash.
+    """
     path = Path(path)
     real = Path(os.path.realpath(path))
     if real.parent.name == "blobs" and _HUB_BLOB.match(real.name):
@@ -329,13 +319,18 @@ def store(
 
 
 def load(
-    key: str, examples: Sequence, template: str | None = None, cache_dir: Path | None = None
+    key: str,
+    examples: Sequence,
+    template: str | None = None,
+    cache_dir: Path | None = None,
+    prompts: Sequence[str] | None = None,
 ) -> Predictions | None:
     """The cached :class:`~harness.evaluation.Predictions` for ``key``, or None on a miss.
 
     A file that is missing, unreadable, not JSON, from another cache version, for another key,
-    with the wrong number of predictions, with prompts that differ from ``template``'s, or that
-    no longer fits :class:`~harness.evaluation.Predictions` is a miss.
+    with the wrong number of predictions, with prompts that differ from ``prompts`` (else from
+    ``template``'s uncut prompts), or that no longer fits :class:`~harness.evaluation.Predictions`
+    is a miss.
     """
     path = cache_path(key, cache_dir)
     try:
@@ -354,9 +349,12 @@ def load(
         or not all(isinstance(p, str) for p in predictions)
     ):
         return None
-    prompts = stored.get("prompts")
-    if template is not None and template != "chat" and prompts is not None:  # chat: tokenizer files are keyed
-        if prompts != [build_prompt(template, e) for e in examples]:
+    stored_prompts = stored.get("prompts")
+    if prompts is not None and stored_prompts is not None:
+        if stored_prompts != list(prompts):
+            return None
+    elif template is not None and template != "chat" and stored_prompts is not None:  # chat: tokenizer keyed
+        if stored_prompts != [build_prompt(template, e) for e in examples]:
             return None
     kwargs = {}
     for f in dataclasses.fields(Predictions):
@@ -365,9 +363,6 @@ def load(
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             return None
     return Predictions(**kwargs)
-
-
-# --------------------------------------------------------------------------------- the cycle
 
 
 def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dict, dict]:
@@ -380,13 +375,15 @@ def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dic
     if not getattr(config, "cache", True):
         return {}, {}
     model_files = model_fingerprint(loaded)
+    context = context_length(loaded.model, loaded.tokenizer)
     hits, keys = {}, {}
     for task in workload.tasks:
         examples = workload.test[task.name]
         material = key_material(loaded, task, examples, workload.metrics, config, model_files)
         key = _sha256(_canonical(material).encode())
         keys[task.name] = (key, material)
-        found = load(key, examples, config.prompt(), cache_dir)
+        fitted = evaluation_prompts(loaded.tokenizer, config.prompt(), task, examples, context)
+        found = load(key, examples, config.prompt(), cache_dir, [prompt for prompt, _ in fitted])
         if found is not None:
             hits[task.name] = found
     return hits, keys

@@ -10,7 +10,7 @@ from harness import distributed
 from harness.evaluation.generation import generate
 from harness.evaluation.loglik import best_choice, choice_logprobs
 from harness.tasks import Example, Task
-from harness.tasks.prompting import build_prompt
+from harness.tasks.prompting import context_length, evaluation_prompts
 
 
 @dataclass
@@ -39,7 +39,9 @@ def predict(
     """Answer each example of ``task``: the choice the model finds likeliest after the prompt
     when the task is scored by log-likelihood (``task.scoring_method == "loglik"``), else a
     greedy generation."""
-    prompts = [build_prompt(template, example, tokenizer) for example in examples]
+    # inputs cut to leave room for the answer within the model's context (counted by Workload.fit)
+    context = context_length(model, tokenizer)
+    prompts = [prompt for prompt, _ in evaluation_prompts(tokenizer, template, task, examples, context)]
     if task.scoring_method == "loglik":
         logprobs = choice_logprobs(model, tokenizer, prompts, task.choices, batch_size, on_batch)
         return Predictions(prompts, [best_choice(entry) for entry in logprobs], "loglik", logprobs)

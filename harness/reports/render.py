@@ -23,36 +23,85 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return out + [""]
 
 
-def _summary_phrase(task: dict, is_run: bool) -> str:
-    p = task["primary"]
-    if p is None:
-        return f"- **{_md(task['name'])}**: no metrics"
-    if not is_run:
-        return f"- **{_md(task['name'])}** — {_md(p['name'])}: {_md(p['before'])}"
-    verdict = p["verdict"] or "n/a"
-    extra = ""
-    if p["p_value"] is not None:
-        pv = p["p_value"]
-        extra = f", p < {pv[1:]}" if pv.startswith("<") else f", p = {pv}"
-        extra = _md(extra) + (", significant" if p["significant"] else "")
-    return (
-        f"- **{_md(task['name'])}** — {_md(p['name'])}: {_md(p['before'])} → {_md(p['after'])} "
-        f"({p['delta']}{extra}) {p['arrow']} {verdict}"
-    )
+def _summary(v: dict) -> list[str]:
+    """The summary section: in a run, the overall line, the regressions, and one headline row per
+    task (verdict, primary metric before → after, delta [CI], p); in an evaluation, the scores."""
+    if not v["is_run"]:
+        lines = []
+        for t in v["tasks"]:
+            p = t["primary"]
+            score = f"{_md(p['name'])}: {_md(p['before'])}" if p else "no metrics"
+            lines.append(f"- **{_md(t['name'])}** — {score}")
+        return [*lines, "", *_gates(v["gates"]), *_warnings(v)]
+    out = []
+    d = v["decision"]
+    if d:
+        out += [f"**Overall: {_md(d['summary'])}.**", ""]
+        if d["regressed"]:
+            out += [f"**▼ Regressed: {_md(', '.join(d['regressed']))}.**", ""]
+    out += _gates(v["gates"]) + _warnings(v)
+    header = [
+        "task",
+        "verdict",
+        "primary metric",
+        "before → after",
+        v["ci_header"],
+        d["p_header"] if d else "p",
+    ]
+    rows = []
+    for t in v["tasks"]:
+        verdict, p = t["verdict"], t["primary"]
+        if p is None:
+            rows.append([t["name"], DASH, "no metrics", DASH, DASH, DASH])
+            continue
+        name = p["name"] + ("" if p["higher_is_better"] else " ↓")
+        p_value = (p["p_value"] or DASH) + (f" (raw {p['p_raw']})" if p["p_raw"] else "")
+        label = DASH if verdict is None else verdict["text"]
+        if verdict and verdict["outcome"] == "regressed":
+            label = f"**{label}**"  # stands out without colour
+        rows.append(
+            [t["name"], label, name, f"{p['before_value']} → {p['after_value']}", p["delta"], p_value]
+        )
+    out += _md_table(header, rows)
+    if d:
+        out += [f"Improved or regressed needs {_md(d['rule'])}; otherwise no significant change.", ""]
+    return out
 
 
-def _metric_table(task: dict, is_run: bool) -> list[str]:
-    header = ["metric", "before", "after", "delta"] if is_run else ["metric", "score"]
+def _warnings(v: dict) -> list[str]:
+    """How training ended, and what a reader should know before trusting the numbers."""
+    lines = [f"Training: {_md(v['stopped'])}.", ""] if v.get("stopped") else []
+    if v.get("warnings"):
+        lines += [f"- ⚠ {_md(w)}" for w in v["warnings"]] + [""]
+    return lines
+
+
+def _gates(gates: dict | None) -> list[str]:
+    """The gates' results; a failed gate in bold."""
+    if not gates:
+        return []
+    rows = [
+        [f"**{g['label']}**" if not g["passed"] else g["label"], g["expression"], g["actual"], g["detail"]]
+        for g in gates["rows"]
+    ]
+    return [
+        f"**Gates: {_md(gates['summary'])}.**",
+        "",
+        *_md_table(["result", "gate", "actual", "detail"], rows),
+    ]
+
+
+def _metric_table(task: dict, is_run: bool, ci_header: str) -> list[str]:
+    header = ["metric", "before", "after", ci_header] if is_run else ["metric", "score"]
     if task["has_p"]:
         header.append("p-value")
     rows = []
     for r in task["metrics"]:
         name = r["name"] + (" (primary)" if r["primary"] else "") + ("" if r["higher_is_better"] else " ↓")
         row = [name, r["before"], r["after"], r["delta"]] if is_run else [name, r["before"]]
-        if is_run and r["verdict"]:
-            row[3] = f"{r['delta']} {r['arrow']}"
         if task["has_p"]:
-            row.append((r["p_value"] or DASH) + (" *" if r["significant"] else ""))
+            p_value = (r["p_value"] or DASH) + (f" (raw {r['p_raw']})" if r["p_raw"] else "")
+            row.append(p_value + (" *" if r["significant"] else ""))
         rows.append(row)
     return _md_table(header, rows)
 
@@ -68,14 +117,18 @@ def render_markdown(results: dict, samples: list[dict], n_examples: int = 5) -> 
     if v["created"]:
         sub.append(f"created: {v['created']}")
     out += [" · ".join(sub), "", "## Summary", ""]
-    out += [_summary_phrase(t, is_run) for t in v["tasks"]] + [""]
+    out += _summary(v)
     if any(t["has_sig"] for t in v["tasks"]):
         out += ["`*` marks a significant change; `↓` after a metric name: lower is better.", ""]
     elif any(not r["higher_is_better"] for t in v["tasks"] for r in t["metrics"]):
         out += ["`↓` after a metric name: lower is better.", ""]
     for t in v["tasks"]:
         out += [f"## Task `{t['name']}`", ""]
-        out += _metric_table(t, is_run)
+        verdict = t["verdict"]
+        if verdict:
+            label = f"**{_md(verdict['text'])}**"
+            out += [f"Verdict: {label} — {_md(verdict['reason'])}.", ""]
+        out += _metric_table(t, is_run, v["ci_header"])
         if t["info"]:
             out += _md_table(["task", "value"], t["info"])
         if t["settings"]:

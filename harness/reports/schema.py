@@ -9,6 +9,7 @@ from collections.abc import Collection
 
 from harness import __version__
 from harness.config import Config, to_dict
+from harness.decisions import decide
 from harness.reports.store import HTML_FILE, MD_FILE, SAMPLES_FILE
 from harness.versions import git_commit, library_versions
 from harness.workload import Workload
@@ -40,8 +41,15 @@ def build_results(
     :param durations: seconds per stage, in the order they ran.
     :param cached: the tasks whose "before" predictions came from the baseline cache.
     :param samples: :func:`build_samples` of the same evaluations (the flips are ranked on them).
+
+    In run mode every task gets a ``verdict`` and the run a ``decision``
+    (:func:`harness.decisions.decide`, under ``config.stats``).
     """
-    return {
+    tasks = {
+        task.name: _task_entry(task, workload, config, before, after, task.name in cached, samples)
+        for task in workload.tasks
+    }
+    results = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "mode": mode,
@@ -62,12 +70,21 @@ def build_results(
             "greedy": True,
             "prompt_template": config.prompt(),
         },
-        "tasks": {
-            task.name: _task_entry(task, workload, config, before, after, task.name in cached, samples)
-            for task in workload.tasks
-        },
-        "reports": {"html": HTML_FILE, "markdown": MD_FILE, "samples": SAMPLES_FILE},
+        "tasks": tasks,
     }
+    # what a person should know before trusting the numbers: small dev splits, cut inputs, ...
+    results["warnings"] = list(workload.warnings) + (list(training.warnings) if training else [])
+    if after is not None:
+        verdicts, results["decision"] = decide(
+            tasks,
+            alpha=config.stats.alpha,
+            min_effect=config.stats.min_effect,
+            correction=config.stats.correction,
+        )
+        for name, verdict in verdicts.items():
+            tasks[name]["verdict"] = verdict
+    results["reports"] = {"html": HTML_FILE, "markdown": MD_FILE, "samples": SAMPLES_FILE}
+    return results
 
 
 def build_samples(workload: Workload, before: dict, after: dict | None = None) -> list[dict]:
@@ -163,6 +180,12 @@ def _training_entry(training, config: Config, workload: Workload) -> dict:
         "best_step": training.best_step,
         "best_score": training.best_score,
         "stopped_early": training.stopped_early,
+        "stop_reason": training.stop_reason,
+        "kept": training.kept,
+        "last_step": training.last_step,
+        "last_score": training.last_score,
+        "noise_margin": training.noise_margin,
+        "dev_weights": training.dev_weights,
         "tokens": training.tokens,
         "lora_modules": training.lora_modules,
         "resumed_from": training.resumed_from,
@@ -198,6 +221,7 @@ def _task_entry(task, workload: Workload, config: Config, before, after, cached:
             name: _metric_entry(name, task, workload, config, before, after) for name in task.metrics
         },
         "baseline_cached": cached,
+        "truncation": workload.truncation.get(task.name),
     }
     if after is not None:
         from harness.evaluation.stats import flips
@@ -217,6 +241,7 @@ def _metric_entry(name: str, task, workload: Workload, config: Config, before, a
     a = after[task.name].scores[name] if after else None
     return {
         "higher_is_better": metric.higher_is_better,
+        "scale": metric.scale,
         "before": b.score,
         "after": a.score if a else None,
         "delta": (a.score - b.score) if a else None,

@@ -35,6 +35,20 @@ def write_reports(run_dir: Path, results: dict, samples: list[dict]) -> dict[str
     return paths
 
 
+def rerender(run_dir: Path) -> dict[str, Path]:
+    """Render ``report.md`` and ``report.html`` of a run directory again from its results.json and
+    samples.jsonl (``harness report RUN``), e.g. after harness's report templates changed."""
+    run_dir = Path(run_dir)
+    results, samples = load_run(run_dir)
+    texts = {
+        "markdown": (MD_FILE, render_markdown(results, samples)),
+        "html": (HTML_FILE, render_html(results, samples)),
+    }
+    for name, text in texts.values():
+        atomic_write_text(run_dir / name, text)
+    return {key: run_dir / name for key, (name, _) in texts.items()}
+
+
 def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
     """Read ``results.json`` and ``samples.jsonl`` from a run directory (samples may be absent)."""
     run_dir = Path(run_dir)

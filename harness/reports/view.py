@@ -19,33 +19,48 @@ def _is_num(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def fmt_num(x: Any) -> str:
-    """A metric value: 4 decimals when |x| <= 1.5 (accuracy, F1…), else 2 (BLEU, chrF…)."""
+def fmt_num(x: Any, scale: float | None = None) -> str:
+    """A metric value: 2 decimals on a 0-100 scale (BLEU, chrF), else 4 (accuracy, F1…). Without
+    ``scale``, 4 decimals when |x| <= 1.5, else 2."""
     if x is None:
         return DASH
     if not _is_num(x):
         return str(x)
     if math.isnan(x) or math.isinf(x):
         return str(x)
-    return f"{x:.4f}" if abs(x) <= 1.5 else f"{x:.2f}"
+    wide = abs(x) > 1.5 if scale is None else scale > 1.5
+    return f"{x:.2f}" if wide else f"{x:.4f}"
 
 
-def fmt_delta(x: Any) -> str:
+def fmt_delta(x: Any, scale: float | None = None) -> str:
     """A delta with an explicit sign (``+0.4300``, ``-1.25``)."""
     if not _is_num(x):
         return fmt_num(x)
-    s = fmt_num(x)
+    s = fmt_num(x, scale)
     return s if s.startswith("-") or not math.isfinite(x) else "+" + s
 
 
-def fmt_ci(value: Any, ci: Any) -> str:
+def fmt_ci(value: Any, ci: Any, scale: float | None = None) -> str:
     """``0.8100 [0.7400, 0.8800]``; just the value when ``ci`` is absent or malformed."""
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and value is not None:
-        return f"{fmt_num(value)} [{fmt_num(ci[0])}, {fmt_num(ci[1])}]"
-    return fmt_num(value)
+    if _is_ci(ci) and value is not None:
+        return f"{fmt_num(value, scale)} [{fmt_num(ci[0], scale)}, {fmt_num(ci[1], scale)}]"
+    return fmt_num(value, scale)
+
+
+def fmt_delta_ci(delta: Any, ci: Any, scale: float | None = None) -> str:
+    """``+0.0550 [-0.0150, +0.1250]``: a delta and its confidence interval, signed; just the
+    delta when ``ci`` is absent or malformed."""
+    if _is_ci(ci) and delta is not None:
+        return f"{fmt_delta(delta, scale)} [{fmt_delta(ci[0], scale)}, {fmt_delta(ci[1], scale)}]"
+    return fmt_delta(delta, scale)
+
+
+def _is_ci(ci: Any) -> bool:
+    return isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_is_num(x) for x in ci)
 
 
 def fmt_p(p: Any) -> str:
+    """A p-value: 4 decimals, ``<0.0001`` below that."""
     if not _is_num(p):
         return DASH if p is None else str(p)
     return "<0.0001" if p < 0.0001 else f"{p:.4f}"
@@ -68,23 +83,6 @@ def _fmt_value(x: Any) -> str:
     if isinstance(x, (list, tuple, dict)):
         return json.dumps(x, ensure_ascii=False)
     return str(x)
-
-
-def _verdict(before: Any, after: Any, delta: Any, higher_is_better: bool) -> str | None:
-    """``improved`` / ``worse`` / ``unchanged`` (None without a before/after pair)."""
-    if not _is_num(delta):
-        delta = after - before if _is_num(before) and _is_num(after) else None
-    if delta is None or not math.isfinite(delta):
-        return None
-    if abs(delta) < 1e-12:
-        return "unchanged"
-    return "improved" if (delta > 0) == bool(higher_is_better) else "worse"
-
-
-def _arrow(delta: Any) -> str:
-    if not _is_num(delta) or not math.isfinite(delta) or abs(delta) < 1e-12:
-        return "="
-    return "↑" if delta > 0 else "↓"
 
 
 def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -113,30 +111,99 @@ def _matches(pred: Any, refs: list[str]) -> bool:
 
 
 def metric_rows(task: dict) -> list[dict]:
+    """One row per metric of a task: values, delta with its CI, p-value. The primary metric's
+    p-value is the verdict's (corrected for multiple tasks) when the task has a verdict."""
+    verdict = task.get("verdict") if isinstance(task.get("verdict"), dict) else None
     rows = []
     for name, m in task["metrics"].items():
         m = m or {}
-        before, after = m.get("before"), m.get("after")
+        before, after, scale = m.get("before"), m.get("after"), m.get("scale")
         delta = m.get("delta")
         if delta is None and _is_num(before) and _is_num(after):
             delta = after - before
-        hib = m.get("higher_is_better", True)
+        primary = name == task.get("primary_metric")
+        p_value, p_raw, significant = m.get("p_value"), None, m.get("significant")
+        if primary and verdict and _is_num(verdict.get("p_adjusted")):
+            p_value, significant = verdict["p_adjusted"], verdict.get("significant")
+            p_raw = fmt_p(m.get("p_value")) if fmt_p(m.get("p_value")) != fmt_p(p_value) else None
         rows.append(
             {
                 "name": name,
-                "primary": name == task.get("primary_metric"),
-                "higher_is_better": hib,
-                "before": fmt_ci(before, m.get("before_ci")),
-                "after": fmt_ci(after, m.get("after_ci")),
-                "delta": fmt_delta(delta),
-                "verdict": _verdict(before, after, delta, hib),
-                "arrow": _arrow(delta),
-                "p_value": fmt_p(m["p_value"]) if "p_value" in m else None,
-                "significant": m.get("significant"),
+                "primary": primary,
+                "higher_is_better": m.get("higher_is_better", True),
+                "before": fmt_ci(before, m.get("before_ci"), scale),
+                "after": fmt_ci(after, m.get("after_ci"), scale),
+                "before_value": fmt_num(before, scale),
+                "after_value": fmt_num(after, scale),
+                "delta": fmt_delta_ci(delta, m.get("delta_ci"), scale),
+                "p_value": fmt_p(p_value) if "p_value" in m else None,
+                "p_raw": p_raw,
+                "significant": significant,
                 "settings": _flatten(m["settings"]) if m.get("settings") else [],
             }
         )
     return rows
+
+
+VERDICT_LABELS = {
+    "improved": "▲ improved",
+    "regressed": "▼ REGRESSED",
+    "no significant change": "no significant change",
+}
+VERDICT_CLASSES = {"improved": "improved", "regressed": "regressed", "no significant change": "unchanged"}
+LEANINGS = {"up": "leaning better", "down": "leaning worse"}
+
+
+def verdict_view(task: dict) -> dict | None:
+    """A task's verdict (results.json ``verdict``) as shown: a label that does not rely on colour
+    (``▼ REGRESSED``), the leaning, the primary metric's values, delta with CI, p-values, the reason.
+    ``None`` when the task has no verdict (an evaluation, or a run recorded before verdicts)."""
+    v = task.get("verdict")
+    if not isinstance(v, dict) or v.get("outcome") not in VERDICT_LABELS:
+        return None
+    entry = (task.get("metrics") or {}).get(v.get("metric")) or {}
+    scale = entry.get("scale")
+    leaning = LEANINGS.get(v.get("leaning"), "") if v["outcome"] == "no significant change" else ""
+    label = VERDICT_LABELS[v["outcome"]]
+    p, p_raw = fmt_p(v.get("p_adjusted")), fmt_p(v.get("p_value"))
+    return {
+        "outcome": v["outcome"],
+        "css": VERDICT_CLASSES[v["outcome"]],
+        "label": label,
+        "leaning": leaning,
+        "text": f"{label}, {leaning}" if leaning else label,
+        "metric": str(v.get("metric")),
+        "higher_is_better": entry.get("higher_is_better", True),
+        "before": fmt_num(v.get("before"), scale),
+        "after": fmt_num(v.get("after"), scale),
+        "delta": fmt_delta_ci(v.get("delta"), v.get("delta_ci"), scale),
+        "p": p,
+        "p_text": f"p < {p[1:]}" if p.startswith("<") else f"p = {p}",
+        "p_raw": p_raw if p_raw != p else None,
+        "reason": str(v.get("reason") or ""),
+    }
+
+
+def decision_view(results: dict, tasks: list[dict]) -> dict | None:
+    """The overall line and the rule behind the verdicts, from results.json ``decision``."""
+    d = results.get("decision")
+    if not isinstance(d, dict):
+        return None
+    decided = [t for t in tasks if t["verdict"]]
+    correction = d.get("correction")
+    holm = correction == "holm" and sum(t["verdict"]["p"] != DASH for t in decided) > 1
+    rule = f"a significant paired test of the primary metric at α = {_fmt_value(d.get('alpha'))}"
+    rule += " (p Holm-adjusted over the tasks)" if holm else ""
+    rule += f" and |delta| ≥ {_fmt_value(d.get('min_effect'))} × the metric's scale"
+    return {
+        "summary": str(d.get("summary", "")),
+        "rule": rule,
+        "holm": holm,
+        "min_effect": _fmt_value(d.get("min_effect")),
+        "p_header": "p (Holm)" if holm else "p",
+        "regressed": [t["name"] for t in decided if t["verdict"]["outcome"] == "regressed"],
+        "improved": [t["name"] for t in decided if t["verdict"]["outcome"] == "improved"],
+    }
 
 
 def _loss_chart(history: list[dict], width: int = 720, height: int = 240) -> dict | None:
@@ -175,6 +242,29 @@ def _loss_chart(history: list[dict], width: int = 720, height: int = 240) -> dic
     }
 
 
+def gates_view(results: dict) -> dict | None:
+    """The gates a run was checked against (results.json ``gates``): each with PASS / FAIL, what
+    was measured and why; ``None`` when no gates were given."""
+    gates = results.get("gates")
+    if not isinstance(gates, list) or not gates:
+        return None
+    rows = [
+        {
+            "expression": str(g.get("expression", "")),
+            "passed": bool(g.get("passed")),
+            "label": "PASS" if g.get("passed") else "✖ FAIL",
+            "actual": _fmt_value(g["actual"])
+            if isinstance(g.get("actual"), int)
+            else fmt_num(g.get("actual")),
+            "detail": str(g.get("detail") or ""),
+        }
+        for g in gates
+        if isinstance(g, dict)
+    ]
+    passed = sum(row["passed"] for row in rows)
+    return {"rows": rows, "summary": f"{passed} of {len(rows)} gate{'' if len(rows) == 1 else 's'} passed"}
+
+
 def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict:
     """Everything the reports show, validated and pre-formatted. Raises on missing required keys."""
     for key in ("run_id", "mode", "tasks"):
@@ -210,6 +300,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
             {
                 "name": name,
                 "primary": primary,
+                "verdict": verdict_view(t),
                 "metrics": rows,
                 "has_ci": any(
                     "before_ci" in (m or {}) or "after_ci" in (m or {}) for m in t["metrics"].values()
@@ -239,6 +330,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
             }
         )
 
+    confidence = (results.get("statistics") or {}).get("confidence")
     model, training = results.get("model") or {}, results.get("training") or None
     meta = [
         (
@@ -272,6 +364,11 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "created": results.get("created"),
         "model_name": model.get("name"),
         "tasks": tasks,
+        "decision": decision_view(results, tasks) if is_run else None,
+        "gates": gates_view(results),
+        "warnings": [str(w) for w in results.get("warnings") or []],
+        "stopped": "; ".join(str(training[k]) for k in ("stop_reason", "kept") if training and training.get(k)),
+        "ci_header": f"delta [{confidence * 100:g}% CI]" if _is_num(confidence) else "delta [CI]",
         "training": training,
         "loss": _loss_chart(training.get("loss_history", [])) if training else None,
         "meta": meta,

@@ -46,6 +46,14 @@ def load_examples(source: DataSource, task: Task, split: str) -> list[Example]:
     return examples
 
 
+def line_of(source: DataSource, task: Task, split: str, example: Example) -> int | None:
+    """The line of ``source``'s file that ``example`` was read from (``split`` as it was loaded),
+    or None; for error messages about an example found bad after loading."""
+    kind = FORMATS.get(source.path.suffix.lower())
+    rows = _read_jsonl(source.path) if kind == "jsonl" else _read_table(source.path, kind, source.columns)
+    return next((line for line, row in rows if _to_example(row, line, source, task, split) == example), None)
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):

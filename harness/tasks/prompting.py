@@ -1,17 +1,27 @@
-"""Prompts and their tokenization: one pass over prompt + response, with a loss mask.
+"""Prompts and their tokenization: one pass over prompt + response, with a loss mask, and
+prompts cut to fit a token budget.
 
 The mask follows TRL's completion-only recipe: the whole text is tokenized once, and a
 token is a response token when any of its characters come from the response (found by
 character offsets). Tokenizing the prompt separately and counting its tokens is the classic
 source of off-by-one errors, because a tokenizer may merge characters across the boundary.
+
+Fitting (:func:`fit_prompt`): when prompt + answer exceed a budget (``train.max_length`` or the
+model's context, :func:`context_length`), the example's *input* is cut at a token boundary, its
+end dropped; the template, the instruction and the answer are never cut. An example whose
+template, instruction and answer alone exceed the budget raises :class:`DoesNotFit`. In
+evaluation the budget is the context less the room an answer needs (:func:`answer_room`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.tasks.task import Example
+from harness.tasks.task import Example, Task
 
 IGNORE_INDEX = -100  # label value that torch's cross-entropy skips
 _PLACEHOLDER = re.compile(r"\{(instruction|input)\}")
@@ -71,7 +81,8 @@ def tokenize_for_training(tokenizer, prompt: str, response: str, max_length: int
     """Tokenize ``prompt + response`` once, append EOS, and mask the prompt out of the loss.
 
     When the sequence is longer than ``max_length`` the prompt is cut from the left, so the
-    response (what the loss is computed on) survives whole whenever it fits.
+    response (what the loss is computed on) survives whole whenever it fits. Training cuts the
+    input before it gets here (:func:`training_tokens`), so this is only a last guard.
     """
     text = prompt + response
     encoded = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
@@ -98,3 +109,107 @@ def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
         if index != -1:
             cut = min(cut, index)
     return text[:cut].strip()
+
+
+# --- fitting a token budget ------------------------------------------------------------------------
+
+SANE_CONTEXT = 10_000_000  # transformers' "no limit" model_max_length is ~1e30
+
+
+def context_length(model, tokenizer=None) -> int | None:
+    """The longest sequence the model takes, in tokens: the smallest sane value among its config's
+    ``max_position_embeddings`` / ``n_positions`` and the tokenizer's ``model_max_length``; None
+    when none is known."""
+    config = getattr(model, "config", None)
+    values = [getattr(config, name, None) for name in ("max_position_embeddings", "n_positions")]
+    values.append(getattr(tokenizer, "model_max_length", None))
+    sane = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and 0 < v < SANE_CONTEXT]
+    return min(sane) if sane else None
+
+
+class DoesNotFit(ValueError):
+    """An example whose template, instruction and answer alone take more than the token budget."""
+
+    def __init__(self, example: Example, needed: int, budget: int):
+        super().__init__(
+            f"example {example.id!r} cannot fit in {budget} tokens: its template, instruction and "
+            f"answer alone take {needed}"
+        )
+        self.example, self.needed, self.budget = example, needed, budget
+
+
+def _length(tokenizer, text: str, eos: bool) -> int:
+    """Tokens of ``text`` as :func:`tokenize_for_training` counts them (special tokens, EOS)."""
+    extra = 1 if eos and tokenizer.eos_token_id is not None else 0
+    return len(tokenizer(text, add_special_tokens=True)["input_ids"]) + extra
+
+
+def fit_prompt(
+    tokenizer, template: str, example: Example, budget: int, answer: str = "", eos: bool = False
+) -> tuple[str, bool]:
+    """The example's prompt, with its input cut (the end dropped, at a token boundary) so that
+    ``prompt + answer`` (+ EOS when ``eos``) takes at most ``budget`` tokens; and whether it was cut.
+
+    Raises :class:`DoesNotFit` when even an empty input does not fit.
+    """
+    prompt = build_prompt(template, example, tokenizer)
+    if _length(tokenizer, prompt + answer, eos) <= budget:
+        return prompt, False
+
+    def prompt_with(end: int) -> str:
+        return build_prompt(template, dataclasses.replace(example, input=example.input[:end]), tokenizer)
+
+    needed = _length(tokenizer, prompt_with(0) + answer, eos)
+    if needed > budget:
+        raise DoesNotFit(example, needed, budget)
+    ends = [
+        end
+        for _, end in tokenizer(example.input, add_special_tokens=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
+    ]
+    fits, too_long = 0, len(ends)  # the longest kept prefix: the first `fits` tokens of the input
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if _length(tokenizer, prompt_with(ends[middle - 1]) + answer, eos) <= budget:
+            fits = middle
+        else:
+            too_long = middle
+    return prompt_with(ends[fits - 1] if fits else 0), True
+
+
+def training_tokens(tokenizer, template: str, example: Example, limit: int) -> tuple[TokenizedExample, bool]:
+    """The example as training tokens within ``limit`` (prompt, answer and EOS), its input cut when
+    needed (:func:`fit_prompt`); and whether it was cut. Raises :class:`DoesNotFit`."""
+    prompt = build_prompt(template, example, tokenizer)
+    item = tokenize_for_training(tokenizer, prompt, example.output, math.inf)
+    if len(item.input_ids) <= limit:
+        return item, False
+    prompt, _ = fit_prompt(tokenizer, template, example, limit, example.output, eos=True)
+    return tokenize_for_training(tokenizer, prompt, example.output, limit), True
+
+
+def answer_room(tokenizer, task: Task) -> int:
+    """Tokens an answer to ``task`` may take after the prompt in evaluation: ``max_new_tokens``
+    for generation; for log-likelihood scoring the longest choice, its EOS and one token of slack
+    (a choice may merge with the prompt's last characters)."""
+    if task.scoring_method == "loglik":
+        return max(len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in task.choices) + 2
+    return task.max_new_tokens
+
+
+def evaluation_prompts(
+    tokenizer, template: str, task: Task, examples: Sequence[Example], context: int | None
+) -> list[tuple[str, bool]]:
+    """Each example's evaluation prompt, its input cut so that the prompt leaves the task's
+    :func:`answer_room` within ``context`` (no limit when None); and whether it was cut.
+    Raises :class:`DoesNotFit`."""
+    prompts = [build_prompt(template, example, tokenizer) for example in examples]
+    if context is None or not prompts:
+        return [(prompt, False) for prompt in prompts]
+    budget = context - answer_room(tokenizer, task)
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=True)["input_ids"]]
+    return [
+        (prompt, False) if length <= budget else fit_prompt(tokenizer, template, example, budget)
+        for prompt, length, example in zip(prompts, lengths, examples, strict=True)
+    ]

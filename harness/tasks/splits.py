@@ -1,5 +1,14 @@
 """Splits of a task's data: the dev split held out from training data, and the mixing of several
-tasks' training examples by weight. Both seeded, so a run is reproducible."""
+tasks' training examples by weight. Both seeded, so a run is reproducible.
+
+Dev split size: ``train.dev_size`` examples, at most a quarter of the task's training examples
+(:data:`DEV_SHARE`). A quarter, not less, so that a small task still gets a dev split that can
+carry some signal (64 training examples give 16 dev examples, not 6), while training keeps at
+least three quarters of its data. A dev split smaller than :data:`RELIABLE_DEV_SIZE` examples
+cannot tell small differences apart (one example moves the score by more than 5 points of 100):
+:func:`dev_size_warning` says so, and the dev-score aggregate
+(:func:`harness.training.dev.aggregate`) weighs such a task by its few examples.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +17,36 @@ from collections.abc import Sequence
 
 from harness.tasks.task import Example
 
-DEV_FRACTION = 0.1
-"""A task's dev split is at most this fraction of its training examples."""
+DEV_SHARE = 4
+"""A task's dev split is at most ``1 / DEV_SHARE`` (a quarter) of its training examples."""
+
+RELIABLE_DEV_SIZE = 20
+"""Below this many dev examples, one example moves a task's dev score by more than 5 points of 100."""
 
 
 def dev_size_for(n_train: int, dev_size: int) -> int:
-    """How many of a task's ``n_train`` examples are held out: ``min(dev_size, 10% of n_train)``."""
+    """How many of a task's ``n_train`` examples are held out: ``min(dev_size, n_train // 4)``."""
     if dev_size <= 0:
         return 0
-    return min(dev_size, int(n_train * DEV_FRACTION))
+    return min(dev_size, n_train // DEV_SHARE)
+
+
+def dev_size_warning(task: str, n_dev: int, n_train: int, dev_size: int) -> str | None:
+    """A one-line warning when ``task``'s dev split (``n_dev`` examples held out of ``n_train``) is
+    too small to tell small differences apart; None when it is large enough or not asked for."""
+    if dev_size <= 0 or n_dev >= RELIABLE_DEV_SIZE:
+        return None
+    if n_dev == 0:
+        return (
+            f"task {task!r} has too few training examples ({n_train}) for a dev split: "
+            "it takes no part in checkpoint selection"
+        )
+    why = "train.dev_size" if n_dev == dev_size else f"a quarter of its {n_train} training examples"
+    return (
+        f"task {task!r} has only {n_dev} dev examples ({why}): one example moves its dev score by "
+        f"{100 / n_dev:.1f} points of 100, so its dev score cannot tell small differences apart "
+        "(the selection score weighs each task by its number of dev examples)"
+    )
 
 
 def split_dev(examples: Sequence[Example], size: int, seed: int) -> tuple[list[Example], list[Example]]:

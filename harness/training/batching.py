@@ -13,8 +13,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from harness.errors import HarnessError
 from harness.tasks import Example
-from harness.tasks.prompting import IGNORE_INDEX, build_prompt, tokenize_for_training
+from harness.tasks.prompting import IGNORE_INDEX, DoesNotFit, training_tokens
 from harness.training import packing
 
 
@@ -54,11 +55,18 @@ def shuffled(examples: Sequence[Example], seed: int) -> list[Example]:
 def build_train_features(
     tokenizer, examples: Sequence[Example], template: str, max_length: int
 ) -> list[dict]:
-    """Tokenize every training example once, with labels masked on the prompt."""
+    """Tokenize every training example once, with labels masked on the prompt; an example longer
+    than ``max_length`` tokens has its input cut (never the instruction, template or answer).
+
+    Raises :class:`~harness.errors.HarnessError` for an example that cannot fit at all (the
+    run checks its data first and names the file and line: :meth:`harness.workload.Workload.fit`).
+    """
     features = []
     for example in examples:
-        prompt = build_prompt(template, example, tokenizer)
-        item = tokenize_for_training(tokenizer, prompt, example.output, max_length)
+        try:
+            item, _ = training_tokens(tokenizer, template, example, max_length)
+        except DoesNotFit as exc:
+            raise HarnessError(f"{exc} (train.max_length or the model's context)") from None
         features.append({"input_ids": item.input_ids, "labels": item.labels})
     return features
 

@@ -73,10 +73,11 @@ def resume_point(checkpoints: Path) -> Path | None:
     return latest_checkpoint(checkpoints)
 
 
-def training_ended(checkpoint: Path, patience: int, total_steps: int) -> bool:
-    """True when training had already ended at ``checkpoint``: patience ran out, or it is the last step."""
+def training_ended(checkpoint: Path, patience: int, total_steps: int, margin: float = 0.0) -> bool:
+    """True when training had already ended at ``checkpoint``: patience ran out (with the noise
+    ``margin``), or it is the last step."""
     saved = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    if patience_exhausted(saved.get("log_history", []), patience):
+    if patience_exhausted(saved.get("log_history", []), patience, margin):
         return True
     return saved.get("global_step", 0) >= saved.get("max_steps", total_steps)
 

@@ -3,9 +3,12 @@ arguments (:func:`training_arguments`, :func:`engine_arguments`).
 
 Evaluation-driven: every ``train.eval_every`` steps (default: once per epoch) the primary metric of
 each trained task is computed on a dev split held out from its training data; the kept model is
-the best one by ``train.select_by``, and training stops early after ``train.patience`` evaluations
-without improvement. Checkpoints (the Trainer's own) are written at every evaluation under
-``<models_dir>/<run_id>/checkpoints/`` so that an interrupted run can be resumed.
+the best one by ``train.select_by`` (``mean``: weighted by each task's dev examples), and training
+stops early once ``train.patience`` evaluations in a row scored more than the noise margin below
+the best (:mod:`harness.training.dev`). Training examples longer than ``train.max_length`` (or the
+model's context) have their input cut, never the instruction or the answer. Checkpoints (the
+Trainer's own) are written at every evaluation under ``<models_dir>/<run_id>/checkpoints/`` so that
+an interrupted run can be resumed.
 
 Several processes (``torchrun`` / ``accelerate launch``): the Trainer runs DDP (or FSDP / DeepSpeed
 from ``train.fsdp`` / ``train.deepspeed``); ``train.batch_size`` is per process, so a step sees
@@ -37,7 +40,7 @@ from harness.training.checkpoints import (
     save_final,
     training_ended,
 )
-from harness.training.dev import SCORE_KEY, DevSet
+from harness.training.dev import SCORE_KEY, DevSet, noise_margin
 from harness.training.lora import apply_lora, lora_module_names, resolve_method
 from harness.training.result import TrainResult, train_result
 
@@ -73,21 +76,23 @@ def fine_tune(
     model, lora_modules = prepare_model(loaded.model, config, method)
     batching = choose_batching(model, loaded, train_cfg)
     ordered = shuffled(examples, config.seed)
-    features = build_train_features(loaded.tokenizer, ordered, config.prompt(), train_cfg.max_length)
+    limit = training_limit(loaded, train_cfg)
+    features = build_train_features(loaded.tokenizer, ordered, config.prompt(), limit)
     steps_per_epoch, total_steps = count_steps(len(features), train_cfg)
     if dev is not None and not dev.has_examples():
         dev = None
     select = dev is not None and train_cfg.select_by != "last"
     patience = train_cfg.patience if select else 0
+    margin = noise_margin(dev, train_cfg.select_by) if select else 0.0
     interval = train_cfg.eval_every if train_cfg.eval_every > 0 else steps_per_epoch
 
     checkpoints = checkpoints_dir(output_dir)
     resume_from = resume_point(checkpoints) if resume else None
-    schedule = Schedule(interval, train_cfg.save_every, patience, dev is not None, on_step)
+    schedule = Schedule(interval, train_cfg.save_every, patience, dev is not None, on_step, margin)
     trainer = build_trainer(
         model, loaded, config, features, batching, dev, checkpoints, total_steps, [schedule, *callbacks]
     )
-    ended = resume_from is not None and training_ended(resume_from, patience, total_steps)
+    ended = resume_from is not None and training_ended(resume_from, patience, total_steps, margin)
     train(trainer, batching, resume_from, ended, loaded, config)
 
     if select:
@@ -112,6 +117,8 @@ def fine_tune(
         train_examples=len(features),
         dev=dev,
         select=select,
+        patience=patience,
+        margin=margin,
         trainable_parameters=count_parameters(model)[1],
         output_dir=str(output_dir),
         duration=time.perf_counter() - started,
@@ -133,6 +140,15 @@ def prepare_model(model, config: Config, method: str) -> tuple[object, list[str]
         (enable or model.gradient_checkpointing_enable)()
         model.config.use_cache = False
     return model, lora_modules
+
+
+def training_limit(loaded, train_cfg) -> int:
+    """The most tokens a training example (prompt, answer, EOS) may take: ``train.max_length``, or
+    the model's context when that is shorter."""
+    from harness.tasks.prompting import context_length
+
+    context = context_length(loaded.model, loaded.tokenizer)
+    return min(train_cfg.max_length, context) if context else train_cfg.max_length
 
 
 def count_steps(n_features: int, train_cfg) -> tuple[int, int]:

@@ -17,7 +17,14 @@ from transformers.trainer_callback import ExportableState
 
 from harness import distributed
 from harness.training import dev
-from harness.training.dev import SCORE_KEY, DevSet, patience_exhausted
+from harness.training.dev import (
+    SCORE_KEY,
+    SELECTION_KEY,
+    DevSet,
+    patience_exhausted,
+    scores_in,
+    selection_score,
+)
 
 
 class NonFiniteLoss(Exception):
@@ -56,16 +63,19 @@ class TokenCounter(TrainerCallback, ExportableState):
 
 class Schedule(TrainerCallback):
     """Evaluate on the dev split and checkpoint every ``interval`` steps (and at the last step),
-    checkpoint every ``save_every`` steps, stop after ``patience`` evaluations without gain, and
+    checkpoint every ``save_every`` steps, stop once the last ``patience`` evaluations all scored
+    more than ``margin`` below the best (:func:`harness.training.dev.patience_exhausted`), and
     report each step as ``on_step(step, total_steps, loss=..., learning_rate=...)``.
 
     ``loss`` is the latest logged training loss (every ``train.logging_steps``; absent until the
     first), ``learning_rate`` the scheduler's current rate. Reading them changes nothing in training.
     """
 
-    def __init__(self, interval: int, save_every: int, patience: int, evaluate: bool, on_step=None):
+    def __init__(
+        self, interval: int, save_every: int, patience: int, evaluate: bool, on_step=None, margin: float = 0.0
+    ):
         self.interval, self.save_every, self.patience = interval, save_every, patience
-        self.evaluate, self.on_step = evaluate, on_step
+        self.evaluate, self.on_step, self.margin = evaluate, on_step, margin
         self.loss: float | None = None
 
     def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
@@ -87,7 +97,7 @@ class Schedule(TrainerCallback):
             self.loss = float(logs["loss"])
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if patience_exhausted(state.log_history, self.patience):
+        if patience_exhausted(state.log_history, self.patience, self.margin):
             control.should_training_stop = True
         return control
 
@@ -160,6 +170,9 @@ class HarnessTrainer(Trainer):
                 model.train()
         metrics = {f"eval_{name}": score for name, score in scores.items()}
         metrics[f"eval_{SCORE_KEY}"] = dev.aggregate(scores, self.dev_set, self.select_by)
+        earlier = scores_in(self.state.log_history)
+        previous = earlier[-1][1] if earlier else None
+        metrics[f"eval_{SELECTION_KEY}"] = selection_score(metrics[f"eval_{SCORE_KEY}"], previous)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
@@ -179,9 +192,10 @@ class HarnessTrainer(Trainer):
             self._load_best_model()
 
     def _determine_best_metric(self, metrics, trial):
-        # like the Trainer's, but a tie is a new best: more training at the same dev score
-        # (common on small dev sets) is kept rather than thrown away
-        value = metrics[f"eval_{SCORE_KEY}"]
+        # like the Trainer's, but on the selection score (harness.training.dev.selection_score), and
+        # a tie is a new best: more training at the same dev score (common on small dev sets) is
+        # kept rather than thrown away
+        value = metrics[f"eval_{SELECTION_KEY}"]
         if self.state.best_metric is None or value >= self.state.best_metric:
             self.state.best_metric = value
             self.state.best_global_step = self.state.global_step

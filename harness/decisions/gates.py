@@ -1,0 +1,251 @@
+"""Gates: conditions a run must meet, written as short expressions (``--gate`` and the config's
+``[gates] require``); a failed gate makes ``harness`` exit with code 1.
+
+* ``TASK.METRIC OP VALUE``: the metric's value, after tuning (in eval mode: the model's score),
+  e.g. ``sentiment.accuracy>=0.8``; on the metric's own scale (BLEU 0-100).
+* ``TASK.METRIC.delta OP VALUE``: after − before, e.g. ``sentiment.accuracy.delta>=0.02``.
+* ``TASK.METRIC.relative OP VALUE``: (after − before) / |before|, e.g. ``translation.bleu.relative>=0.05``.
+* ``no-regression`` / ``no-regression:TASK``: no task's (that task's) primary metric "regressed"
+  per its verdict (significant after correction and at least the minimum effect).
+
+``OP`` is one of ``>=``, ``>``, ``<=``, ``<``, ``==``. ``TASK`` may be ``*`` (every task) and
+``METRIC`` may be ``primary`` (each task's primary metric). A gate is parsed (:func:`parse`) and
+its names checked (:func:`check_names`) before any model work; :func:`check` evaluates it on a
+run's results.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from harness.errors import HarnessError, did_you_mean
+
+OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+FIELDS = ("delta", "relative")  # the baseline-relative quantities; none given: the value itself
+ALL_TASKS, PRIMARY, NO_REGRESSION = "*", "primary", "no-regression"
+EXAMPLE = (
+    "expected TASK.METRIC[.delta|.relative] OP VALUE (e.g. sentiment.accuracy>=0.8) or no-regression[:TASK]"
+)
+_NAME = re.compile(r"^[^\s<>=!]+$")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One parsed gate expression.
+
+    :param kind: ``"threshold"`` (a metric against a value) or ``"no-regression"``.
+    :param task: a task name, or ``"*"`` for every task.
+    :param metric: a metric name, or ``"primary"`` (thresholds only).
+    :param field: ``"value"``, ``"delta"`` or ``"relative"`` (thresholds only).
+    :param source: where the expression came from (``--gate``, ``gates.require``), for messages.
+    """
+
+    expression: str
+    kind: str
+    task: str
+    metric: str = PRIMARY
+    field: str = "value"
+    op: str = ""
+    value: float = 0.0
+    source: str = "--gate"
+
+    @property
+    def needs_baseline(self) -> bool:
+        """Whether the gate compares with the model before tuning (not possible in eval mode)."""
+        return self.kind == NO_REGRESSION or self.field != "value"
+
+    def error(self, message: str) -> HarnessError:
+        """The one-line error about this gate."""
+        return _error(self.expression, self.source, message)
+
+
+def _error(expression: str, source: str, message: str) -> HarnessError:
+    return HarnessError(f"{source} {expression!r}: {message}")
+
+
+def parse(expression: str, source: str = "--gate") -> Gate:
+    """A :class:`Gate` from its expression; a malformed one raises :class:`HarnessError`
+    (one line naming the gate and what is wrong)."""
+    text = expression.strip() if isinstance(expression, str) else ""
+    if not isinstance(expression, str):
+        raise _error(str(expression), source, f"a gate is a string; {EXAMPLE}")
+    if not text:
+        raise _error(expression, source, f"empty gate; {EXAMPLE}")
+    if text == NO_REGRESSION or text.startswith(NO_REGRESSION + ":"):
+        task = text[len(NO_REGRESSION) + 1 :].strip() if ":" in text else ALL_TASKS
+        if not task or not _NAME.match(task):
+            raise _error(expression, source, f"no-regression:TASK needs a task name, got {task!r}")
+        return Gate(text, NO_REGRESSION, task, source=source)
+    found = re.search(r"[<>=!]+", text)
+    if found is None:
+        hint = did_you_mean(text.split(":")[0], [NO_REGRESSION])
+        raise _error(expression, source, f"no comparison operator{hint}; use one of {', '.join(OPERATORS)}")
+    op = found.group()
+    if op not in OPERATORS:
+        raise _error(expression, source, f"unknown operator {op!r}; use one of {', '.join(OPERATORS)}")
+    left, right = text[: found.start()].strip(), text[found.end() :].strip()
+    if not right:
+        raise _error(expression, source, f"missing value after {op!r}; {EXAMPLE}")
+    value = _number(right)
+    if value is None:
+        raise _error(expression, source, f"value {right!r} after {op!r} is not a number")
+    task, dot, rest = left.partition(".")
+    if not dot or not task or not rest or not _NAME.match(left):
+        raise _error(
+            expression, source, f"expected TASK.METRIC before {op!r} (e.g. sentiment.accuracy), got {left!r}"
+        )
+    metric, field = rest, "value"
+    head, dot, last = rest.rpartition(".")
+    if dot and last in FIELDS:
+        metric, field = head, last
+    return Gate(text, "threshold", task, metric, field, op, value, source)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_all(config_gates: Iterable[str] = (), cli_gates: Iterable[str] = ()) -> list[Gate]:
+    """The gates of a run: the config's ``gates.require``, then the ``--gate`` options."""
+    return [parse(e, "config gates.require") for e in config_gates] + [parse(e, "--gate") for e in cli_gates]
+
+
+def check_names(gates: Iterable[Gate], tasks: Mapping[str, Iterable[str]], mode: str = "run") -> None:
+    """Raise :class:`HarnessError` for a gate that names a task or metric the run does not have,
+    or that needs a baseline in eval mode (``mode="eval"``).
+
+    :param tasks: the run's tasks, ``{task name: its metric names}``.
+    """
+    tasks = {name: list(metrics) for name, metrics in tasks.items()}
+    for gate in gates:
+        if mode != "run" and gate.needs_baseline:
+            raise gate.error(
+                "compares with the model before tuning, which harness eval does not measure; "
+                "only absolute gates (e.g. sentiment.accuracy>=0.8) apply in eval mode"
+            )
+        if gate.task != ALL_TASKS and gate.task not in tasks:
+            raise gate.error(
+                f"unknown task {gate.task!r}{did_you_mean(gate.task, tasks)}; "
+                f"this run's tasks: {', '.join(tasks) or 'none'}"
+            )
+        if gate.kind != "threshold" or gate.metric == PRIMARY:
+            continue
+        for name in tasks if gate.task == ALL_TASKS else [gate.task]:
+            if gate.metric not in tasks[name]:
+                raise gate.error(_unknown_metric(gate.metric, name, tasks[name]))
+
+
+def _unknown_metric(metric: str, task: str, known: list[str]) -> str:
+    head, dot, last = metric.rpartition(".")
+    if dot and head in known:  # sentiment.accuracy.delt: a misspelt field
+        return f"unknown field {last!r}{did_you_mean(last, FIELDS)}; use delta or relative, or none"
+    hint = did_you_mean(metric, [*known, PRIMARY])
+    return f"unknown metric {metric!r} for task {task!r}{hint}; its metrics: {', '.join(known)}, or primary"
+
+
+def check(gates: Iterable[Gate], results: dict) -> list[dict]:
+    """Each gate evaluated on a run's results (results.json content): ``{"expression", "passed",
+    "actual", "detail", "source"}``. ``actual`` is the value compared (for a ``*`` gate, the value
+    of the task that decided it: the first failing one, else the closest to failing); for
+    no-regression, the number of tasks that regressed."""
+    return [_check_one(gate, results) for gate in gates]
+
+
+def _check_one(gate: Gate, results: dict) -> dict:
+    names = list(results["tasks"]) if gate.task == ALL_TASKS else [gate.task]
+    if gate.task != ALL_TASKS and gate.task not in results["tasks"]:
+        raise gate.error(f"task {gate.task!r} is not in these results")
+    if gate.kind == NO_REGRESSION:
+        return _no_regression(gate, results, names)
+    checks = [_threshold(gate, results, name) for name in names]
+    failed = [c for c in checks if not c[0]]
+    if failed:
+        passed, actual, _ = failed[0]
+    else:
+        passed, actual = True, _closest(gate, [c[1] for c in checks])
+    detail = "; ".join(c[2] for c in (failed or checks))
+    return _entry(gate, passed, actual, detail)
+
+
+def _entry(gate: Gate, passed: bool, actual, detail: str) -> dict:
+    return {
+        "expression": gate.expression,
+        "passed": passed,
+        "actual": actual,
+        "detail": detail,
+        "source": gate.source,
+    }
+
+
+def _threshold(gate: Gate, results: dict, task: str) -> tuple[bool, float | None, str]:
+    """(passed, actual, detail) of a threshold gate on one task."""
+    entry = results["tasks"][task]
+    metric = entry["primary_metric"] if gate.metric == PRIMARY else gate.metric
+    if metric not in entry["metrics"]:
+        raise gate.error(f"task {task!r} has no metric {metric!r} in these results")
+    scores = entry["metrics"][metric]
+    run = results.get("mode") == "run"
+    before, after = scores.get("before"), scores.get("after")
+    label = f"{task} {metric}"
+    if gate.field == "value":
+        actual = after if run else before
+        label += " after tuning" if run else ""
+    elif not run:
+        raise gate.error("compares with the model before tuning, which these results (eval mode) lack")
+    elif gate.field == "delta":
+        actual = scores.get("delta")
+        label += " delta"
+    else:
+        actual = None if before in (None, 0) or after is None else (after - before) / abs(before)
+        label += " relative change"
+    if actual is None:
+        reason = "before is 0" if gate.field == "relative" and before == 0 else "no value"
+        return False, None, f"{label}: undefined ({reason})"
+    passed = bool(OPERATORS[gate.op](actual, gate.value))
+    verb = "passes" if passed else "fails"
+    change = f" ({_fmt(before)} -> {_fmt(after)})" if gate.field != "value" else ""
+    return (
+        passed,
+        actual,
+        f"{label} {_fmt(actual, signed=gate.field != 'value')}{change} {verb} {gate.op} {_fmt(gate.value)}",
+    )
+
+
+def _closest(gate: Gate, values: list[float]) -> float:
+    """Of passing values, the one nearest the threshold (the worst for >/>=, the largest for </<=)."""
+    if gate.op in (">=", ">"):
+        return min(values)
+    if gate.op in ("<=", "<"):
+        return max(values)
+    return values[0]
+
+
+def _no_regression(gate: Gate, results: dict, names: list[str]) -> dict:
+    regressed, notes = [], []
+    for name in names:
+        verdict = results["tasks"][name].get("verdict")
+        if verdict is None:
+            raise gate.error(f"task {name!r} has no verdict in these results (eval mode has none)")
+        if verdict["outcome"] == "regressed":
+            regressed.append(name)
+            delta = _fmt(verdict["delta"], signed=True)
+            notes.append(f"{name} {verdict['metric']} regressed: {delta} ({verdict['reason']})")
+        elif gate.task != ALL_TASKS:
+            notes.append(f"{name} {verdict['metric']}: {verdict['outcome']} ({verdict['reason']})")
+    if not regressed and gate.task == ALL_TASKS:
+        notes.append(f"no primary metric regressed ({len(names)} task{'s' if len(names) != 1 else ''})")
+    return _entry(gate, not regressed, len(regressed), "; ".join(notes))
+
+
+def _fmt(value, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.4g}" if signed else f"{value:.4g}"

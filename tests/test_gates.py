@@ -1,0 +1,255 @@
+"""Gates on hand-built results: each kind passing and failing, every parse error on one line
+naming the gate, and the names checked against the run's tasks and metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.decisions.gates import Gate, check, check_names, parse, parse_all
+from harness.errors import HarnessError
+
+TASKS = {"sentiment": ["accuracy", "macro_f1"], "translation": ["bleu", "chrf"]}
+
+
+def verdict(metric: str, outcome: str, delta: float, reason: str) -> dict:
+    return {"metric": metric, "outcome": outcome, "delta": delta, "reason": reason}
+
+
+def results(mode: str = "run") -> dict:
+    """Sentiment improved (accuracy 0.5 -> 0.75), translation regressed (BLEU 20 -> 15)."""
+    run = mode == "run"
+
+    def scores(before: float, after: float) -> dict:
+        return {"before": before, "after": after if run else None, "delta": after - before if run else None}
+
+    tasks = {
+        "sentiment": {
+            "primary_metric": "accuracy",
+            "metrics": {"accuracy": scores(0.5, 0.75), "macro_f1": scores(0.25, 0.5)},
+        },
+        "translation": {
+            "primary_metric": "bleu",
+            "metrics": {"bleu": scores(20.0, 15.0), "chrf": scores(40.0, 40.0)},
+        },
+    }
+    if run:
+        tasks["sentiment"]["verdict"] = verdict("accuracy", "improved", 0.25, "p = 0.001 < 0.05")
+        tasks["translation"]["verdict"] = verdict("bleu", "regressed", -5.0, "p = 0.002 < 0.05")
+    return {"run_id": "r1", "mode": mode, "tasks": tasks}
+
+
+def gate_result(expression: str, mode: str = "run") -> dict:
+    (entry,) = check([parse(expression)], results(mode))
+    assert entry["expression"] == expression and entry["source"] == "--gate"
+    return entry
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ("sentiment.accuracy>=0.8", ("threshold", "sentiment", "accuracy", "value", ">=", 0.8)),
+        ("sentiment.accuracy.delta>0.02", ("threshold", "sentiment", "accuracy", "delta", ">", 0.02)),
+        ("translation.bleu.relative <= -0.1", ("threshold", "translation", "bleu", "relative", "<=", -0.1)),
+        ("*.primary.delta>=0", ("threshold", "*", "primary", "delta", ">=", 0.0)),
+        ("sentiment.accuracy==1", ("threshold", "sentiment", "accuracy", "value", "==", 1.0)),
+        ("x.evaluate-file:m/my.py<1e-3", ("threshold", "x", "evaluate-file:m/my.py", "value", "<", 0.001)),
+        ("no-regression", ("no-regression", "*", "primary", "value", "", 0.0)),
+        ("no-regression:sentiment", ("no-regression", "sentiment", "primary", "value", "", 0.0)),
+    ],
+)
+def test_parse(expression, expected):
+    gate = parse(expression)
+    assert (gate.kind, gate.task, gate.metric, gate.field, gate.op, gate.value) == expected
+    assert gate.expression == expression and gate.source == "--gate"
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("sentiment.accuracy=>0.8", "unknown operator '=>'; use one of >=, >, <=, <, =="),
+        ("sentiment.accuracy!=0.8", "unknown operator '!='"),
+        ("sentiment.accuracy=0.8", "unknown operator '='"),
+        ("sentiment.accuracy>=", "missing value after '>='"),
+        ("sentiment.accuracy>=high", "value 'high' after '>=' is not a number"),
+        ("sentiment.accuracy>=nan", "value 'nan' after '>=' is not a number"),
+        ("sentiment.accuracy 0.8", "no comparison operator; use one of"),
+        ("sentiment>=0.8", "expected TASK.METRIC before '>=' (e.g. sentiment.accuracy), got 'sentiment'"),
+        (">=0.8", "expected TASK.METRIC before '>='"),
+        ("no-regresion", "no comparison operator (did you mean 'no-regression'?)"),
+        ("no-regression:", "no-regression:TASK needs a task name"),
+        ("  ", "empty gate; expected TASK.METRIC"),
+    ],
+)
+def test_malformed_gate_is_one_line_naming_it(expression, message):
+    with pytest.raises(HarnessError) as info:
+        parse(expression)
+    text = str(info.value)
+    assert text.startswith(f"--gate {expression!r}: ")
+    assert message in text
+    assert "\n" not in text and info.value.exit_code == 2
+
+
+def test_parse_all_names_each_source():
+    gates = parse_all(["no-regression"], ["sentiment.accuracy>=0.8"])
+    assert [(g.expression, g.source) for g in gates] == [
+        ("no-regression", "config gates.require"),
+        ("sentiment.accuracy>=0.8", "--gate"),
+    ]
+    with pytest.raises(HarnessError, match=r"^config gates.require 'bad': no comparison operator"):
+        parse_all(["bad"])
+
+
+# --- names ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        (
+            "sentimnt.accuracy>=0.8",
+            "unknown task 'sentimnt' (did you mean 'sentiment'?); this run's tasks: sentiment, translation",
+        ),
+        (
+            "sentiment.acuracy>=0.8",
+            "unknown metric 'acuracy' for task 'sentiment' (did you mean 'accuracy'?); "
+            "its metrics: accuracy, macro_f1, or primary",
+        ),
+        ("sentiment.accuracy.delt>=0", "unknown field 'delt' (did you mean 'delta'?); use delta or relative"),
+        ("*.accuracy>=0.5", "unknown metric 'accuracy' for task 'translation'"),
+        ("no-regression:summarization", "unknown task 'summarization'"),
+    ],
+)
+def test_unknown_names(expression, message):
+    with pytest.raises(HarnessError) as info:
+        check_names([parse(expression)], TASKS)
+    text = str(info.value)
+    assert text.startswith(f"--gate {expression!r}: ") and message in text
+
+
+def test_known_names_pass():
+    gates = [parse(e) for e in ("sentiment.macro_f1<1", "*.primary.relative>0", "no-regression:translation")]
+    check_names(gates, TASKS)  # no error
+
+
+@pytest.mark.parametrize(
+    "expression", ["no-regression", "sentiment.accuracy.delta>=0", "*.primary.relative>0"]
+)
+def test_baseline_gates_are_refused_in_eval_mode(expression):
+    with pytest.raises(HarnessError, match="only absolute gates .* apply in eval mode"):
+        check_names([parse(expression)], TASKS, mode="eval")
+
+
+def test_absolute_gates_are_fine_in_eval_mode():
+    check_names([parse("sentiment.accuracy>=0.5"), parse("*.primary>0")], TASKS, mode="eval")
+
+
+# --- checking -------------------------------------------------------------------------------------
+
+
+def test_threshold_reads_the_score_after_tuning():
+    passing = gate_result("sentiment.accuracy>=0.75")
+    assert passing["passed"] is True and passing["actual"] == 0.75
+    assert passing["detail"] == "sentiment accuracy after tuning 0.75 passes >= 0.75"
+    failing = gate_result("sentiment.accuracy>=0.8")
+    assert failing["passed"] is False and failing["actual"] == 0.75
+    assert failing["detail"] == "sentiment accuracy after tuning 0.75 fails >= 0.8"
+
+
+def test_threshold_in_eval_mode_reads_the_score():
+    entry = gate_result("sentiment.accuracy>0.4", mode="eval")
+    assert entry["passed"] is True and entry["actual"] == 0.5
+    assert gate_result("sentiment.accuracy>0.5", mode="eval")["passed"] is False
+
+
+@pytest.mark.parametrize(
+    "op, value, passed",
+    [(">=", 0.75, True), (">", 0.75, False), ("<=", 0.75, True), ("<", 0.75, False), ("==", 0.75, True),
+     ("==", 0.7, False), ("<", 0.8, True), (">", 0.7, True)],
+)  # fmt: skip
+def test_operators(op, value, passed):
+    assert gate_result(f"sentiment.accuracy{op}{value}")["passed"] is passed
+
+
+def test_delta_gate():
+    passing = gate_result("sentiment.accuracy.delta>=0.2")
+    assert passing["passed"] is True and passing["actual"] == 0.25
+    assert passing["detail"] == "sentiment accuracy delta +0.25 (0.5 -> 0.75) passes >= 0.2"
+    failing = gate_result("translation.bleu.delta>=-1")
+    assert failing["passed"] is False and failing["actual"] == -5.0
+    assert failing["detail"] == "translation bleu delta -5 (20 -> 15) fails >= -1"
+
+
+def test_relative_gate():
+    passing = gate_result("sentiment.accuracy.relative>=0.5")  # (0.75 - 0.5) / 0.5
+    assert passing["passed"] is True and passing["actual"] == 0.5
+    failing = gate_result("translation.bleu.relative>-0.1")  # (15 - 20) / 20
+    assert failing["passed"] is False and failing["actual"] == -0.25
+    assert "relative change -0.25 (20 -> 15) fails > -0.1" in failing["detail"]
+
+
+def test_relative_gate_with_a_zero_baseline_fails_and_says_why():
+    data = results()
+    data["tasks"]["sentiment"]["metrics"]["accuracy"].update(before=0.0, after=0.5, delta=0.5)
+    (entry,) = check([parse("sentiment.accuracy.relative>=0")], data)
+    assert entry["passed"] is False and entry["actual"] is None
+    assert entry["detail"] == "sentiment accuracy relative change: undefined (before is 0)"
+
+
+def test_every_task_gate_fails_on_the_task_that_fails():
+    entry = gate_result("*.primary.delta>=0")
+    assert entry["passed"] is False and entry["actual"] == -5.0
+    assert entry["detail"] == "translation bleu delta -5 (20 -> 15) fails >= 0"
+
+
+def test_every_task_gate_passes_with_the_closest_value():
+    entry = gate_result("*.primary.delta>=-10")
+    assert entry["passed"] is True and entry["actual"] == -5.0  # the worst task decides
+    assert entry["detail"].startswith(
+        "sentiment accuracy delta +0.25 (0.5 -> 0.75) passes >= -10; translation"
+    )
+    assert gate_result("*.primary.delta<=1")["actual"] == 0.25  # for <=, the largest
+
+
+def test_no_regression_fails_naming_the_regressed_task():
+    entry = gate_result("no-regression")
+    assert entry["passed"] is False and entry["actual"] == 1
+    assert entry["detail"] == "translation bleu regressed: -5 (p = 0.002 < 0.05)"
+    assert gate_result("no-regression:translation")["passed"] is False
+
+
+def test_no_regression_passes():
+    entry = gate_result("no-regression:sentiment")
+    assert entry["passed"] is True and entry["actual"] == 0
+    assert entry["detail"] == "sentiment accuracy: improved (p = 0.001 < 0.05)"
+    data = results()
+    data["tasks"]["translation"]["verdict"]["outcome"] = "no significant change"
+    (entry,) = check([parse("no-regression")], data)
+    assert entry == {
+        "expression": "no-regression",
+        "passed": True,
+        "actual": 0,
+        "detail": "no primary metric regressed (2 tasks)",
+        "source": "--gate",
+    }
+
+
+def test_check_keeps_the_order_of_the_gates():
+    gates = parse_all(["no-regression"], ["sentiment.accuracy>=0.5"])
+    entries = check(gates, results())
+    assert [(e["expression"], e["passed"], e["source"]) for e in entries] == [
+        ("no-regression", False, "config gates.require"),
+        ("sentiment.accuracy>=0.5", True, "--gate"),
+    ]
+
+
+def test_needs_baseline():
+    assert [parse(e).needs_baseline for e in ("a.b>1", "a.b.delta>1", "a.b.relative>1", "no-regression")] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    assert isinstance(parse("a.b>1"), Gate)
