@@ -4,6 +4,7 @@ no module that does not exist, and no module may outgrow what a reader can hold 
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,3 +26,16 @@ def test_architecture_lists_every_module_and_only_existing_ones():
 def test_no_module_is_over_the_size_a_reader_can_hold():
     sizes = {name: len((REPO / name).read_text(encoding="utf-8").splitlines()) for name in _modules()}
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject lists the packages explicitly (the built-in tasks are mapped into the package):
+    a new subpackage missing there would be absent from the wheel."""
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]
+    )
+    packages = {
+        init.parent.relative_to(REPO).as_posix().replace("/", ".")
+        for init in (REPO / "harness").rglob("__init__.py")
+    }
+    assert sorted(packages - listed) == []
