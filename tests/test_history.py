@@ -45,7 +45,7 @@ def test_index_lists_every_run_newest_first_with_its_verdict_and_gates(tmp_path)
     assert "bbbbbb" in rows[0] and "aaaaaa" in rows[1]  # newest first
     assert "(regressed)" in rows[0] and "FAILED" in rows[0]
     assert "(improved)" in rows[1] and "passed" in rows[1]
-    assert "0.5 → 0.75" in rows[1]
+    assert "0.5000 → 0.7500" in rows[1]
     assert "(20260101-000000-aaaaaa/report.md)" in rows[1]
     page = paths["html"].read_text(encoding="utf-8")
     assert page.index("bbbbbb") < page.index("aaaaaa")

@@ -72,18 +72,19 @@ def _task_summary(name: str, task: dict) -> dict:
         "metric": primary,
         "before": metric.get("before"),
         "after": metric.get("after"),
+        "digits": 2 if metric.get("scale") == 100 else 4,  # as the reports show it
         "verdict": verdict,
     }
 
 
-def _number(value) -> str:
-    return "—" if not isinstance(value, int | float) else f"{value:.4g}"
+def _number(value, digits: int) -> str:
+    return "—" if not isinstance(value, int | float) else f"{value:.{digits}f}"
 
 
 def _task_text(task: dict) -> str:
-    text = f"{task['name']} {task['metric']} {_number(task['before'])}"
+    text = f"{task['name']} {task['metric']} {_number(task['before'], task['digits'])}"
     if task["after"] is not None:
-        text += f" → {_number(task['after'])}"
+        text += f" → {_number(task['after'], task['digits'])}"
     return text + (f" ({task['verdict']})" if task["verdict"] else "")
 
 
