@@ -134,6 +134,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run", metavar="RUN", help="a run's report folder, or its id under --output-dir")
     report.add_argument("-o", "--output-dir", default="reports", help="where run ids are looked up")
+    saved = {
+        "rescore": "score a saved run again from its predictions (no model): metrics, statistics, "
+        "verdicts, gates; rewrites its reports",
+        "compare": "compare two saved runs on their shared tasks (B against A, paired by example) "
+        "and write a report of the comparison",
+    }
+    for name, help_text in saved.items():
+        cmd = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[debug],
+            epilog=f"{GATES}\n\n{EXIT_CODES}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        runs = ("run",) if name == "rescore" else ("run_a", "run_b")
+        for dest in runs:
+            cmd.add_argument(
+                dest, metavar=dest.upper(), help="a run's report folder, or its id under --output-dir"
+            )
+        cmd.add_argument(
+            "-o", "--output-dir", default="reports", help="where run ids are looked up and written"
+        )
+        cmd.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
+        cmd.add_argument("--gate", action="append", default=[], metavar="EXPR", help="as for harness run")
+        cmd.add_argument("--json", action="store_true", help="a machine-readable summary on stdout")
+    commands.choices["compare"].add_argument(
+        "--tasks", help="comma-separated tasks to compare (default: all shared)"
+    )
     return parser
 
 
@@ -180,6 +209,17 @@ def _command(args, console) -> int:
 
     if args.command == "report":
         return commands.report(args, console)
+    if args.command == "compare":
+        return _outcome(args, console, *commands.compare(args))
+    if args.command == "rescore":
+        results, paths, changes = commands.rescore(args)
+        console.print(
+            f"rescored {results['run_id']}: "
+            + (f"{len(changes)} values changed" if changes else "no value changed")
+        )
+        for line in changes:
+            console.print(f"  {line}", markup=False, highlight=False)
+        return _outcome(args, console, results, paths)
     if args.command == "tasks":
         return (
             commands.tasks_list(args, console)
@@ -208,12 +248,9 @@ def _failure(as_json: bool, code: int, message: str) -> int:
 
 
 def _run(args, console) -> int:
-    from rich.markup import escape
-
     from harness import api, distributed
     from harness.config import load_config
     from harness.decisions.gates import parse_all
-    from harness.reports import summary_table
 
     parse_all(cli_gates=args.gate)  # a malformed gate fails first (names are checked by the API)
     overrides = list(args.overrides)
@@ -241,6 +278,16 @@ def _run(args, console) -> int:
             results, paths = api.run(config, progress=progress, gates=args.gate)
     if not distributed.is_main():
         return 0
+    return _outcome(args, console, results, paths)
+
+
+def _outcome(args, console, results: dict, paths: dict) -> int:
+    """Print what a person reads after a command that scored something (summary table, how
+    training ended, warnings, gates, paths; ``--json``: the summary on stdout); the exit code."""
+    from rich.markup import escape
+
+    from harness.reports.terminal import json_summary, print_gates, summary_table
+
     gates = results.get("gates", [])
     code = GATE_FAILED if any(not gate["passed"] for gate in gates) else 0
     console.print(summary_table(results))
@@ -249,9 +296,10 @@ def _run(args, console) -> int:
         console.print(f"training: {escape(training['stop_reason'])}; {escape(training.get('kept') or '')}")
     for warning in results.get("warnings", []):
         console.print(f"[yellow]warning:[/] {escape(warning)}")
-    _print_gates(console, gates)
-    console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
-    if results["model"]["output_dir"]:
+    print_gates(console, gates)
+    if "durations" in results:
+        console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
+    if results["model"].get("output_dir"):
         console.print(f"tuned model: {results['model']['output_dir']}")
     for kind in ("html", "markdown", "results", "samples"):
         if kind in paths:
@@ -259,56 +307,6 @@ def _run(args, console) -> int:
     if args.json:
         print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))
     return code
-
-
-def _print_gates(console, gates: list[dict]) -> None:
-    """Each gate's result after the summary table: PASS/FAIL, the expression and what was measured."""
-    if not gates:
-        return
-    from rich.markup import escape
-
-    passed = sum(gate["passed"] for gate in gates)
-    console.print(f"gates: {passed} of {len(gates)} passed", highlight=False)
-    width = max(len(gate["expression"]) for gate in gates)
-    for gate in gates:
-        mark = "[bold green]PASS[/]" if gate["passed"] else "[bold red]FAIL[/]"
-        expression = escape(gate["expression"].ljust(width))
-        console.print(f"  {mark}  {expression}  {escape(gate['detail'])}", highlight=False, soft_wrap=True)
-
-
-def json_summary(results: dict, paths: dict, exit_code: int) -> dict:
-    """What ``--json`` prints: the run, each task's verdict on its primary metric (before, after,
-    delta with its interval, p-values), the overall decision, the gates and the report paths."""
-    tasks = {}
-    for name, task in results["tasks"].items():
-        primary = task["primary_metric"]
-        scores = task["metrics"][primary]
-        verdict = task.get("verdict") or {}
-        tasks[name] = {
-            "metric": primary,
-            "outcome": verdict.get("outcome"),
-            "leaning": verdict.get("leaning"),
-            "before": scores.get("before"),
-            "after": scores.get("after"),
-            "delta": scores.get("delta"),
-            "delta_ci": scores.get("delta_ci"),
-            "before_ci": scores.get("before_ci"),
-            "p_value": scores.get("p_value"),
-            "p_adjusted": verdict.get("p_adjusted"),
-            "reason": verdict.get("reason"),
-        }
-    gates = results.get("gates", [])
-    return {
-        "run_id": results["run_id"],
-        "mode": results["mode"],
-        "exit_code": exit_code,
-        "gates_passed": all(gate["passed"] for gate in gates),
-        "tasks": tasks,
-        "decision": results.get("decision"),
-        "gates": gates,
-        "paths": {kind: str(path) for kind, path in paths.items()},
-        "model_dir": results["model"]["output_dir"],
-    }
 
 
 class RichProgress:

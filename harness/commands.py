@@ -1,5 +1,5 @@
 """The commands that load no model: ``harness tasks list|show``, ``harness metrics``,
-``harness plugins`` and ``harness report``.
+``harness plugins``, and ``harness report``, ``rescore`` and ``compare`` on saved runs.
 
 None of these imports torch.
 """
@@ -108,15 +108,58 @@ def plugins_list(args, console) -> int:
     return 0
 
 
+def run_folder(run: str, output_dir: str | Path) -> Path:
+    """A run's report folder: ``run`` itself when it is a folder, else ``output_dir/run``."""
+    folder = Path(run)
+    return folder if folder.is_dir() else Path(output_dir) / run
+
+
 def report(args, console) -> int:
     """``harness report RUN``: re-render a run's Markdown and HTML reports from its saved files."""
     from harness.reports.store import rerender
 
-    folder = Path(args.run)
-    if not folder.is_dir():
-        folder = Path(args.output_dir) / args.run
-    paths = rerender(folder)
+    paths = rerender(run_folder(args.run, args.output_dir))
     console.print(
         f"    html: {paths['html']}\nmarkdown: {paths['markdown']}", highlight=False, soft_wrap=True
     )
     return 0
+
+
+def rescore(args) -> tuple[dict, dict[str, Path], list[str]]:
+    """``harness rescore RUN``: score a saved run again from its predictions and rewrite its
+    report files (and the run history); returns the new results, the paths written and what
+    changed (one line per value)."""
+    from harness.decisions.gates import parse_all
+    from harness.decisions.rescore import rescore as rescore_run
+    from harness.reports.history import update_index
+    from harness.reports.store import write_reports
+
+    parse_all(cli_gates=args.gate)  # a malformed gate fails before any work
+    folder = run_folder(args.run, args.output_dir)
+    results, samples, changes = rescore_run(folder, plugin_specs=args.plugin, gates=args.gate)
+    paths = write_reports(folder, results, samples)
+    update_index(folder.parent)
+    return results, paths, changes
+
+
+def compare(args) -> tuple[dict, dict[str, Path]]:
+    """``harness compare RUN_A RUN_B``: compare two saved runs and write the comparison's report
+    files under ``--output-dir`` (and its run history); returns the results and paths."""
+    from harness.decisions.compare import compare_runs
+    from harness.decisions.gates import parse_all
+    from harness.reports.history import update_index
+    from harness.reports.store import write_reports
+
+    parse_all(cli_gates=args.gate)
+    tasks = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
+    results, samples = compare_runs(
+        run_folder(args.run_a, args.output_dir),
+        run_folder(args.run_b, args.output_dir),
+        tasks=tasks,
+        plugin_specs=args.plugin,
+        gates=args.gate,
+    )
+    folder = Path(args.output_dir) / results["run_id"]
+    paths = write_reports(folder, results, samples)
+    update_index(folder.parent)
+    return results, paths

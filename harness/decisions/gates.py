@@ -192,7 +192,7 @@ def _threshold(gate: Gate, results: dict, task: str) -> tuple[bool, float | None
     if metric not in entry["metrics"]:
         raise gate.error(f"task {task!r} has no metric {metric!r} in these results")
     scores = entry["metrics"][metric]
-    run = results.get("mode") == "run"
+    run = results.get("mode") in ("run", "compare")  # compare: run A is the baseline
     before, after = scores.get("before"), scores.get("after")
     label = f"{task} {metric}"
     if gate.field == "value":

@@ -110,7 +110,7 @@ def render_markdown(results: dict, samples: list[dict], n_examples: int = 5) -> 
     """The run report as GitHub-flavoured Markdown."""
     v = report_view(results, samples, n_examples)
     is_run = v["is_run"]
-    out = [f"# harness {'run' if is_run else 'evaluation'} `{v['run_id']}`", ""]
+    out = [f"# harness {v['kind']} `{v['run_id']}`", ""]
     sub = [f"mode: **{v['mode']}**"]
     if v["model_name"]:
         sub.append(f"model: `{v['model_name']}`")

@@ -75,16 +75,22 @@ def build_results(
     # what a person should know before trusting the numbers: small dev splits, cut inputs, ...
     results["warnings"] = list(workload.warnings) + (list(training.warnings) if training else [])
     if after is not None:
-        verdicts, results["decision"] = decide(
-            tasks,
-            alpha=config.stats.alpha,
-            min_effect=config.stats.min_effect,
-            correction=config.stats.correction,
-        )
-        for name, verdict in verdicts.items():
-            tasks[name]["verdict"] = verdict
+        add_verdicts(results, config)
     results["reports"] = {"html": HTML_FILE, "markdown": MD_FILE, "samples": SAMPLES_FILE}
     return results
+
+
+def add_verdicts(results: dict, config: Config) -> None:
+    """Set every compared task's ``verdict`` and the run's ``decision`` in ``results`` (in place;
+    keys already there keep their place), by :func:`harness.decisions.decide` under ``config.stats``."""
+    verdicts, results["decision"] = decide(
+        results["tasks"],
+        alpha=config.stats.alpha,
+        min_effect=config.stats.min_effect,
+        correction=config.stats.correction,
+    )
+    for name, verdict in verdicts.items():
+        results["tasks"][name]["verdict"] = verdict
 
 
 def build_samples(workload: Workload, before: dict, after: dict | None = None) -> list[dict]:
@@ -103,20 +109,21 @@ def build_samples(workload: Workload, before: dict, after: dict | None = None) -
                 "reference": example.output,
                 "references": list(example.references),
                 "prediction_before": b.predictions[i],
-                "scores_before": _per_example(b.scores, i),
+                "scores_before": per_example(b.scores, i),
             }
             if b.choice_logprobs is not None:
                 row["choice_logprobs_before"] = b.choice_logprobs[i]
             if a is not None:
                 row["prediction_after"] = a.predictions[i]
-                row["scores_after"] = _per_example(a.scores, i)
+                row["scores_after"] = per_example(a.scores, i)
                 if a.choice_logprobs is not None:
                     row["choice_logprobs_after"] = a.choice_logprobs[i]
             rows.append(row)
     return rows
 
 
-def _per_example(scores: dict, index: int) -> dict:
+def per_example(scores: dict, index: int) -> dict:
+    """``{metric: score of example index}`` for the metrics that have per-example scores."""
     return {
         name: result.per_example[index] for name, result in scores.items() if result.per_example is not None
     }
@@ -231,26 +238,34 @@ def _task_entry(task, workload: Workload, config: Config, before, after, cached:
 
 
 def _metric_entry(name: str, task, workload: Workload, config: Config, before, after) -> dict:
-    """Before, after and delta of one metric, with its settings and the before/after comparison
-    (confidence intervals, paired test)."""
-    from harness.evaluation.stats import compare
-
-    metric = workload.metrics[name]
     references = [example.references for example in workload.test[task.name]]
     b = before[task.name].scores[name]
     a = after[task.name].scores[name] if after else None
+    return metric_entry(workload.metrics[name], references, b, a, config)
+
+
+def metric_entry(metric, references, before, after, config: Config) -> dict:
+    """One metric's entry in ``results["tasks"][task]["metrics"]``: before, after and delta, its
+    settings, and the before/after comparison (confidence intervals, paired test) under
+    ``config.stats`` and ``config.seed``.
+
+    :param before: the :class:`~harness.metrics.MetricResult` of the base (or first) model;
+        ``after``: of the tuned (or second) one, ``None`` in an evaluation.
+    """
+    from harness.evaluation.stats import compare
+
     return {
         "higher_is_better": metric.higher_is_better,
         "scale": metric.scale,
-        "before": b.score,
-        "after": a.score if a else None,
-        "delta": (a.score - b.score) if a else None,
-        "settings": dict(b.settings),
+        "before": before.score,
+        "after": after.score if after else None,
+        "delta": (after.score - before.score) if after else None,
+        "settings": dict(before.settings),
         **compare(
             metric,
             references,
-            b,
-            a,
+            before,
+            after,
             seed=config.seed,
             n_resamples=config.stats.n_resamples,
             alpha=config.stats.alpha,

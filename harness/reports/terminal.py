@@ -1,4 +1,5 @@
-"""The terminal summary of a run: a rich table of every task's metrics, with the verdicts."""
+"""The terminal side of a run: the summary table of every task's metrics with the verdicts, the
+gates' results, and the `--json` summary."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ def summary_table(results: dict):
     from rich.table import Table
     from rich.text import Text
 
-    is_run = results.get("mode") == "run"
+    is_run = results.get("mode") in ("run", "compare")
     tasks = results.get("tasks", {})
     decision = None
     if is_run:
         views = [{"name": name, "verdict": verdict_view(t)} for name, t in tasks.items()]
         decision = decision_view(results, views)
-    title = f"run {results.get('run_id', '?')}"
+    kind = "comparison" if results.get("mode") == "compare" else "run"
+    title = f"{kind} {results.get('run_id', '?')}"
     caption = "bold: primary metric"
     if decision:
         title += f": {decision['summary']}"
@@ -69,3 +71,53 @@ def summary_table(results: dict):
                 verdict_cell,
             )
     return table
+
+
+def print_gates(console, gates: list[dict]) -> None:
+    """Each gate's result after the summary table: PASS/FAIL, the expression and what was measured."""
+    if not gates:
+        return
+    from rich.markup import escape
+
+    passed = sum(gate["passed"] for gate in gates)
+    console.print(f"gates: {passed} of {len(gates)} passed", highlight=False)
+    width = max(len(gate["expression"]) for gate in gates)
+    for gate in gates:
+        mark = "[bold green]PASS[/]" if gate["passed"] else "[bold red]FAIL[/]"
+        expression = escape(gate["expression"].ljust(width))
+        console.print(f"  {mark}  {expression}  {escape(gate['detail'])}", highlight=False, soft_wrap=True)
+
+
+def json_summary(results: dict, paths: dict, exit_code: int) -> dict:
+    """What ``--json`` prints: the run, each task's verdict on its primary metric (before, after,
+    delta with its interval, p-values), the overall decision, the gates and the report paths."""
+    tasks = {}
+    for name, task in results["tasks"].items():
+        primary = task["primary_metric"]
+        scores = task["metrics"][primary]
+        verdict = task.get("verdict") or {}
+        tasks[name] = {
+            "metric": primary,
+            "outcome": verdict.get("outcome"),
+            "leaning": verdict.get("leaning"),
+            "before": scores.get("before"),
+            "after": scores.get("after"),
+            "delta": scores.get("delta"),
+            "delta_ci": scores.get("delta_ci"),
+            "before_ci": scores.get("before_ci"),
+            "p_value": scores.get("p_value"),
+            "p_adjusted": verdict.get("p_adjusted"),
+            "reason": verdict.get("reason"),
+        }
+    gates = results.get("gates", [])
+    return {
+        "run_id": results["run_id"],
+        "mode": results["mode"],
+        "exit_code": exit_code,
+        "gates_passed": all(gate["passed"] for gate in gates),
+        "tasks": tasks,
+        "decision": results.get("decision"),
+        "gates": gates,
+        "paths": {kind: str(path) for kind, path in paths.items()},
+        "model_dir": results["model"].get("output_dir"),
+    }

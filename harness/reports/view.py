@@ -270,7 +270,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
     for key in ("run_id", "mode", "tasks"):
         if key not in results:
             raise HarnessError(f"results.json: missing required key {key!r}")
-    is_run = results["mode"] == "run"
+    is_run = results["mode"] in ("run", "compare")  # compare: run A before, run B after
     by_task: dict[str, list[dict]] = {}
     for s in samples:
         by_task.setdefault(s.get("task"), []).append(s)
@@ -341,6 +341,17 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
             ],
         )
     ]
+    compared = results.get("compared") or {}
+    for side in ("before", "after"):  # harness compare: which run is which side
+        if compared.get(side):
+            title = f"Compared: {side} = run {compared[side].get('run_id')}"
+            meta.append((title, [(k, _fmt_value(v)) for k, v in compared[side].items()]))
+    if "differences" in results:
+        rows = [
+            (str(d.get("key")), f"{_fmt_value(d.get('before'))} → {_fmt_value(d.get('after'))}")
+            for d in results["differences"] or []
+        ]
+        meta.append(("Differences between the compared runs", rows or [("none", "")]))
     meta.append(("Model", [(k, _fmt_value(v)) for k, v in model.items()]))
     if training:
         meta.append(("Training", [(k, _fmt_value(v)) for k, v in training.items() if k != "loss_history"]))
@@ -361,13 +372,16 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "run_id": str(results["run_id"]),
         "mode": results["mode"],
         "is_run": is_run,
+        "kind": {"run": "run", "compare": "comparison"}.get(results["mode"], "evaluation"),
         "created": results.get("created"),
         "model_name": model.get("name"),
         "tasks": tasks,
         "decision": decision_view(results, tasks) if is_run else None,
         "gates": gates_view(results),
         "warnings": [str(w) for w in results.get("warnings") or []],
-        "stopped": "; ".join(str(training[k]) for k in ("stop_reason", "kept") if training and training.get(k)),
+        "stopped": "; ".join(
+            str(training[k]) for k in ("stop_reason", "kept") if training and training.get(k)
+        ),
         "ci_header": f"delta [{confidence * 100:g}% CI]" if _is_num(confidence) else "delta [CI]",
         "training": training,
         "loss": _loss_chart(training.get("loss_history", [])) if training else None,

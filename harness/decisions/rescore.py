@@ -1,0 +1,164 @@
+"""``harness rescore RUN``: a saved run's metrics, statistics, verdicts and gates computed again
+from its saved predictions (samples.jsonl), with the metrics as registered now. No model is
+loaded, so a changed or fixed metric plugin can be applied to old runs in seconds.
+
+Rescoring with unchanged metric code reproduces results.json exactly (same seed, same
+resamples); when a value changes, results.json records that under ``"rescored"``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import __version__, plugins
+from harness.config import Config, config_from_dict
+from harness.decisions.gates import Gate, check, check_names, parse
+from harness.errors import HarnessError
+from harness.metrics import Metric, MetricResult
+from harness.reports.schema import add_verdicts, metric_entry, per_example
+from harness.reports.store import RESULTS_FILE, load_run
+from harness.versions import library_versions
+
+PHASES = ("before", "after")
+
+
+def rescore(run_dir: Path, *, plugin_specs: Sequence[str] = (), gates: Sequence[str] = ()) -> tuple:
+    """``(results, samples, changes)`` of the run in ``run_dir`` scored again; nothing is written.
+
+    :param plugin_specs: plugins to load besides the run's own (``config.plugins``) and the
+        auto-loaded ones, e.g. the file of a fixed metric.
+    :param gates: gate expressions to check besides those the run was checked against.
+    :returns: the new results.json content, the samples with their per-example scores
+        recomputed, and one line per value that changed (empty when nothing did).
+    """
+    results, samples = load_run(run_dir)
+    where = f"{Path(run_dir) / RESULTS_FILE}"
+    config = saved_config(results, where)
+    registry = metric_registry([*config.plugins, *plugin_specs])
+    old = {name: _primary_numbers(task) for name, task in results["tasks"].items()}
+    for name, task in results["tasks"].items():
+        rows = task_rows(samples, name, task, where)
+        metrics = {m: resolve_metric(registry, m, name, where) for m in task["metrics"]}
+        task["metrics"] = score_task(metrics, rows, config, phases=_phases(rows))
+        if "flips" in task:
+            from harness.evaluation.stats import flips
+
+            task["flips"] = flips(name, task["primary_metric"], rows)
+    if "decision" in results:
+        add_verdicts(results, config)
+    all_gates = recorded_gates(results, gates)
+    if all_gates:
+        names = {n: list(t["metrics"]) for n, t in results["tasks"].items()}
+        check_names(all_gates, names, "eval" if results["mode"] == "eval" else "run")
+        results["gates"] = check(all_gates, results)
+    changes = [
+        f"{name}: {line}"
+        for name, task in results["tasks"].items()
+        for line in _changed(old[name], _primary_numbers(task))
+    ]
+    if changes:
+        results["rescored"] = {
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "harness_version": __version__,
+            "versions": library_versions(),
+            "changes": changes,
+        }
+    return results, samples, changes
+
+
+def saved_config(results: dict, where: str) -> Config:
+    """The :class:`Config` a saved run recorded (seed and statistics settings come from it)."""
+    if not isinstance(results.get("config"), dict) or not isinstance(results.get("tasks"), dict):
+        raise HarnessError(f"{where}: not a harness results file (no config or tasks)")
+    return config_from_dict(results["config"], source=f"{where} config")
+
+
+def metric_registry(plugin_specs: Sequence[str]) -> dict[str, Metric]:
+    """Every metric registered now, through the plugins (``plugin_specs`` loaded as well)."""
+    pm = plugins.make_plugin_manager(extra=list(plugin_specs))
+    return {name: entry.item for name, entry in plugins.metrics(pm).items()}
+
+
+def resolve_metric(registry: dict[str, Metric], name: str, task: str, where: str) -> Metric:
+    """The metric ``name`` of a saved task, from ``registry`` or an ``evaluate:`` name."""
+    from harness.errors import did_you_mean
+    from harness.metrics.hf_evaluate import resolve_metrics
+
+    try:
+        resolved = resolve_metrics([name], registry)
+    except HarnessError as exc:
+        raise HarnessError(f"{where}: task {task!r}: {exc}") from None
+    if name not in resolved:
+        raise HarnessError(
+            f"{where}: task {task!r}: metric {name!r} is not registered now{did_you_mean(name, registry)} "
+            "(load its plugin with --plugin)"
+        )
+    return resolved[name]
+
+
+def task_rows(samples: list[dict], name: str, task: dict, where: str) -> list[dict]:
+    """The saved rows of one task, in data order; an error when they do not match ``n_test``."""
+    rows = [row for row in samples if row.get("task") == name]
+    if len(rows) != task.get("n_test", len(rows)) or not rows:
+        raise HarnessError(
+            f"{where}: task {name!r} has {len(rows)} rows in samples.jsonl, expected {task.get('n_test')}"
+        )
+    return rows
+
+
+def score_task(
+    metrics: dict[str, Metric], rows: list[dict], config: Config, phases: Sequence[str] = PHASES
+) -> dict:
+    """Every metric's results.json entry computed from the rows' predictions (``prediction_<phase>``
+    for each of ``phases``: ``["before"]`` or ``["before", "after"]``); the rows'
+    ``scores_<phase>`` are replaced by the new per-example scores."""
+    references = [tuple(row["references"]) for row in rows]
+    computed: dict[str, list[MetricResult]] = {}
+    for name, metric in metrics.items():
+        computed[name] = [
+            metric.compute([str(row[f"prediction_{phase}"]) for row in rows], references) for phase in phases
+        ]
+    for phase_index, phase in enumerate(phases):
+        scores = {name: results[phase_index] for name, results in computed.items()}
+        for i, row in enumerate(rows):
+            row[f"scores_{phase}"] = per_example(scores, i)
+    return {
+        name: metric_entry(
+            metrics[name], references, results[0], results[1] if len(results) > 1 else None, config
+        )
+        for name, results in computed.items()
+    }
+
+
+def recorded_gates(results: dict, extra: Sequence[str] = ()) -> list[Gate]:
+    """The gates a saved run was checked against, then ``extra`` ones (``--gate``) not among them."""
+    gates = [parse(g["expression"], g.get("source", "gates")) for g in results.get("gates") or []]
+    known = {gate.expression for gate in gates}
+    return gates + [parse(expression) for expression in extra if expression not in known]
+
+
+def _phases(rows: list[dict]) -> tuple[str, ...]:
+    return PHASES if all("prediction_after" in row for row in rows) else PHASES[:1]
+
+
+def _primary_numbers(task: dict) -> dict:
+    """The numbers a reader acts on, to list what a rescore changed: every metric's before/after
+    and p-value, and the verdict."""
+    numbers = {}
+    for name, metric in task.get("metrics", {}).items():
+        for key in ("before", "after", "p_value"):
+            if metric.get(key) is not None:
+                numbers[f"{name}.{key}"] = metric[key]
+    if task.get("verdict"):
+        numbers["verdict"] = task["verdict"].get("outcome")
+    return numbers
+
+
+def _changed(old: dict, new: dict) -> list[str]:
+    return [
+        f"{key} {old.get(key)!r} -> {new.get(key)!r}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]

@@ -1,0 +1,269 @@
+"""Decisions on saved runs: ``harness rescore RUN`` (metrics, statistics, verdicts and gates again
+from the saved predictions, no model) and ``harness compare RUN_A RUN_B`` (paired where the
+examples match, a one-line refusal where they do not)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness.cli import main
+from harness.config import Config
+from harness.decisions.compare import compare_runs, provenance_diff
+
+N_TEST, N_TRAIN = 12, 24
+CONTAINS = "refs[0] in p"  # the plugin metric's first version
+NONEMPTY = "len(p.strip()) > 0"  # ... and its second
+
+PLUGIN = '''
+import harness
+from harness import DataSource, Metric, MetricResult, Task
+
+
+def _loose(predictions, references):
+    """1 where RULE holds for the prediction p and its references refs."""
+    scores = [float({rule}) for p, refs in zip(predictions, references)]
+    return MetricResult(sum(scores) / len(scores), scores)
+
+
+@harness.hookimpl
+def harness_metrics():
+    return [Metric("loose", _loose, binary=True)]
+
+
+@harness.hookimpl
+def harness_tasks():
+    return [
+        Task(
+            name="echo",
+            instruction="Repeat the input.",
+            test=DataSource({test!r}),
+            train=DataSource({train!r}),
+            metrics=("exact_match", "chrf", "loose"),
+            max_new_tokens=4,
+        )
+    ]
+'''
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_model_dir, write_jsonl):
+    """A tuning run and an evaluation of the same base model, on one "echo" task whose metrics
+    are exact match, chrF (a corpus metric) and "loose" (a plugin metric)."""
+    root = tmp_path_factory.mktemp("saved-runs")
+    rows = [{"input": f"word {i}", "output": f"word {i}"} for i in range(N_TRAIN + N_TEST)]
+    test = write_jsonl(root / "test.jsonl", rows[:N_TEST])
+    train = write_jsonl(root / "train.jsonl", rows[N_TEST:])
+    plugin = root / "echo_plugin.py"
+    plugin.write_text(PLUGIN.format(rule=CONTAINS, test=str(test), train=str(train)), encoding="utf-8")
+    config = Config(
+        model=str(tiny_model_dir),
+        method="full",
+        tasks=["echo"],
+        plugins=[str(plugin)],
+        device="cpu",
+        threads=1,
+        output_dir=str(root / "reports"),
+        models_dir=str(root / "runs"),
+        cache=False,
+    )
+    config.train.epochs, config.train.batch_size, config.eval.batch_size = 6, 8, 8
+    config.train.learning_rate = 3e-3
+    tuned, tuned_paths = harness.run(config)
+    base, base_paths = harness.evaluate(config)
+    return {
+        "root": root,
+        "plugin": plugin,
+        "test": test,
+        "train": train,
+        "run": tuned_paths["results"].parent,
+        "eval": base_paths["results"].parent,
+    }
+
+
+def _copy(folder: Path, into: Path) -> Path:
+    copy = into / folder.name
+    shutil.copytree(folder, copy)
+    return copy
+
+
+def _results(folder: Path) -> dict:
+    return json.loads((folder / "results.json").read_text(encoding="utf-8"))
+
+
+def _rows(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _write_rows(folder: Path, rows: list[dict]) -> None:
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    (folder / "samples.jsonl").write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------- rescore
+
+
+@pytest.mark.parametrize("kind", ["run", "eval"])
+def test_rescore_reproduces_results_and_samples_exactly(runs, tmp_path, kind, capsys):
+    folder = _copy(runs[kind], tmp_path)
+    results_before = (folder / "results.json").read_bytes()
+    samples_before = (folder / "samples.jsonl").read_bytes()
+    assert main(["rescore", str(folder), "--plugin", str(runs["plugin"])]) == 0
+    assert (folder / "results.json").read_bytes() == results_before
+    assert (folder / "samples.jsonl").read_bytes() == samples_before
+    assert "no value changed" in capsys.readouterr().out
+    assert (tmp_path / "index.md").is_file()  # the output folder's history is updated
+
+
+def test_rescore_applies_a_changed_metric_without_a_model(runs, tmp_path, capsys, monkeypatch):
+    folder = _copy(runs["run"], tmp_path)
+    old = _results(folder)["tasks"]["echo"]
+    # the plugin's metric changes: any non-empty prediction now counts
+    changed = tmp_path / "echo_plugin.py"
+    changed.write_text(
+        PLUGIN.format(rule=NONEMPTY, test=str(runs["test"]), train=str(runs["train"])), encoding="utf-8"
+    )
+    results = _results(folder)
+    results["config"]["plugins"] = [str(changed)]
+    (folder / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    import transformers
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("rescore loaded a model")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_model)
+    assert main(["rescore", str(folder)]) == 0
+    new = _results(folder)
+    rows = _rows(folder)
+    for phase in ("before", "after"):  # the new metric, from the saved predictions
+        expected = [float(len(row[f"prediction_{phase}"].strip()) > 0) for row in rows]
+        assert [row[f"scores_{phase}"]["loose"] for row in rows] == expected
+        assert new["tasks"]["echo"]["metrics"]["loose"][phase] == pytest.approx(sum(expected) / len(expected))
+    assert new["tasks"]["echo"]["metrics"]["loose"] != old["metrics"]["loose"]
+    assert new["tasks"]["echo"]["metrics"]["exact_match"] == old["metrics"]["exact_match"]  # untouched
+    assert new["tasks"]["echo"]["metrics"]["chrf"] == old["metrics"]["chrf"]
+    assert any(line.startswith("echo: loose.before 0.0 -> ") for line in new["rescored"]["changes"])
+    assert "values changed" in capsys.readouterr().out
+    assert "verdict" in new["tasks"]["echo"] and new["decision"]["summary"]
+
+
+def test_rescore_checks_new_gates_and_exits_1_when_one_fails(runs, tmp_path, capsys):
+    folder = _copy(runs["run"], tmp_path)
+    code = main(
+        [
+            "rescore",
+            str(folder),
+            "--plugin",
+            str(runs["plugin"]),
+            "--gate",
+            "echo.exact_match>=1.01",
+            "--json",
+        ]
+    )
+    assert code == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["gates_passed"] is False and summary["exit_code"] == 1
+    assert _results(folder)["gates"][0]["expression"] == "echo.exact_match>=1.01"
+
+
+def test_rescore_of_a_folder_without_results_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["rescore", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "results.json: not found" in err and "Traceback" not in err
+
+
+def test_rescore_names_a_metric_that_is_no_longer_registered(runs, tmp_path, capsys):
+    folder = _copy(runs["run"], tmp_path)
+    results = _results(folder)
+    results["config"]["plugins"] = []  # the plugin with "loose" is not loaded
+    (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    assert main(["rescore", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "metric 'loose' is not registered" in err and "--plugin" in err
+
+
+# --------------------------------------------------------------------------------- compare
+
+
+def test_compare_of_the_base_evaluation_with_the_run_reproduces_the_runs_own_comparison(runs, tmp_path):
+    """Run A = the base model evaluated, run B = the tuning run: the paired comparison of A's
+    predictions with B's tuned ones is exactly the run's own before/after comparison."""
+    results, samples = compare_runs(runs["eval"], runs["run"], plugin_specs=[str(runs["plugin"])])
+    own = _results(runs["run"])
+    assert results["mode"] == "compare"
+    assert results["tasks"]["echo"]["metrics"] == own["tasks"]["echo"]["metrics"]
+    assert results["tasks"]["echo"]["verdict"] == own["tasks"]["echo"]["verdict"]
+    assert results["tasks"]["echo"]["flips"] == own["tasks"]["echo"]["flips"]
+    assert results["compared"]["before"]["run_id"] == _results(runs["eval"])["run_id"]
+    assert results["compared"]["after"]["predictions"] == "after tuning"
+    tuned = {row["id"]: row["prediction_after"] for row in _rows(runs["run"])}
+    assert {row["id"]: row["prediction_after"] for row in samples} == tuned
+    keys = {d["key"] for d in results["differences"]}
+    assert "model.method" in keys  # an evaluation has none, the run tuned fully
+
+
+def test_compare_writes_reports_and_exits_by_its_gates(runs, tmp_path, capsys):
+    out = tmp_path / "reports"
+    argv = ["compare", str(runs["eval"]), str(runs["run"]), "-o", str(out), "--plugin", str(runs["plugin"])]
+    assert main([*argv, "--gate", "echo.exact_match.delta>=-1"]) == 0
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1 and folders[0].name.startswith("compare-")
+    for name in ("results.json", "samples.jsonl", "report.md", "report.html"):
+        assert (folders[0] / name).is_file()
+    assert "model.method" in (folders[0] / "report.md").read_text(encoding="utf-8")
+    assert (out / "index.md").is_file()
+    assert main([*argv, "--gate", "echo.exact_match.delta>=2"]) == 1
+    # a comparison is itself rescorable, to the byte
+    saved = (folders[0] / "results.json").read_bytes()
+    assert main(["rescore", str(folders[0]), "--plugin", str(runs["plugin"])]) == 1  # its gate still fails
+    assert (folders[0] / "results.json").read_bytes() == saved
+
+
+def test_provenance_diff_lists_changed_config_keys_and_versions():
+    a = {"config": {"train": {"learning_rate": 1e-4}, "output_dir": "x"}, "versions": {"torch": "2.13"}}
+    b = {"config": {"train": {"learning_rate": 3e-4}, "output_dir": "y"}, "versions": {"torch": "2.14"}}
+    assert provenance_diff(a, b) == [
+        {"key": "config.train.learning_rate", "before": 1e-4, "after": 3e-4},
+        {"key": "versions.torch", "before": "2.13", "after": "2.14"},
+    ]  # output_dir differs in every pair of runs: left out
+
+
+def test_compare_refuses_runs_on_different_examples(runs, tmp_path, capsys):
+    other = _copy(runs["run"], tmp_path)
+    rows = _rows(other)[:-2]
+    _write_rows(other, rows)
+    results = _results(other)
+    results["tasks"]["echo"]["n_test"] = len(rows)
+    (other / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    assert main(["compare", str(runs["eval"]), str(other), "--plugin", str(runs["plugin"])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot compare task 'echo' pairwise" in err and "2 ids only in A, 0 only in B" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "reports").exists()
+
+
+def test_compare_refuses_when_the_data_behind_the_same_ids_differ(runs, tmp_path, capsys):
+    other = _copy(runs["run"], tmp_path)
+    rows = _rows(other)
+    rows[3]["references"] = ["something else"]
+    _write_rows(other, rows)
+    assert main(["compare", str(runs["eval"]), str(other), "--plugin", str(runs["plugin"])]) == 2
+    err = capsys.readouterr().err
+    assert "the test data differ" in err and repr(rows[3]["id"]) in err
+
+
+def test_compare_refuses_runs_without_a_shared_task(runs, tmp_path, capsys):
+    other = _copy(runs["run"], tmp_path)
+    results = _results(other)
+    results["tasks"] = {"topic": results["tasks"].pop("echo")}
+    (other / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    assert main(["compare", str(runs["eval"]), str(other)]) == 2
+    assert "share no task (A: echo; B: topic)" in capsys.readouterr().err
+
+
+def test_compare_names_an_unknown_task(runs, capsys):
+    assert main(["compare", str(runs["eval"]), str(runs["run"]), "--tasks", "ecko"]) == 2
+    assert "did you mean 'echo'" in capsys.readouterr().err
