@@ -100,6 +100,16 @@ class GatesConfig:
 
 
 @dataclass
+class GuardConfig:
+    """lm-evaluation-harness tasks evaluated before and after tuning (harness/evaluation/guard.py)."""
+
+    tasks: list[str] = field(default_factory=list)  # lm-eval task names or task YAML files
+    limit: int = 0  # at most this many documents per task; 0 = all
+    num_fewshot: int = 0
+    batch_size: int = 8
+
+
+@dataclass
 class Config:
     """Everything a run needs. ``harness run --config FILE --set key=value`` builds one."""
 
@@ -120,6 +130,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task data overrides
     # tasks to fine-tune on (a subset of tasks): a list, or a table {name = weight} where the weight
     # repeats (2) or subsamples (0.5) that task's examples; empty = every task with training data
@@ -292,6 +303,13 @@ def validate(config: Config) -> None:
         raise HarnessError(f"config: stats.min_effect must be >= 0, got {config.stats.min_effect}")
     if not 0 < config.stats.alpha < 1:
         raise HarnessError(f"config: stats.alpha must be between 0 and 1, got {config.stats.alpha}")
+    if config.guard.limit < 0 or config.guard.num_fewshot < 0 or config.guard.batch_size <= 0:
+        raise HarnessError(
+            "config: guard.limit and guard.num_fewshot must be >= 0, guard.batch_size positive"
+        )
+    clashing = sorted(set(config.guard.tasks) & set(config.tasks))
+    if clashing:
+        raise HarnessError(f"config: {clashing[0]!r} is in both tasks and guard.tasks; name each task once")
     if config.eval.limit < 0 or config.threads < 0:
         raise HarnessError("config: eval.limit and threads must be >= 0")
     if not config.tasks:

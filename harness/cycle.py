@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness import distributed, models
-from harness.config import Config
+from harness.config import Config, validate
 from harness.decisions.gates import Gate, check, check_names
-from harness.evaluation import cache, predict_sharded, scored
+from harness.evaluation import cache, guard, predict_sharded, scored
 from harness.models.device import default_threads
 from harness.progress import NullProgress, Progress, step
 from harness.reports import build_results, build_samples, write_reports
 from harness.reports.history import update_index
+from harness.reports.schema import add_verdicts
 from harness.rundir import RunDir
 from harness.tasks import Task
 from harness.tasks.prompting import context_length
@@ -47,8 +48,11 @@ def run_cycle(
     distributed.init_if_launched(config.device)
     if not distributed.is_main():
         progress = NullProgress()  # progress on rank 0 only
+    validate(config)  # a Config built in Python is checked like one read from a file
     workload = prepare(config, train=train)  # bad input fails here, before any file is written
-    check_names(gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
+    guards = guard.resolve(config)  # lm-eval tasks, checked before any model work too
+    own_gates = [gate for gate in gates if gate.task not in guards]  # guards' metrics known after eval
+    check_names(own_gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
     run_dir = RunDir.open(config, resume)
     durations: dict[str, float] = {}
     with run_dir.recording(config, enabled=train):
@@ -59,6 +63,10 @@ def run_cycle(
         total_parameters, _ = models.count_parameters(loaded.model)
         with _timed(durations, "eval_before"):
             before, cached = _baseline(loaded, workload, config, progress)
+        guards_before = guards_after = None
+        if guards and distributed.is_main():
+            with _timed(durations, "guard_before"), step(progress, "guard:before", "Guard tasks (before)"):
+                guards_before = guard.evaluate_guards(loaded.model, loaded.tokenizer, guards, config)
         after = training = None
         if train:
             run_dir.write_state(config, "training")
@@ -68,6 +76,9 @@ def run_cycle(
             with _timed(durations, "eval_after"):
                 tuned = _predict(model, loaded.tokenizer, workload.tasks, workload, config, progress, "after")
                 after = _score(workload, tuned)
+            if guards and distributed.is_main():
+                with _timed(durations, "guard_after"), step(progress, "guard:after", "Guard tasks (after)"):
+                    guards_after = guard.evaluate_guards(model, loaded.tokenizer, guards, config)
         if not distributed.is_main():
             distributed.barrier()  # wait until rank 0 has written the reports
             return {}, {}
@@ -87,6 +98,10 @@ def run_cycle(
             cached=cached,
             samples=samples,
         )
+        if guards_before:
+            guard.add_to_results(results, samples, guards_before, guards_after, config)
+            if train:
+                add_verdicts(results, config)  # the guard tasks join the verdicts and the decision
         results["durations"]["total"] = round(time.perf_counter() - started, 3)  # up to the reports
         if gates:
             results = _with_gates(results, check(gates, results))

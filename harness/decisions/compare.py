@@ -20,6 +20,7 @@ from harness import __version__
 from harness.decisions.gates import check, check_names, parse
 from harness.decisions.rescore import metric_registry, resolve_metric, saved_config, score_task, task_rows
 from harness.errors import HarnessError, did_you_mean
+from harness.evaluation import guard
 from harness.reports.schema import SCHEMA_VERSION, add_verdicts
 from harness.reports.store import HTML_FILE, MD_FILE, RESULTS_FILE, SAMPLES_FILE, load_run
 from harness.versions import git_commit
@@ -53,14 +54,19 @@ def compare_runs(
     for name in names:
         rows = _paired_rows(name, a, b)
         task_a, task_b = a["results"]["tasks"][name], b["results"]["tasks"][name]
-        metrics = {
-            m: resolve_metric(registry, m, name, a["where"])
-            for m in task_a["metrics"]
-            if m in task_b["metrics"]
-        }
+        shared = [m for m in task_a["metrics"] if m in task_b["metrics"]]
         entry = {k: v for k, v in task_a.items() if k not in ("verdict", "flips", "baseline_cached")}
         entry["n_test"] = len(rows)
-        entry["metrics"] = score_task(metrics, rows, config)
+        if task_a.get("kind") == "guard":  # lm-eval's saved scores, paired like harness's own
+            entry["metrics"] = {m: task_a["metrics"][m] for m in shared}
+            corpus = {
+                "before": {m: task_a["metrics"][m][a["phase"]] for m in shared},
+                "after": {m: task_b["metrics"][m][b["phase"]] for m in shared},
+            }
+            entry["metrics"] = guard.recorded_metrics(entry, rows, corpus, config)
+        else:
+            metrics = {m: resolve_metric(registry, m, name, a["where"]) for m in shared}
+            entry["metrics"] = score_task(metrics, rows, config)
         from harness.evaluation.stats import flips
 
         entry["flips"] = flips(name, entry["primary_metric"], rows)
@@ -188,6 +194,9 @@ def _paired_rows(name: str, a: dict, b: dict) -> list[dict]:
             row["prompt_after"] = rb.get("prompt")
         row["prediction_before"] = ra[f"prediction_{a['phase']}"]
         row["prediction_after"] = rb[f"prediction_{b['phase']}"]
+        if a["results"]["tasks"][name].get("kind") == "guard":  # scored by lm-eval when the runs ran
+            row["scores_before"] = ra.get(f"scores_{a['phase']}", {})
+            row["scores_after"] = rb.get(f"scores_{b['phase']}", {})
         paired.append(row)
     return paired
 

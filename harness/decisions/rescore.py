@@ -16,6 +16,7 @@ from harness import __version__, plugins
 from harness.config import Config, config_from_dict
 from harness.decisions.gates import Gate, check, check_names, parse
 from harness.errors import HarnessError
+from harness.evaluation import guard
 from harness.metrics import Metric, MetricResult
 from harness.reports.schema import add_verdicts, metric_entry, per_example
 from harness.reports.store import RESULTS_FILE, load_run
@@ -40,8 +41,12 @@ def rescore(run_dir: Path, *, plugin_specs: Sequence[str] = (), gates: Sequence[
     old = {name: _primary_numbers(task) for name, task in results["tasks"].items()}
     for name, task in results["tasks"].items():
         rows = task_rows(samples, name, task, where)
-        metrics = {m: resolve_metric(registry, m, name, where) for m in task["metrics"]}
-        task["metrics"] = score_task(metrics, rows, config, phases=_phases(rows))
+        if task.get("kind") == "guard":  # lm-eval's scores: the statistics again, from the saved ones
+            corpus = {phase: {m: e[phase] for m, e in task["metrics"].items()} for phase in _phases(rows)}
+            task["metrics"] = guard.recorded_metrics(task, rows, corpus, config)
+        else:
+            metrics = {m: resolve_metric(registry, m, name, where) for m in task["metrics"]}
+            task["metrics"] = score_task(metrics, rows, config, phases=_phases(rows))
         if "flips" in task:
             from harness.evaluation.stats import flips
 
