@@ -53,6 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     # --debug after the command too; SUPPRESS: a command without it keeps the top-level value
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    # --tasks-dir before or after the command; every command that loads tasks takes it
+    tasks_dir = argparse.ArgumentParser(add_help=False)
+    tasks_dir.add_argument(
+        "--tasks-dir",
+        dest="tasks_dirs",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="a folder of *.toml task files, besides ./tasks (repeatable)",
+    )
+    parser.add_argument(
+        "--tasks-dir",
+        dest="tasks_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of *.toml task files, besides ./tasks (repeatable)",
+    )
 
     for name, help_text in (
         ("run", "evaluate, fine-tune, evaluate again, write reports"),
@@ -62,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=help_text,
-            parents=[debug],
+            parents=[debug, tasks_dir],
             epilog=f"{GATES}\n\n{EXIT_CODES}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -116,16 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = commands.add_parser("tasks", help="list or show registered tasks", parents=[debug])
     tasks_cmd = tasks.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND", required=True)
     for sub in (
-        tasks_cmd.add_parser("list", help="the registered tasks and where each came from", parents=[debug]),
         tasks_cmd.add_parser(
-            "show", help="one task: instruction, data, metrics, sizes, an example prompt", parents=[debug]
+            "list", help="the registered tasks and where each came from", parents=[debug, tasks_dir]
+        ),
+        tasks_cmd.add_parser(
+            "show",
+            help="one task: instruction, data, metrics, sizes, an example prompt",
+            parents=[debug, tasks_dir],
         ),
     ):
         sub.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
     tasks_cmd.choices["show"].add_argument("name")
-    metrics = commands.add_parser("metrics", help="list registered metrics", parents=[debug])
+    metrics = commands.add_parser("metrics", help="list registered metrics", parents=[debug, tasks_dir])
     metrics.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
-    plugins_cmd = commands.add_parser("plugins", help="list loaded plugins and their hooks", parents=[debug])
+    plugins_cmd = commands.add_parser(
+        "plugins",
+        help="list loaded plugins: where each came from, its version, its hooks",
+        parents=[debug, tasks_dir],
+    )
     plugins_cmd.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
     report = commands.add_parser(
         "report",
@@ -227,6 +253,7 @@ def _run(args, console) -> int:
         overrides.append("cache=false")
     config = load_config(args.config, overrides)
     config.plugins = list(config.plugins) + list(args.plugin)
+    config.tasks_dirs = list(config.tasks_dirs) + list(args.tasks_dirs)
 
     quiet = args.quiet or not distributed.is_main()  # torchrun: bars and summary on rank 0 only
     with RichProgress(console, disable=quiet) as bars:

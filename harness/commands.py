@@ -13,14 +13,13 @@ from rich.table import Table
 
 from harness import plugins
 from harness.config import PROMPT_TEMPLATES
-from harness.errors import unknown_name
 from harness.tasks.data import load_examples
 from harness.tasks.prompting import build_prompt
 
 
 def tasks_list(args, console) -> int:
     """A table of every registered task and the plugin it came from."""
-    registry = plugins.tasks(plugins.make_plugin_manager(extra=args.plugin))
+    registry = plugins.tasks(_plugin_manager(args))
     table = Table(title="Registered tasks")
     for column in ("task", "version", "metrics", "scoring", "source"):
         table.add_column(column, overflow="fold")  # wrap long names and paths, never cut them
@@ -39,9 +38,9 @@ def tasks_list(args, console) -> int:
 
 def tasks_show(args, console) -> int:
     """One task in full: instruction, data files and sizes, metrics, and an example prompt."""
-    registry = plugins.tasks(plugins.make_plugin_manager(extra=args.plugin))
+    registry = plugins.tasks(_plugin_manager(args))
     if args.name not in registry:
-        raise unknown_name("task", args.name, registry)
+        raise plugins.unknown("task", args.name, registry)
     task, source = registry[args.name].item, registry[args.name].source
     console.print(
         f"[bold]{escape(task.name)}[/] (version {escape(task.version)}) from {escape(source)}",
@@ -76,7 +75,7 @@ def tasks_show(args, console) -> int:
 
 def metrics_list(args, console) -> int:
     """A table of every registered metric."""
-    registry = plugins.metrics(plugins.make_plugin_manager(extra=args.plugin))
+    registry = plugins.metrics(_plugin_manager(args))
     table = Table(title="Registered metrics")
     for column in ("metric", "better", "scale", "source", "description"):
         table.add_column(column)
@@ -94,18 +93,20 @@ def metrics_list(args, console) -> int:
 
 
 def plugins_list(args, console) -> int:
-    """Every loaded plugin, its version where known, and the hooks it implements."""
-    pm = plugins.make_plugin_manager(extra=args.plugin)
-    versions = {plugin: dist.version for plugin, dist in pm.list_plugin_distinfo()}
+    """Every loaded plugin: where it came from (built-in, installed package, plugins folder,
+    ``--plugin``, task file), its version, and the hooks it implements."""
+    pm = _plugin_manager(args)
     table = Table(title="Loaded plugins")
-    for column in ("plugin", "version", "hooks"):
-        table.add_column(column)
-    for name, plugin in pm.list_name_plugin():
-        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        version = str(versions.get(plugin, ""))
-        table.add_row(escape(plugins._source_name(name)), escape(version), ", ".join(hooks))
+    for column in ("plugin", "source", "version", "hooks"):
+        table.add_column(column, overflow="fold")
+    for name, source, version, hooks in plugins.describe(pm):
+        table.add_row(escape(name), escape(source), escape(version), ", ".join(hooks))
     console.print(table)
     return 0
+
+
+def _plugin_manager(args):
+    return plugins.make_plugin_manager(extra=args.plugin, tasks_dirs=getattr(args, "tasks_dirs", []))
 
 
 def report(args, console) -> int:

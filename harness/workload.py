@@ -83,7 +83,7 @@ class Workload:
 
 def prepare(config: Config, train: bool = True) -> Workload:
     """Resolve tasks and metrics through the plugins and load every split; fail fast on bad input."""
-    pm = plugins.make_plugin_manager(extra=config.plugins)
+    pm = plugins.make_plugin_manager(extra=config.plugins, tasks_dirs=config.tasks_dirs)
     registry = plugins.tasks(pm)
     metric_registry = {name: entry.item for name, entry in plugins.metrics(pm).items()}
     for name in config.data:

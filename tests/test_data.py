@@ -357,11 +357,13 @@ def test_empty_dataset(tmp_path, content, suffix):
 
 
 def test_unsupported_extension(tmp_path):
-    path = tmp_path / "data.parquet"
-    path.write_bytes(b"PAR1")
+    path = tmp_path / "data.xlsx"
+    path.write_bytes(b"PK")
     with pytest.raises(DataError) as info:
         load(path)
-    assert str(info.value) == f"{path}: unsupported file type '.parquet'; use .jsonl, .csv or .tsv"
+    assert (
+        str(info.value) == f"{path}: unsupported file type '.xlsx'; use .jsonl, .json, .csv, .tsv or .parquet"
+    )
 
 
 def test_unknown_canonical_field_in_mapping(tmp_path, write_jsonl):
