@@ -99,10 +99,14 @@ def read_dataset(name: str, config: str, split: str, label: str) -> Iterator[tup
         data = datasets.load_dataset(name, config or None, split=split or "train")
     except Exception as exc:
         offline = "offline, or " if _offline() else ""
+        cause = exc
+        while cause.__cause__ is not None:  # datasets wraps the reason ("An error occurred ...")
+            cause = cause.__cause__
+        reach = isinstance(cause, OSError) or any(w in type(cause).__name__ for w in ("NotFound", "Connection"))
+        hint = f" ({offline}the Hub unreachable? a local JSONL/Parquet file works offline)" if reach else ""
         raise HarnessError(
             f"{label}: cannot load dataset {name!r}"
-            f"{f' (config {config!r})' if config else ''}: {_first_line(exc)} "
-            f"({offline}the Hub unreachable? a local JSONL/Parquet file works offline)"
+            f"{f' (config {config!r})' if config else ''}: {_first_line(cause)}{hint}"
         ) from None
     for row_no, row in enumerate(data, start=1):
         yield row_no, dict(row)
