@@ -52,7 +52,10 @@ def test_json_file_with_json_lines_still_works(tmp_path):
         ('[\n  {"input": "a", "output": "b"},\n  {"input": "a" "output": "b"}\n]', ":3: malformed JSON"),
         ('[\n  {"input": "a", "output": "b"},\n  3\n]', ":3: element 2 of the array is int, not an object"),
         ('[\n  {"input": "a", "output": "b"},\n', "no closing ']' (is the file cut short?)"),
-        ('[\n  {"input": "a", "output": "b"}\n  {"input": "c", "output": "d"}\n]', ":3: malformed JSON array"),
+        (
+            '[\n  {"input": "a", "output": "b"}\n  {"input": "c", "output": "d"}\n]',
+            ":3: malformed JSON array",
+        ),
         ('[\n  {"input": "a", "output": ""}\n]', ":2: field 'output': is empty"),
     ],
 )
@@ -108,7 +111,9 @@ def test_hf_datasets_unreachable_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(HarnessError) as info:
         load(DataSource(dataset="no-such-user/no-such-dataset", split="test"))
     text = str(info.value)
-    assert text.startswith("hf:no-such-user/no-such-dataset[test]: cannot load dataset 'no-such-user/no-such-dataset'")
+    assert text.startswith(
+        "hf:no-such-user/no-such-dataset[test]: cannot load dataset 'no-such-user/no-such-dataset'"
+    )
     assert "offline, or the Hub unreachable?" in text and "\n" not in text
 
 

@@ -102,7 +102,9 @@ def read_dataset(name: str, config: str, split: str, label: str) -> Iterator[tup
         cause = exc
         while cause.__cause__ is not None:  # datasets wraps the reason ("An error occurred ...")
             cause = cause.__cause__
-        reach = isinstance(cause, OSError) or any(w in type(cause).__name__ for w in ("NotFound", "Connection"))
+        reach = isinstance(cause, OSError) or any(
+            w in type(cause).__name__ for w in ("NotFound", "Connection")
+        )
         hint = f" ({offline}the Hub unreachable? a local JSONL/Parquet file works offline)" if reach else ""
         raise HarnessError(
             f"{label}: cannot load dataset {name!r}"
