@@ -144,7 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     ):
         sub.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
-    tasks_cmd.choices["show"].add_argument("name")
+    show = tasks_cmd.choices["show"]
+    show.add_argument("name")
+    show.add_argument(
+        "--tokens",
+        action="store_true",
+        help="a training example as tokens (supervised ones marked), lengths against the context and "
+        "train.max_length, the truncation count (loads the model's tokenizer)",
+    )
+    show.add_argument("--model", help="whose tokenizer --tokens uses (default: the config's model)")
+    show.add_argument(
+        "-c", "--config", type=Path, help="TOML config (model, prompt template, train.max_length)"
+    )
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     metrics = commands.add_parser("metrics", help="list registered metrics", parents=[debug, tasks_dir])
     metrics.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
     plugins_cmd = commands.add_parser(

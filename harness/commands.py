@@ -14,6 +14,7 @@ from rich.table import Table
 from harness import plugins
 from harness.config import PROMPT_TEMPLATES
 from harness.tasks.data import load_examples
+from harness.tasks.overlap import describe, overlap
 from harness.tasks.prompting import build_prompt
 
 
@@ -64,12 +65,66 @@ def tasks_show(args, console) -> int:
     if task.train is not None:
         train = load_examples(task.train, task, "train")
         table.add_row("train", escape(f"{task.train.path}  ({len(train)} examples)"))
+    if task.train is not None:
+        record = overlap(train, test)
+        table.add_row("train/test overlap", escape(describe(record)))
     console.print(table)
+    if args.tokens:
+        return _show_tokens(args, console, task, train if task.train is not None else test)
     example = test[0]
     console.print("\n[bold]Example prompt[/] (compact template):")
     console.print(
         build_prompt(PROMPT_TEMPLATES["compact"], example) + example.output, markup=False, highlight=False
     )
+    return 0
+
+
+def _show_tokens(args, console, task, examples) -> int:
+    """``tasks show NAME --tokens``: the first example as training tokens, supervised ones
+    marked, and the length distribution against the context and ``train.max_length``."""
+    from rich.text import Text
+
+    from harness.config import load_config
+    from harness.tasks.preview import load_tokenizer, preview
+
+    overrides = list(args.overrides) + ([f'model="{args.model}"'] if args.model else [])
+    config = load_config(args.config, overrides)
+    presets = plugins.presets(_plugin_manager(args))
+    tokenizer, context = load_tokenizer(config.model, presets)
+    seen = preview(tokenizer, config.prompt(), examples, config.train.max_length, context)
+    split = "train" if task.train is not None else "test (no training data)"
+    console.print(
+        f"\n[bold]{escape(seen.example_id)}[/] as training tokens ({escape(config.model)} tokenizer, "
+        f"{escape(config.prompt_template)} template); [reverse]marked[/] = supervised, "
+        f"{seen.supervised} tokens of {seen.lengths[0] if seen.lengths else 0}:",
+        highlight=False,
+    )
+    text = Text()
+    for piece, supervised in seen.pieces:
+        text.append(piece, style="reverse" if supervised else "")
+    console.print(text)
+    if not console.is_terminal:  # a log or pipe has no reverse video: say where the answer starts
+        shown = "".join(piece for piece, supervised in seen.pieces if supervised)
+        console.print(f"supervised: {shown!r}", markup=False, highlight=False)
+    quantiles = ", ".join(f"{name} {value}" for name, value in seen.quantiles().items())
+    console.print(f"\n[bold]Lengths[/] of {len(seen.lengths)} {split} examples, in tokens: {quantiles}")
+    widest = max(count for _, _, count in seen.histogram())
+    for low, high, count in seen.histogram():
+        mark = "  ← limit" if low <= seen.limit <= high else ""
+        bar = "█" * round(30 * count / widest) if widest else ""
+        console.print(f"  {low:>6}-{high:<6} {count:>5} {bar}{mark}", markup=False, highlight=False)
+    binding = f"context {seen.context}" if seen.context else "context unknown"
+    console.print(
+        f"limit {seen.limit} tokens (train.max_length {seen.max_length}, {binding}): "
+        f"{seen.truncated} of {len(seen.lengths)} examples exceed it and would have their input cut",
+        highlight=False,
+    )
+    if seen.unfit:
+        console.print(
+            f"[bold red]{seen.unfit} of {len(seen.lengths)} examples cannot fit[/] even with their input "
+            "removed (template, instruction and answer alone are longer): a run stops on them",
+            highlight=False,
+        )
     return 0
 
 

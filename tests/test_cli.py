@@ -192,7 +192,8 @@ def test_tasks_show_unknown_task(capsys):
     captured = capsys.readouterr()
     assert captured.err.strip() == (
         "error: unknown task 'sentimnt' (did you mean 'sentiment'?); "
-        "known: sentiment, summarization, translation"
+        "known: sentiment, summarization, translation; tasks come from plugins (./plugins/*.py, --plugin, "
+        "installed packages) and task files (./tasks/*.toml, --tasks-dir DIR); see 'harness tasks list'"
     )
 
 
