@@ -34,6 +34,7 @@ def tasks_list(args, console) -> int:
     console.print(table)
     console.print("metrics: primary first. scoring: generate = free generation, loglik = likeliest choice.")
     console.print("harness tasks show NAME: instruction, data, sizes and an example prompt.")
+    console.print(f"{plugins.WHERE_TASKS_COME_FROM.split('; ')[0]}; docs/plugins.md adds your own.")
     return 0
 
 

@@ -241,8 +241,9 @@ def test_with_data_overrides_variants(tmp_path):
     assert changed.test.path == Path("t.csv") and changed.test.limit == 5
     assert dict(changed.test.fields) == {"input": "text"}
     assert task.test.path == Path("unused.jsonl")  # the original is untouched
-    with pytest.raises(HarnessError, match="unknown split 'dev'"):
-        with_data_overrides(task, {"dev": "x.jsonl"})
+    assert with_data_overrides(task, {"dev": "x.jsonl"}).dev.path == Path("x.jsonl")  # a task's own dev split
+    with pytest.raises(HarnessError, match=r"unknown split 'valid' in \[data.demo\]; use train, test or dev"):
+        with_data_overrides(task, {"valid": "x.jsonl"})
     with pytest.raises(HarnessError, match=r"data\.demo\.test needs a path"):
         with_data_overrides(task, {"test": {"fields": {}}})
     with pytest.raises(HarnessError, match="unknown key 'label'"):

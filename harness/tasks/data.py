@@ -196,8 +196,10 @@ def with_data_overrides(task: Task, overrides: dict) -> Task:
     changes = {}
     for split, spec in overrides.items():
         where = f"config: data.{task.name}.{split}"
-        if split not in ("train", "test"):
-            raise DataError("config", f"unknown split {split!r} in [data.{task.name}]; use train or test")
+        if split not in ("train", "test", "dev"):
+            raise DataError(
+                "config", f"unknown split {split!r} in [data.{task.name}]; use train, test or dev"
+            )
         if isinstance(spec, str):
             spec = {"path": spec}
         if not isinstance(spec, dict) or not ("path" in spec or "dataset" in spec):

@@ -73,13 +73,13 @@ def load_task_file(path: Path) -> tuple[Task, list[Metric]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: cannot read task file: {exc}") from None
+        raise HarnessError(f"{shown(path)}: cannot read task file: {exc}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         number = line.group(1) if line else len(text.splitlines())  # else: "at end of document"
-        where = f"{path}:{number}"
+        where = f"{shown(path)}:{number}"
         raise HarnessError(f"{where}: invalid TOML: {str(exc).split(' (at ')[0]}") from None
     file = _File(path, text)
     for key in raw:
@@ -107,7 +107,7 @@ def load_task_file(path: Path) -> tuple[Task, list[Metric]]:
     for required in ("instruction", "test", "metrics"):
         if required not in raw:
             raise HarnessError(
-                f"{path}: missing key {required!r} (a task needs instruction, test and metrics)"
+                f"{shown(path)}: missing key {required!r} (a task needs instruction, test and metrics)"
             )
     metrics = [_evaluate_metric(name, spec, file) for name, spec in _tables(raw.get("evaluate", {}), file)]
     try:
@@ -223,4 +223,12 @@ class _File:
 
     def error(self, key: str, message: str) -> HarnessError:
         line = self.line(key)
-        return HarnessError(f"{self.path}{'' if line is None else f':{line}'}: {message}")
+        return HarnessError(f"{shown(self.path)}{'' if line is None else f':{line}'}: {message}")
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory where it is inside it, for messages."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
