@@ -53,24 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     # --debug after the command too; SUPPRESS: a command without it keeps the top-level value
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    # --tasks-dir before or after the command; every command that loads tasks takes it
+    # --tasks-dir DIR (repeatable), before or after the command, on every command that loads tasks
     tasks_dir = argparse.ArgumentParser(add_help=False)
-    tasks_dir.add_argument(
-        "--tasks-dir",
-        dest="tasks_dirs",
-        action="append",
-        default=argparse.SUPPRESS,
-        metavar="DIR",
-        help="a folder of *.toml task files, besides ./tasks (repeatable)",
-    )
-    parser.add_argument(
-        "--tasks-dir",
-        dest="tasks_dirs",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="a folder of *.toml task files, besides ./tasks (repeatable)",
-    )
+    option = dict(dest="tasks_dirs", action="append", metavar="DIR", help="a folder of *.toml task files")
+    tasks_dir.add_argument("--tasks-dir", default=argparse.SUPPRESS, **option)
+    parser.add_argument("--tasks-dir", default=[], **option)
+    common = [debug, tasks_dir]
 
     for name, help_text in (
         ("run", "evaluate, fine-tune, evaluate again, write reports"),
@@ -80,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=help_text,
-            parents=[debug, tasks_dir],
+            parents=common,
             epilog=f"{GATES}\n\n{EXIT_CODES}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -134,36 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = commands.add_parser("tasks", help="list or show registered tasks", parents=[debug])
     tasks_cmd = tasks.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND", required=True)
     for sub in (
+        tasks_cmd.add_parser("list", help="the registered tasks and where each came from", parents=common),
         tasks_cmd.add_parser(
-            "list", help="the registered tasks and where each came from", parents=[debug, tasks_dir]
-        ),
-        tasks_cmd.add_parser(
-            "show",
-            help="one task: instruction, data, metrics, sizes, an example prompt",
-            parents=[debug, tasks_dir],
+            "show", help="one task: instruction, data, metrics, sizes, an example prompt", parents=common
         ),
     ):
         sub.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
     show = tasks_cmd.choices["show"]
     show.add_argument("name")
-    show.add_argument(
-        "--tokens",
-        action="store_true",
-        help="a training example as tokens (supervised ones marked), lengths against the context and "
-        "train.max_length, the truncation count (loads the model's tokenizer)",
-    )
+    show.add_argument("--tokens", action="store_true", help="a training example as tokens, lengths, cuts")
     show.add_argument("--model", help="whose tokenizer --tokens uses (default: the config's model)")
-    show.add_argument(
-        "-c", "--config", type=Path, help="TOML config (model, prompt template, train.max_length)"
-    )
+    show.add_argument("-c", "--config", type=Path, help="TOML config for --tokens")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    metrics = commands.add_parser("metrics", help="list registered metrics", parents=[debug, tasks_dir])
+    metrics = commands.add_parser("metrics", help="list registered metrics", parents=common)
     metrics.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
-    plugins_cmd = commands.add_parser(
-        "plugins",
-        help="list loaded plugins: where each came from, its version, its hooks",
-        parents=[debug, tasks_dir],
-    )
+    plugins_cmd = commands.add_parser("plugins", help="list loaded plugins and their hooks", parents=common)
     plugins_cmd.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
     report = commands.add_parser(
         "report",
