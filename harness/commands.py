@@ -133,7 +133,7 @@ def metrics_list(args, console) -> int:
     """A table of every registered metric."""
     registry = plugins.metrics(_plugin_manager(args))
     table = Table(title="Registered metrics")
-    for column in ("metric", "better", "scale", "source", "description"):
+    for column in ("metric", "better", "scale", "paired test", "source", "description"):
         table.add_column(column)
     for name, entry in sorted(registry.items()):
         metric = entry.item
@@ -141,10 +141,14 @@ def metrics_list(args, console) -> int:
             escape(name),
             "higher" if metric.higher_is_better else "lower",
             f"0-{metric.scale:g}",
+            "McNemar" if metric.binary else "bootstrap",
             escape(entry.source),
             escape(metric.description),
         )
     console.print(table)
+    console.print(
+        "paired test: McNemar's exact test for 0/1 per-example scores (binary), else paired bootstrap."
+    )
     return 0
 
 

@@ -136,6 +136,7 @@ def test_metrics_list_shows_direction_and_scale(capsys):
     assert "higher" in rows["accuracy"] and "0-1 " in rows["accuracy"]
     assert "0-100" in rows["bleu"] and "0-100" in rows["chrf"] and "0-1 " in rows["rougeL"]
     assert "harness.metrics.builtin" in rows["exact_match"]
+    assert "McNemar" in rows["exact_match"] and "bootstrap" in rows["bleu"]  # the paired test binary picks
 
 
 def _count_lines(path: Path) -> int:

@@ -414,7 +414,12 @@ def test_crashing_metric_names_metric_and_plugin(tmp_path, body, message):
 
 
 def test_checked_metric_keeps_the_contract(tmp_path):
+    from harness.evaluation.cache import metric_material
+    from harness.metrics import builtin
+
     metrics = plugins.metrics(plugins.make_plugin_manager(plugin_dirs=[]))
+    for metric in builtin.harness_metrics():  # the baseline cache sees the metric's own function
+        assert metric_material(metrics[metric.name].item) == metric_material(metric)
     accuracy = metrics["accuracy"].item
     assert accuracy.binary and accuracy.higher_is_better and accuracy.scale == 1.0
     result = accuracy.compute(["a", "b"], [("a",), ("c",)])

@@ -4,6 +4,7 @@ know to compare and aggregate its scores (direction, scale, 0/1 per-example scor
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,10 @@ class Metric:
             _check_result(result, len(predictions), where)
             return result
 
+        functools.update_wrapper(checked_compute, compute)  # keeps the function's own name (cache keys)
+        for attribute in ("func", "args"):  # a functools.partial's, which the baseline cache reads
+            if hasattr(compute, attribute):
+                setattr(checked_compute, attribute, getattr(compute, attribute))
         return dataclasses.replace(self, compute=checked_compute)
 
 
