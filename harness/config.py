@@ -81,15 +81,6 @@ class EvalConfig:
 
 
 @dataclass
-class GuardConfig:
-    """lm-evaluation-harness tasks evaluated before and after tuning (harness/guard.py)."""
-
-    tasks: list[str] = field(default_factory=list)  # lm-eval task names or local task .yaml paths
-    limit: int = 0  # examples per guard task; 0 = all
-    batch_size: int = 8
-
-
-@dataclass
 class StatsConfig:
     """Statistics of the before/after comparison (harness/evaluation/stats.py)."""
 
@@ -130,7 +121,6 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
-    guard: GuardConfig = field(default_factory=GuardConfig)  # general ability, before and after
     data: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task data overrides
     # tasks to fine-tune on (a subset of tasks): a list, or a table {name = weight} where the weight
     # repeats (2) or subsamples (0.5) that task's examples; empty = every task with training data

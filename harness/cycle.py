@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import distributed, guard, models
+from harness import distributed, models
 from harness.config import Config
 from harness.decisions.gates import Gate, check, check_names
 from harness.evaluation import cache, predict_sharded, scored
@@ -49,7 +49,6 @@ def run_cycle(
         progress = NullProgress()  # progress on rank 0 only
     workload = prepare(config, train=train)  # bad input fails here, before any file is written
     check_names(gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
-    guard.resolve(config.guard.tasks)  # a missing guard task file fails before any model work
     run_dir = RunDir.open(config, resume)
     durations: dict[str, float] = {}
     with run_dir.recording(config, enabled=train):
@@ -60,8 +59,7 @@ def run_cycle(
         total_parameters, _ = models.count_parameters(loaded.model)
         with _timed(durations, "eval_before"):
             before, cached = _baseline(loaded, workload, config, progress)
-        guard_before = _guard(loaded.model, loaded.tokenizer, config, progress, "before")
-        after = training = guard_after = None
+        after = training = None
         if train:
             run_dir.write_state(config, "training")
             with _timed(durations, "train"):
@@ -70,7 +68,6 @@ def run_cycle(
             with _timed(durations, "eval_after"):
                 tuned = _predict(model, loaded.tokenizer, workload.tasks, workload, config, progress, "after")
                 after = _score(workload, tuned)
-            guard_after = _guard(model, loaded.tokenizer, config, progress, "after")
         if not distributed.is_main():
             distributed.barrier()  # wait until rank 0 has written the reports
             return {}, {}
@@ -90,9 +87,6 @@ def run_cycle(
             cached=cached,
             samples=samples,
         )
-        if guard_before is not None:  # results.json "guard"; a significant drop is a warning
-            results["guard"] = guard.compare(guard_before, guard_after)
-            results["warnings"] += guard.warnings(results["guard"])
         results["durations"]["total"] = round(time.perf_counter() - started, 3)  # up to the reports
         if gates:
             results = _with_gates(results, check(gates, results))
@@ -113,21 +107,6 @@ def _baseline(loaded, workload: Workload, config: Config, progress: Progress) ->
     fresh = _predict(loaded.model, loaded.tokenizer, todo, workload, config, progress, "before")
     cache.store_all(keys, fresh)  # no keys, nothing stored, on other ranks
     return _score(workload, {**hits, **fresh}), cached
-
-
-def _guard(model, tokenizer, config: Config, progress: Progress, when: str) -> dict | None:
-    """The guard suite on ``model`` (rank 0 only; lm-eval runs single-process), or None."""
-    if not config.guard.tasks or not distributed.is_main():
-        return None
-    sides = tokenizer.padding_side, tokenizer.truncation_side  # lm-eval may change them
-    model.eval()
-    try:
-        with step(progress, f"guard:{when}", f"Guard suite ({when})"):
-            return guard.evaluate(
-                model, tokenizer, config.guard.tasks, config.guard.limit, config.guard.batch_size
-            )
-    finally:
-        tokenizer.padding_side, tokenizer.truncation_side = sides
 
 
 def _tune(loaded, workload: Workload, config: Config, run_dir: RunDir, progress: Progress, resume: bool):
