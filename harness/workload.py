@@ -121,7 +121,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
                 size = dev_size_for(len(examples), config.train.dev_size)
                 examples, dev[task.name] = split_dev(examples, size, config.seed)
             train_examples[task.name] = examples
-            contamination[task.name] = overlap(examples + dev[task.name], test_examples)  # results.json
+            contamination[task.name] = overlap(examples + dev[task.name], test[task.name])  # results.json
             if config.train.select_by in ("mean", task.name):  # tasks that take part in selection
                 n_dev, n_all = len(dev[task.name]), len(examples) + len(dev[task.name])
                 warning = dev_size_warning(task.name, n_dev, n_all, config.train.dev_size)
