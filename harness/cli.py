@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     # --debug after the command too; SUPPRESS: a command without it keeps the top-level value
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    # --tasks-dir DIR (repeatable), before or after the command, on every command that loads tasks
+    tasks_dir = argparse.ArgumentParser(add_help=False)
+    option = dict(dest="tasks_dirs", action="append", metavar="DIR", help="a folder of *.toml task files")
+    tasks_dir.add_argument("--tasks-dir", default=argparse.SUPPRESS, **option)
+    parser.add_argument("--tasks-dir", default=[], **option)
+    common = [debug, tasks_dir]
 
     for name, help_text in (
         ("run", "evaluate, fine-tune, evaluate again, write reports"),
@@ -62,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=help_text,
             description=help_text,
-            parents=[debug],
+            parents=common,
             epilog=f"{GATES}\n\n{EXIT_CODES}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -116,16 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = commands.add_parser("tasks", help="list or show registered tasks", parents=[debug])
     tasks_cmd = tasks.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND", required=True)
     for sub in (
-        tasks_cmd.add_parser("list", help="the registered tasks and where each came from", parents=[debug]),
+        tasks_cmd.add_parser("list", help="the registered tasks and where each came from", parents=common),
         tasks_cmd.add_parser(
-            "show", help="one task: instruction, data, metrics, sizes, an example prompt", parents=[debug]
+            "show", help="one task: instruction, data, metrics, sizes, an example prompt", parents=common
         ),
     ):
         sub.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
-    tasks_cmd.choices["show"].add_argument("name")
-    metrics = commands.add_parser("metrics", help="list registered metrics", parents=[debug])
+    show = tasks_cmd.choices["show"]
+    show.add_argument("name")
+    show.add_argument("--tokens", action="store_true", help="a training example as tokens, lengths, cuts")
+    show.add_argument("--model", help="whose tokenizer --tokens uses (default: the config's model)")
+    show.add_argument("-c", "--config", type=Path, help="TOML config for --tokens")
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    metrics = commands.add_parser("metrics", help="list registered metrics", parents=common)
     metrics.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
-    plugins_cmd = commands.add_parser("plugins", help="list loaded plugins and their hooks", parents=[debug])
+    plugins_cmd = commands.add_parser("plugins", help="list loaded plugins and their hooks", parents=common)
     plugins_cmd.add_argument("--plugin", action="append", default=[], metavar="PATH_OR_MODULE")
     report = commands.add_parser(
         "report",
@@ -264,6 +275,7 @@ def _run(args, console) -> int:
         overrides.append("cache=false")
     config = load_config(args.config, overrides)
     config.plugins = list(config.plugins) + list(args.plugin)
+    config.tasks_dirs = list(config.tasks_dirs) + list(args.tasks_dirs)
 
     quiet = args.quiet or not distributed.is_main()  # torchrun: bars and summary on rank 0 only
     with RichProgress(console, disable=quiet) as bars:

@@ -13,14 +13,14 @@ from rich.table import Table
 
 from harness import plugins
 from harness.config import PROMPT_TEMPLATES
-from harness.errors import unknown_name
 from harness.tasks.data import load_examples
+from harness.tasks.overlap import describe, overlap
 from harness.tasks.prompting import build_prompt
 
 
 def tasks_list(args, console) -> int:
     """A table of every registered task and the plugin it came from."""
-    registry = plugins.tasks(plugins.make_plugin_manager(extra=args.plugin))
+    registry = plugins.tasks(_plugin_manager(args))
     table = Table(title="Registered tasks")
     for column in ("task", "version", "metrics", "scoring", "source"):
         table.add_column(column, overflow="fold")  # wrap long names and paths, never cut them
@@ -34,14 +34,15 @@ def tasks_list(args, console) -> int:
     console.print(table)
     console.print("metrics: primary first. scoring: generate = free generation, loglik = likeliest choice.")
     console.print("harness tasks show NAME: instruction, data, sizes and an example prompt.")
+    console.print(f"{plugins.WHERE_TASKS_COME_FROM.split('; ')[0]}; docs/plugins.md adds your own.")
     return 0
 
 
 def tasks_show(args, console) -> int:
     """One task in full: instruction, data files and sizes, metrics, and an example prompt."""
-    registry = plugins.tasks(plugins.make_plugin_manager(extra=args.plugin))
+    registry = plugins.tasks(_plugin_manager(args))
     if args.name not in registry:
-        raise unknown_name("task", args.name, registry)
+        raise plugins.unknown("task", args.name, registry)
     task, source = registry[args.name].item, registry[args.name].source
     console.print(
         f"[bold]{escape(task.name)}[/] (version {escape(task.version)}) from {escape(source)}",
@@ -65,7 +66,12 @@ def tasks_show(args, console) -> int:
     if task.train is not None:
         train = load_examples(task.train, task, "train")
         table.add_row("train", escape(f"{task.train.path}  ({len(train)} examples)"))
+    if task.train is not None:
+        record = overlap(train, test)
+        table.add_row("train/test overlap", escape(describe(record)))
     console.print(table)
+    if args.tokens:
+        return _show_tokens(args, console, task, train if task.train is not None else test)
     example = test[0]
     console.print("\n[bold]Example prompt[/] (compact template):")
     console.print(
@@ -74,11 +80,60 @@ def tasks_show(args, console) -> int:
     return 0
 
 
+def _show_tokens(args, console, task, examples) -> int:
+    """``tasks show NAME --tokens``: the first example as training tokens, supervised ones
+    marked, and the length distribution against the context and ``train.max_length``."""
+    from rich.text import Text
+
+    from harness.config import load_config
+    from harness.tasks.preview import load_tokenizer, preview
+
+    overrides = list(args.overrides) + ([f'model="{args.model}"'] if args.model else [])
+    config = load_config(args.config, overrides)
+    presets = plugins.presets(_plugin_manager(args))
+    tokenizer, context = load_tokenizer(config.model, presets)
+    seen = preview(tokenizer, config.prompt(), examples, config.train.max_length, context)
+    split = "train" if task.train is not None else "test (no training data)"
+    console.print(
+        f"\n[bold]{escape(seen.example_id)}[/] as training tokens ({escape(config.model)} tokenizer, "
+        f"{escape(config.prompt_template)} template); [reverse]marked[/] = supervised, "
+        f"{seen.supervised} tokens of {seen.lengths[0] if seen.lengths else 0}:",
+        highlight=False,
+    )
+    text = Text()
+    for piece, supervised in seen.pieces:
+        text.append(piece, style="reverse" if supervised else "")
+    console.print(text)
+    if not console.is_terminal:  # a log or pipe has no reverse video: say where the answer starts
+        shown = "".join(piece for piece, supervised in seen.pieces if supervised)
+        console.print(f"supervised: {shown!r}", markup=False, highlight=False)
+    quantiles = ", ".join(f"{name} {value}" for name, value in seen.quantiles().items())
+    console.print(f"\n[bold]Lengths[/] of {len(seen.lengths)} {split} examples, in tokens: {quantiles}")
+    widest = max(count for _, _, count in seen.histogram())
+    for low, high, count in seen.histogram():
+        mark = "  ← limit" if low <= seen.limit <= high else ""
+        bar = "█" * round(30 * count / widest) if widest else ""
+        console.print(f"  {low:>6}-{high:<6} {count:>5} {bar}{mark}", markup=False, highlight=False)
+    binding = f"context {seen.context}" if seen.context else "context unknown"
+    console.print(
+        f"limit {seen.limit} tokens (train.max_length {seen.max_length}, {binding}): "
+        f"{seen.truncated} of {len(seen.lengths)} examples exceed it and would have their input cut",
+        highlight=False,
+    )
+    if seen.unfit:
+        console.print(
+            f"[bold red]{seen.unfit} of {len(seen.lengths)} examples cannot fit[/] even with their input "
+            "removed (template, instruction and answer alone are longer): a run stops on them",
+            highlight=False,
+        )
+    return 0
+
+
 def metrics_list(args, console) -> int:
     """A table of every registered metric."""
-    registry = plugins.metrics(plugins.make_plugin_manager(extra=args.plugin))
+    registry = plugins.metrics(_plugin_manager(args))
     table = Table(title="Registered metrics")
-    for column in ("metric", "better", "scale", "source", "description"):
+    for column in ("metric", "better", "scale", "paired test", "source", "description"):
         table.add_column(column)
     for name, entry in sorted(registry.items()):
         metric = entry.item
@@ -86,24 +141,26 @@ def metrics_list(args, console) -> int:
             escape(name),
             "higher" if metric.higher_is_better else "lower",
             f"0-{metric.scale:g}",
+            "McNemar" if metric.binary else "bootstrap",
             escape(entry.source),
             escape(metric.description),
         )
     console.print(table)
+    console.print(
+        "paired test: McNemar's exact test for 0/1 per-example scores (binary), else paired bootstrap."
+    )
     return 0
 
 
 def plugins_list(args, console) -> int:
-    """Every loaded plugin, its version where known, and the hooks it implements."""
-    pm = plugins.make_plugin_manager(extra=args.plugin)
-    versions = {plugin: dist.version for plugin, dist in pm.list_plugin_distinfo()}
+    """Every loaded plugin: where it came from (built-in, installed package, plugins folder,
+    ``--plugin``, task file), its version, and the hooks it implements."""
+    pm = _plugin_manager(args)
     table = Table(title="Loaded plugins")
-    for column in ("plugin", "version", "hooks"):
-        table.add_column(column)
-    for name, plugin in pm.list_name_plugin():
-        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        version = str(versions.get(plugin, ""))
-        table.add_row(escape(plugins._source_name(name)), escape(version), ", ".join(hooks))
+    for column in ("plugin", "source", "version", "hooks"):
+        table.add_column(column, overflow="fold")
+    for name, source, version, hooks in plugins.describe(pm):
+        table.add_row(escape(name), escape(source), escape(version), ", ".join(hooks))
     console.print(table)
     return 0
 
@@ -112,6 +169,10 @@ def run_folder(run: str, output_dir: str | Path) -> Path:
     """A run's report folder: ``run`` itself when it is a folder, else ``output_dir/run``."""
     folder = Path(run)
     return folder if folder.is_dir() else Path(output_dir) / run
+
+
+def _plugin_manager(args):
+    return plugins.make_plugin_manager(extra=args.plugin, tasks_dirs=getattr(args, "tasks_dirs", []))
 
 
 def report(args, console) -> int:

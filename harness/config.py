@@ -117,6 +117,7 @@ class Config:
     method: str = "auto"  # auto | full | lora (auto: full for presets, LoRA for pretrained models)
     tasks: list[str] = field(default_factory=lambda: ["summarization", "sentiment", "translation"])
     plugins: list[str] = field(default_factory=list)  # extra plugin files or modules
+    tasks_dirs: list[str] = field(default_factory=list)  # folders of *.toml task files (besides ./tasks)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 = one per core this process may use

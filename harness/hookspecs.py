@@ -1,8 +1,13 @@
 """Hook specifications: everything a plugin can contribute to harness.
 
 A plugin is a module (or object) with functions marked ``@harness.hookimpl`` whose names
-match the specs below. An implementation may accept fewer arguments than its spec, so
-new keyword arguments never break old plugins. Each spec says what to return.
+match the specs below. Each spec says what to return; harness checks every result (a list of
+the right records, names of letters, digits, ``_`` and ``-``, no name twice) and reports a
+hook that raises or returns anything else on one line naming the plugin (exit code 2).
+
+The compatibility contract: hooks only ever gain *optional* arguments. An implementation may
+accept fewer arguments than its spec (pluggy passes only those it names), so a plugin written
+for an older harness keeps working; a hook is never renamed or given a required argument.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from harness.metrics import Metric
     from harness.models.presets import ModelPreset
     from harness.tasks import Task
@@ -62,4 +69,20 @@ def harness_model_presets() -> list[ModelPreset]:
         @harness.hookimpl
         def harness_model_presets():
             return [ModelPreset("micro", build=build_micro_model)]
+    """
+
+
+@hookspec
+def harness_task_files() -> list[Path]:
+    """Return task files (``*.toml``, see :mod:`harness.tasks.declarative`) this plugin ships:
+    absolute paths of files, or of folders whose ``*.toml`` files are task files.
+
+    The way for a package to ship tasks without writing Python for each one; relative paths in
+    a task file resolve against its own folder. Added in 0.2.
+
+    Example::
+
+        @harness.hookimpl
+        def harness_task_files():
+            return [Path(__file__).parent / "tasks"]
     """

@@ -11,6 +11,7 @@ from harness.config import Config, train_task_weights
 from harness.errors import DataError, HarnessError, did_you_mean
 from harness.tasks import Example, Task
 from harness.tasks.data import line_of, load_examples, with_data_overrides
+from harness.tasks.overlap import overlap
 from harness.tasks.prompting import DoesNotFit, answer_room, evaluation_prompts, training_tokens
 from harness.tasks.splits import dev_size_for, dev_size_warning, split_dev
 
@@ -29,6 +30,7 @@ class Workload:
     presets: dict = field(default_factory=dict)  # model presets from the same plugins (name -> Registered)
     warnings: list[str] = field(default_factory=list)  # for the terminal and the report
     truncation: dict[str, dict] = field(default_factory=dict)  # task -> examples cut per split (fit)
+    overlap: dict[str, dict] = field(default_factory=dict)  # trained task -> train/test overlap
 
     def fit(self, tokenizer, context: int | None, config: Config) -> dict[str, dict]:
         """Count, per task and split, the examples whose input is cut to fit: training examples
@@ -83,7 +85,7 @@ class Workload:
 
 def prepare(config: Config, train: bool = True) -> Workload:
     """Resolve tasks and metrics through the plugins and load every split; fail fast on bad input."""
-    pm = plugins.make_plugin_manager(extra=config.plugins)
+    pm = plugins.make_plugin_manager(extra=config.plugins, tasks_dirs=config.tasks_dirs)
     registry = plugins.tasks(pm)
     metric_registry = {name: entry.item for name, entry in plugins.metrics(pm).items()}
     for name in config.data:
@@ -106,7 +108,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
                     f"{metric!r}{did_you_mean(metric, metric_registry)}"
                 )
     weights = train_task_weights(config) if train else {}
-    test, train_examples, dev, warnings = {}, {}, {}, []
+    test, train_examples, dev, warnings, contamination = {}, {}, {}, [], {}
     for task in tasks:
         test_examples = load_examples(task.test, task, "test")
         test[task.name] = test_examples[: config.eval.limit] if config.eval.limit else test_examples
@@ -119,6 +121,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
                 size = dev_size_for(len(examples), config.train.dev_size)
                 examples, dev[task.name] = split_dev(examples, size, config.seed)
             train_examples[task.name] = examples
+            contamination[task.name] = overlap(examples + dev[task.name], test[task.name])  # results.json
             if config.train.select_by in ("mean", task.name):  # tasks that take part in selection
                 n_dev, n_all = len(dev[task.name]), len(examples) + len(dev[task.name])
                 warning = dev_size_warning(task.name, n_dev, n_all, config.train.dev_size)
@@ -138,6 +141,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
         train_weights={name: weights.get(name, 1.0) for name in train_examples},
         presets=plugins.presets(pm),
         warnings=warnings,
+        overlap=contamination,
     )
 
 

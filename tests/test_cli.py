@@ -136,6 +136,7 @@ def test_metrics_list_shows_direction_and_scale(capsys):
     assert "higher" in rows["accuracy"] and "0-1 " in rows["accuracy"]
     assert "0-100" in rows["bleu"] and "0-100" in rows["chrf"] and "0-1 " in rows["rougeL"]
     assert "harness.metrics.builtin" in rows["exact_match"]
+    assert "McNemar" in rows["exact_match"] and "bootstrap" in rows["bleu"]  # the paired test binary picks
 
 
 def _count_lines(path: Path) -> int:
@@ -192,7 +193,8 @@ def test_tasks_show_unknown_task(capsys):
     captured = capsys.readouterr()
     assert captured.err.strip() == (
         "error: unknown task 'sentimnt' (did you mean 'sentiment'?); "
-        "known: sentiment, summarization, translation"
+        "known: sentiment, summarization, translation; tasks come from plugins (./plugins/*.py, --plugin, "
+        "installed packages) and task files (./tasks/*.toml, --tasks-dir DIR); see 'harness tasks list'"
     )
 
 

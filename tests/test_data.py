@@ -241,8 +241,9 @@ def test_with_data_overrides_variants(tmp_path):
     assert changed.test.path == Path("t.csv") and changed.test.limit == 5
     assert dict(changed.test.fields) == {"input": "text"}
     assert task.test.path == Path("unused.jsonl")  # the original is untouched
-    with pytest.raises(HarnessError, match="unknown split 'dev'"):
-        with_data_overrides(task, {"dev": "x.jsonl"})
+    assert with_data_overrides(task, {"dev": "x.jsonl"}).dev.path == Path("x.jsonl")  # a task's own dev split
+    with pytest.raises(HarnessError, match=r"unknown split 'valid' in \[data.demo\]; use train, test or dev"):
+        with_data_overrides(task, {"valid": "x.jsonl"})
     with pytest.raises(HarnessError, match=r"data\.demo\.test needs a path"):
         with_data_overrides(task, {"test": {"fields": {}}})
     with pytest.raises(HarnessError, match="unknown key 'label'"):
@@ -357,11 +358,13 @@ def test_empty_dataset(tmp_path, content, suffix):
 
 
 def test_unsupported_extension(tmp_path):
-    path = tmp_path / "data.parquet"
-    path.write_bytes(b"PAR1")
+    path = tmp_path / "data.xlsx"
+    path.write_bytes(b"PK")
     with pytest.raises(DataError) as info:
         load(path)
-    assert str(info.value) == f"{path}: unsupported file type '.parquet'; use .jsonl, .csv or .tsv"
+    assert (
+        str(info.value) == f"{path}: unsupported file type '.xlsx'; use .jsonl, .json, .csv, .tsv or .parquet"
+    )
 
 
 def test_unknown_canonical_field_in_mapping(tmp_path, write_jsonl):

@@ -305,3 +305,141 @@ def test_every_hookspec_is_documented_with_an_example():
     for name, fn in specs:
         assert fn.__doc__ and "Example" in fn.__doc__, f"hookspec {name} has no Example in its docstring"
         assert "@harness.hookimpl" in fn.__doc__, name
+
+
+# --- every hook result is checked ------------------------------------------------------------------
+
+
+def _hook_plugin(tmp_path, body: str, hook: str = "harness_tasks", name: str = "hooky") -> Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(
+        "import harness\nfrom harness import DataSource, Metric, MetricResult, Task\n\n\n"
+        f"@harness.hookimpl\ndef {hook}():\n" + textwrap.indent(textwrap.dedent(body), "    "),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _one_task(name: str) -> str:
+    task = f"Task(name={name!r}, instruction='x', test=DataSource('t.jsonl'), metrics=('exact_match',))"
+    return f"return [{task}]\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("raise KeyError('oops')\n", "harness_tasks() raised KeyError: 'oops'"),
+        ("return Task\n", "harness_tasks() must return a list of Task, got type"),
+        ("return ['sentiment']\n", "must return a list of Task, but one item is str 'sentiment'"),
+        (_one_task(''), "task name '' is not valid"),
+        (_one_task('../x'), "task name '../x' is not valid"),
+        (_one_task('a.b'), "task name 'a.b' is not valid"),
+    ],
+)  # fmt: skip
+def test_bad_task_hook_results_are_one_line_naming_the_plugin(tmp_path, body, message):
+    path = _hook_plugin(tmp_path, body)
+    pm = plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
+    with pytest.raises(HarnessError) as info:
+        plugins.tasks(pm)
+    text = str(info.value)
+    assert text.startswith(f"plugin {plugins._source_name(str(path))}: ") and message in text
+    assert "\n" not in text
+
+
+def test_bad_metric_and_preset_hooks(tmp_path):
+    pm = plugins.make_plugin_manager(extra=[str(_hook_plugin(tmp_path, "return {}\n", "harness_metrics"))],
+                                     plugin_dirs=[])  # fmt: skip
+    with pytest.raises(HarnessError, match=r"harness_metrics\(\) must return a list of Metric, got dict"):
+        plugins.metrics(pm)
+    path = tmp_path / "p2" / "presets.py"
+    path.parent.mkdir()
+    path.write_text("import harness\n\n@harness.hookimpl\ndef harness_model_presets():\n    return [1]\n")
+    with pytest.raises(HarnessError, match="must return a list of ModelPreset, but one item is int 1"):
+        plugins.presets(plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[]))
+
+
+def test_hook_that_raises_is_exit_2_with_traceback_only_under_debug(tmp_path, capsys):
+    from harness.cli import main
+
+    path = _hook_plugin(tmp_path, "raise RuntimeError('broken hook')\n")
+    assert main(["tasks", "list", "--plugin", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "harness_tasks() raised RuntimeError: broken hook" in err and "Traceback" not in err
+    assert main(["tasks", "list", "--plugin", str(path), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_task_files_hook_must_return_absolute_existing_paths(tmp_path):
+    for i, (body, message) in enumerate((
+        ("return 'tasks'\n", "must return a list of paths, got str"),
+        ("return ['tasks']\n", "returned the relative path 'tasks'"),
+        (f"return [{str(tmp_path / 'nope')!r}]\n", "which does not exist"),
+    )):  # fmt: skip
+        path = _hook_plugin(tmp_path, body, "harness_task_files", name=f"files{i}")
+        with pytest.raises(HarnessError, match=message):
+            plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[])
+
+
+# --- a custom metric that crashes or returns the wrong thing ---------------------------------------
+
+
+def _metric_plugin(tmp_path, compute_body: str) -> Path:
+    path = tmp_path / "mymetric.py"
+    path.write_text(
+        "import harness\nfrom harness import Metric, MetricResult\n\n\n"
+        "def compute(predictions, references):\n" + textwrap.indent(compute_body, "    ") + "\n\n"
+        "@harness.hookimpl\ndef harness_metrics():\n    return [Metric('norm_em', compute=compute)]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("return references[0].lower()", "failed: AttributeError: 'tuple' object has no attribute 'lower'"),
+        ("return 0.5", "returned float, not a MetricResult"),
+        ("return MetricResult(score=1.0, per_example=[1.0])", "MetricResult.per_example has 1 entries for 2"),
+        ("return MetricResult(score='high')", "MetricResult.score is 'high', not a number"),
+    ],
+)
+def test_crashing_metric_names_metric_and_plugin(tmp_path, body, message):
+    path = _metric_plugin(tmp_path, body)
+    metric = plugins.metrics(plugins.make_plugin_manager(extra=[str(path)], plugin_dirs=[]))["norm_em"].item
+    with pytest.raises(HarnessError) as info:
+        metric.compute(["a", "b"], [("A",), ("b",)])
+    assert str(info.value).startswith(f"metric 'norm_em' (from {plugins._source_name(str(path))})")
+    assert message in str(info.value)
+    sys.modules.pop(next(n for n in list(sys.modules) if n.startswith("harness_plugin_mymetric_")), None)
+
+
+def test_checked_metric_keeps_the_contract(tmp_path):
+    from harness.evaluation.cache import metric_material
+    from harness.metrics import builtin
+
+    metrics = plugins.metrics(plugins.make_plugin_manager(plugin_dirs=[]))
+    for metric in builtin.harness_metrics():  # the baseline cache sees the metric's own function
+        assert metric_material(metrics[metric.name].item) == metric_material(metric)
+    accuracy = metrics["accuracy"].item
+    assert accuracy.binary and accuracy.higher_is_better and accuracy.scale == 1.0
+    result = accuracy.compute(["a", "b"], [("a",), ("c",)])
+    assert result.score == 0.5 and result.per_example == [1.0, 0.0]
+
+
+# --- harness plugins: source and version -----------------------------------------------------------
+
+
+def test_plugins_listing_shows_source_and_version(tmp_path, monkeypatch, write_plugin):
+    from harness import __version__
+
+    write_plugin(tmp_path / "plugins" / "mine.py", tasks=[task("mine")])
+    (tmp_path / "plugins" / "mine.py").write_text(
+        '__version__ = "1.2.3"\n' + (tmp_path / "plugins" / "mine.py").read_text(), encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    rows = {
+        name: (source, version)
+        for name, source, version, _ in plugins.describe(plugins.make_plugin_manager())
+    }
+    assert rows["harness.builtin.plugins.sentiment"] == ("built-in", __version__)
+    assert rows[str(Path("plugins") / "mine.py")] == ("plugins folder", "1.2.3")

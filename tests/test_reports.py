@@ -209,6 +209,7 @@ TOP_KEYS = [
 TASK_KEYS = [
     "version", "source", "instruction", "test_data", "train_data", "n_test", "n_train", "primary_metric",
     "scoring", "choices", "max_new_tokens", "stop", "metrics", "baseline_cached", "truncation",
+    "overlap",
 ]  # fmt: skip
 SAMPLE_KEYS = [
     "task", "id", "prompt", "input", "reference", "references", "prediction_before", "scores_before",

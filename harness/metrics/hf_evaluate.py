@@ -21,8 +21,11 @@ Inputs and outputs:
 * ``references``: the **first** reference of each example is passed (one string per
   prediction), which is what most ``evaluate`` metrics declare in their features; metrics
   that take several references per example see only the first.
-* ``higher_is_better`` is always ``True`` (``evaluate`` modules do not declare a direction);
-  the report's "improved" arrows are wrong for loss-like metrics (e.g. ``wer``).
+* ``evaluate`` modules do not declare a direction or scale: a name used directly in a task's
+  ``metrics`` is higher-is-better on a 0-1 scale. Declare them where it is not so, in a task
+  file (``[evaluate.wer]`` with ``module = "wer"``, ``higher_is_better = false``, ``scale``;
+  see :mod:`harness.tasks.declarative`) or in a plugin's ``harness_metrics`` with
+  :func:`evaluate_metric` (``evaluate_metric("evaluate:wer", name="wer", higher_is_better=False)``).
 * ``per_example`` is ``None``: ``evaluate`` metrics return corpus scores.
 
 ``evaluate`` (slow to import) is imported and the module loaded on the first ``compute``,
@@ -255,12 +258,24 @@ class _Module:
         return MetricResult(score=score, per_example=None, settings=settings)
 
 
-def evaluate_metric(name: str) -> Metric:
+def evaluate_metric(
+    name: str,
+    *,
+    alias: str = "",
+    higher_is_better: bool = True,
+    scale: float = 1.0,
+    description: str = "",
+) -> Metric:
     """A :class:`Metric` for an ``evaluate:NAME[#KEY]`` or ``evaluate-file:PATH[#KEY]`` name.
+
+    :param alias: the metric's name for tasks (default: ``name`` itself).
+    :param higher_is_better: the score's direction (``False`` for ``wer``, ``ter``, losses).
+    :param scale: the score of a perfect prediction set (100.0 for percentages).
 
     Checks the name (and, for the file form, that the module file exists) now; imports
     ``evaluate`` and loads the module on the first ``compute``. Raises :class:`HarnessError`.
     """
+    description_text = description
     kind, spec, key = parse(name)
     script = None
     if kind == "file":
@@ -272,7 +287,13 @@ def evaluate_metric(name: str) -> Metric:
     if key:
         description += f", key {key!r}"
     module = _Module(name, kind, spec, key, script)
-    return Metric(name=name, compute=module.compute, higher_is_better=True, description=description)
+    return Metric(
+        name=alias or name,
+        compute=module.compute,
+        higher_is_better=higher_is_better,
+        description=description_text or description,
+        scale=scale,
+    )
 
 
 def resolve_metrics(names: Sequence[str], registry: dict[str, Metric]) -> dict[str, Metric]:

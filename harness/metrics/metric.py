@@ -3,9 +3,13 @@ know to compare and aggregate its scores (direction, scale, 0/1 per-example scor
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.errors import HarnessError
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,43 @@ class Metric:
         lower is better."""
         value = value / self.scale
         return value if self.higher_is_better else -value
+
+    def checked(self, source: str = "") -> Metric:
+        """This metric with a ``compute`` that checks what it returns (a :class:`MetricResult`
+        with a numeric score and, where given, one per-example score and stats row per
+        prediction) and turns a crash into one line naming the metric and ``source`` (its
+        plugin); the original traceback stays attached for ``--debug``."""
+        compute, name = self.compute, self.name
+        where = f"metric {name!r}" + (f" (from {source})" if source else "")
+
+        def checked_compute(predictions, references):
+            try:
+                result = compute(predictions, references)
+            except HarnessError:
+                raise
+            except Exception as exc:
+                text = str(exc).strip().splitlines()
+                raise HarnessError(
+                    f"{where} failed: {type(exc).__name__}: {text[0] if text else '(no message)'}"
+                ) from exc
+            _check_result(result, len(predictions), where)
+            return result
+
+        functools.update_wrapper(checked_compute, compute)  # keeps the function's own name (cache keys)
+        for attribute in ("func", "args"):  # a functools.partial's, which the baseline cache reads
+            if hasattr(compute, attribute):
+                setattr(checked_compute, attribute, getattr(compute, attribute))
+        return dataclasses.replace(self, compute=checked_compute)
+
+
+def _check_result(result, n: int, where: str) -> None:
+    if not isinstance(result, MetricResult):
+        raise HarnessError(f"{where} returned {type(result).__name__}, not a MetricResult")
+    if isinstance(result.score, bool) or not isinstance(result.score, (int, float)):
+        raise HarnessError(f"{where}: MetricResult.score is {result.score!r}, not a number")
+    for field_name in ("per_example", "stats"):
+        values = getattr(result, field_name)
+        if values is not None and len(values) != n:
+            raise HarnessError(
+                f"{where}: MetricResult.{field_name} has {len(values)} entries for {n} predictions"
+            )

@@ -229,6 +229,7 @@ def _task_entry(task, workload: Workload, config: Config, before, after, cached:
         },
         "baseline_cached": cached,
         "truncation": workload.truncation.get(task.name),
+        "overlap": workload.overlap.get(task.name),  # train/test contamination (tasks/overlap.py)
     }
     if after is not None:
         from harness.evaluation.stats import flips

@@ -1,4 +1,6 @@
-"""Loading and validating task data from local JSONL, CSV and TSV files.
+"""Loading and validating task data from local JSONL, CSV and TSV files; other formats (JSON
+array, Parquet, Hugging Face ``datasets``, chat ``messages``) are read by
+:mod:`harness.tasks.formats` and dispatched from :func:`_rows`.
 
 Every error names the file, the line and the field at fault (:class:`DataError`).
 """
@@ -15,7 +17,14 @@ from harness.tasks.task import DataSource, Example, Task
 
 REQUIRED_FIELDS = ("input", "output")
 KNOWN_FIELDS = ("instruction", "input", "output", "id", "references")
-FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv"}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".parquet": "parquet",
+}
 
 
 def load_examples(source: DataSource, task: Task, split: str) -> list[Example]:
@@ -25,17 +34,18 @@ def load_examples(source: DataSource, task: Task, split: str) -> list[Example]:
     field, an output outside the label mapping, or an empty dataset.
     """
     path = source.path
-    if not path.is_file():
+    if not source.dataset and not path.is_file():
         raise DataError(path, f"{split} data file not found (task {task.name!r})")
-    kind = FORMATS.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(path, f"unsupported file type {path.suffix!r}; use .jsonl, .csv or .tsv")
+    if not source.dataset and FORMATS.get(path.suffix.lower()) is None:
+        raise DataError(
+            path, f"unsupported file type {path.suffix!r}; use .jsonl, .json, .csv, .tsv or .parquet"
+        )
     for canonical in source.fields:
         if canonical not in KNOWN_FIELDS:
             raise DataError(
                 path, f"field mapping names unknown field {canonical!r}; known: {', '.join(KNOWN_FIELDS)}"
             )
-    rows = _read_jsonl(path) if kind == "jsonl" else _read_table(path, kind, source.columns)
+    rows = _rows(source)
     examples = []
     for line, row in rows:
         examples.append(_to_example(row, line, source, task, split))
@@ -49,9 +59,32 @@ def load_examples(source: DataSource, task: Task, split: str) -> list[Example]:
 def line_of(source: DataSource, task: Task, split: str, example: Example) -> int | None:
     """The line of ``source``'s file that ``example`` was read from (``split`` as it was loaded),
     or None; for error messages about an example found bad after loading."""
-    kind = FORMATS.get(source.path.suffix.lower())
-    rows = _read_jsonl(source.path) if kind == "jsonl" else _read_table(source.path, kind, source.columns)
+    rows = _rows(source)
     return next((line for line, row in rows if _to_example(row, line, source, task, split) == example), None)
+
+
+def _rows(source: DataSource) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` pairs of ``source`` in its format; a chat row (``messages``, no output
+    column) becomes a canonical row (:func:`~harness.tasks.formats.from_messages`)."""
+    from harness.tasks import formats
+
+    path = source.path
+    kind = "dataset" if source.dataset else FORMATS.get(path.suffix.lower())
+    if kind == "dataset":
+        rows = formats.read_dataset(source.dataset, source.config, source.split, str(path))
+    elif kind == "json":
+        rows = formats.read_json(path)
+    elif kind == "parquet":
+        rows = formats.read_parquet(path)
+    elif kind == "jsonl":
+        rows = _read_jsonl(path)
+    else:
+        rows = _read_table(path, kind, source.columns)
+    output = source.fields.get("output", "output")
+    for line, row in rows:
+        if "messages" in row and output not in row:
+            row = {**row, **formats.from_messages(path, line, row["messages"])}
+        yield line, row
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
@@ -149,7 +182,7 @@ def _references(row: dict, source: DataSource, line: int, output: str) -> tuple[
     return tuple(value)
 
 
-SOURCE_KEYS = ("path", "fields", "labels", "columns", "limit")
+SOURCE_KEYS = ("path", "fields", "labels", "columns", "limit", "dataset", "config", "split")
 
 
 def with_data_overrides(task: Task, overrides: dict) -> Task:
@@ -163,11 +196,13 @@ def with_data_overrides(task: Task, overrides: dict) -> Task:
     changes = {}
     for split, spec in overrides.items():
         where = f"config: data.{task.name}.{split}"
-        if split not in ("train", "test"):
-            raise DataError("config", f"unknown split {split!r} in [data.{task.name}]; use train or test")
+        if split not in ("train", "test", "dev"):
+            raise DataError(
+                "config", f"unknown split {split!r} in [data.{task.name}]; use train, test or dev"
+            )
         if isinstance(spec, str):
             spec = {"path": spec}
-        if not isinstance(spec, dict) or "path" not in spec:
+        if not isinstance(spec, dict) or not ("path" in spec or "dataset" in spec):
             raise DataError("config", f"{where} needs a path (a string or a table with path = ...)")
         unknown = set(spec) - set(SOURCE_KEYS)
         if unknown:
@@ -176,7 +211,10 @@ def with_data_overrides(task: Task, overrides: dict) -> Task:
             )
         labels = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
         changes[split] = DataSource(
-            path=Path(spec["path"]).expanduser(),
+            path=Path(spec.get("path", "")).expanduser(),
+            dataset=spec.get("dataset", ""),
+            config=spec.get("config", ""),
+            split=spec.get("split", ""),
             fields=spec.get("fields") or {},
             labels=labels,
             columns=tuple(spec.get("columns") or ()),

@@ -33,25 +33,35 @@ def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where a split's examples come from: a local JSONL, CSV or TSV file.
+    """Where a split's examples come from: a local file (JSONL, JSON array, CSV, TSV, Parquet) or
+    a Hugging Face ``datasets`` dataset (``dataset``, optional ``config``, ``split``).
 
-    :param path: the file; relative paths are resolved against the working directory.
+    :param path: the file; relative paths are resolved against the working directory (in a task
+        file or a config, against that file's folder). Empty for a ``dataset`` source.
     :param fields: maps the canonical fields ``instruction``, ``input``, ``output`` (and
         optionally ``id``, ``references``) to the file's column names, e.g. ``{"input": "text",
         "output": "label"}``. Unmapped fields use their own name.
     :param labels: maps raw output values to the task's labels, e.g. ``{"0": "Negative"}``.
     :param columns: column names for a CSV/TSV file that has no header row.
     :param limit: keep only the first ``limit`` examples.
+    :param dataset: a Hugging Face ``datasets`` name or local dataset folder (needs the
+        ``datasets`` extra: ``pip install 'harness[datasets]'``), with ``config`` and ``split``.
     """
 
-    path: Path
+    path: Path = Path()
     fields: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     limit: int | None = None
+    dataset: str = ""
+    config: str = ""
+    split: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "path", Path(self.path))
+        if self.dataset and str(self.path) == ".":
+            label = "/".join(part for part in (self.dataset, self.config) if part)
+            object.__setattr__(self, "path", Path(f"hf:{label}[{self.split or 'train'}]"))
         object.__setattr__(self, "fields", _frozen(self.fields))
         object.__setattr__(self, "labels", _frozen(self.labels))
         object.__setattr__(self, "columns", tuple(self.columns))
@@ -68,7 +78,10 @@ class Task:
     :param instruction: the instruction used when an example has none of its own.
     :param test: the evaluation split.
     :param train: the training split (``None``: evaluate-only task).
-    :param metrics: metric names (see ``harness metrics list``); the first is reported first.
+    :param dev: the split that picks the best checkpoint during training; ``None`` (default)
+        carves a seeded dev split from ``train`` (never from ``test``).
+    :param metrics: metric names (see ``harness metrics``); the first is the primary metric
+        unless ``primary_metric`` says otherwise.
     :param primary_metric: the metric that decides "did tuning help"; defaults to ``metrics[0]``.
     :param max_new_tokens: generation budget per example.
     :param stop: generation stops at the first of these strings (EOS always stops).
@@ -92,6 +105,7 @@ class Task:
     version: str = "1"
     description: str = ""
     scoring: str = "auto"
+    dev: DataSource | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "metrics", tuple(self.metrics))
