@@ -867,3 +867,21 @@ def test_pickle_weights_load_only_when_allowed(tmp_path, tiny_llama):
     ids = torch.tensor([[1, 2, 3]])
     with torch.no_grad():
         assert torch.equal(loaded.model(ids).logits, model(ids).logits)
+
+
+def test_an_unreachable_hub_fails_at_once_without_offline_mode(monkeypatch):
+    """No HF_HUB_OFFLINE, but the Hub endpoint refuses connections: one line, no retries."""
+    from huggingface_hub import constants
+
+    from harness.errors import HarnessError
+    from harness.models import check_model
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused
+    with pytest.raises(HarnessError) as info:
+        check_model("tinyy", {"tiny": None})
+    assert str(info.value) == (
+        "model 'tinyy': not a preset, a folder, or a Hub model in the local cache, and "
+        "http://127.0.0.1:9 cannot be reached (did you mean 'tiny'?)"
+    )
