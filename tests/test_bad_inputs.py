@@ -4,6 +4,17 @@ traceback and nothing written. The lenient inputs (BOM, CRLF, trailing blank lin
 
 Almost every case fails before any model is loaded (``load_model`` refuses here); the model-folder
 cases fail in :func:`harness.models.check_model`, which reads files only. The CLI runs in-process.
+
+Where each class is caught:
+
+* data: ``harness/tasks/data.py`` while a split loads (file:line, field; bytes decoded per line);
+* config: ``harness/config.py`` (TOML, types) and ``harness/validation.py`` (values, including
+  what transformers/peft reject mid-run; ``[data.X]`` tables), at file:line or ``--set``; the
+  writability of output_dir/models_dir in ``check_writable`` at the start of the cycle;
+* names (tasks, metrics, gates): the plugin registries and ``harness/workload.py``;
+* plugins: ``harness/plugins.py`` (import, hooks, duplicates);
+* model: ``harness/models/loading.py`` ``check_model`` (folder files, safetensors only, offline Hub);
+* resume: ``harness/rundir.py`` ``resumed_config``; cli: ``harness/cli.py`` options as config keys.
 """
 
 from __future__ import annotations
@@ -91,14 +102,12 @@ EVAL = "eval --tasks echo --set data.echo.test="
 LABEL = "eval --tasks label --set data.label.test="
 
 
-def data(
-    id: str, content, *fragments: str, name: str = "bad.jsonl", argv: str = EVAL, extra: str = ""
-) -> None:
-    case("data", id, f"{argv}{name}{extra}", *fragments, files={name: content})
+def data(id: str, content, *fragments: str, name: str = "bad.jsonl", argv: str = EVAL) -> None:
+    """A case whose split file ``name`` holds ``content`` (None: no file)."""
+    case("data", id, f"{argv}{name}", *fragments, files={} if content is None else {name: content})
 
 
-data("missing-file", None, "bad.jsonl", "test data file not found", name="bad.jsonl")
-CASES[-1].files = {}
+data("missing-file", None, "bad.jsonl", "test data file not found")
 case("data", "folder-as-file", EVAL + "d.jsonl", "d.jsonl", "is a folder", files={"d.jsonl/x": "1"})
 data("unsupported-suffix", GOOD, "bad.xml", "unsupported file type '.xml'", name="bad.xml")
 data(
@@ -130,8 +139,7 @@ data(
     "got list",
 )
 data("list-id", '{"id": [1], "input": "a", "output": "b"}\n', "bad.jsonl:1", "field 'id'")
-data("non-utf8-byte", GOOD * 2 + '{"input": "caf\xe9", "output": "b"}\n', "bad.jsonl:3", "not UTF-8", "0xe9")
-CASES[-1].files["bad.jsonl"] = (GOOD * 2).encode() + b'{"input": "caf\xe9", "output": "b"}\n'
+data("non-utf8-byte", (GOOD * 2).encode() + b'{"input": "caf\xe9"}\n', "bad.jsonl:3", "not UTF-8", "0xe9")
 data("latin1-file", b'{"input": "na\xefve", "output": "b"}\n', "bad.jsonl:1", "not UTF-8", "column 14")
 data("utf16-file", GOOD.encode("utf-16"), "bad.jsonl:1", "not UTF-8", "0xff")
 data("gzip-bytes", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", "bad.jsonl:1", "not UTF-8")
@@ -632,6 +640,15 @@ model(
 model("corrupt-weights-header", _model(**{"model.safetensors": b"\xff" * 16}), "not a safetensors file")
 model("weights-header-only", _model(**{"model.safetensors": b"\x02\x00"}), "not a safetensors file")
 model("zero-byte-weights", _model(**{"model.safetensors": b""}), "not a safetensors file")
+SHARDS = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+model(
+    "missing-shard",
+    _model(
+        **{"model.safetensors": None, SHARDS["a"]: _safetensors()},
+        **{"model.safetensors.index.json": json.dumps({"weight_map": SHARDS})},
+    ),
+    "shard model-00002-of-00002.safetensors named by model.safetensors.index.json is missing",
+)
 model("no-tokenizer", _model(**{"tokenizer.json": None}), "no tokenizer files")
 model(
     "adapter-bad-config",

@@ -140,6 +140,13 @@ def check_model_dir(folder: Path, allow_pickle: bool, trust_remote_code: bool) -
         )
     for name in safe:
         _check_safetensors(files[name], where)
+    if "model.safetensors.index.json" in files:  # a sharded checkpoint: every shard present
+        shards = _json_file(files["model.safetensors.index.json"], where).get("weight_map") or {}
+        missing = sorted({str(shard) for shard in shards.values()} - set(files))
+        if missing:
+            raise HarnessError(
+                f"{where}: shard {missing[0]} named by model.safetensors.index.json is missing"
+            )
     if not any(name in files for name in TOKENIZER_FILES):
         raise HarnessError(f"{where}: no tokenizer files (expected tokenizer.json or tokenizer_config.json)")
 
