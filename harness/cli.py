@@ -265,11 +265,11 @@ def _run(args, console) -> int:
 
     parse_all(cli_gates=args.gate)  # a malformed gate fails first (names are checked by the API)
     overrides = list(args.overrides)
-    if args.model:
+    if args.model is not None:  # an empty value is an error, not the default
         overrides.append(f"model={_toml_string(args.model)}")
-    if args.tasks:
+    if args.tasks is not None:  # an empty value is an error, not the default
         overrides.append(f"tasks={_toml_string(args.tasks)}")
-    if args.output_dir:
+    if args.output_dir is not None:  # an empty value is an error, not the default
         overrides.append(f"output_dir={_toml_string(args.output_dir)}")
     if args.no_cache:
         overrides.append("cache=false")

@@ -6,7 +6,7 @@ Unknown keys and badly typed values are errors naming the file, line and key.
 from __future__ import annotations
 
 import dataclasses
-import re
+import math
 import tomllib
 import types
 import typing
@@ -114,6 +114,10 @@ class Config:
     """Everything a run needs. ``harness run --config FILE --set key=value`` builds one."""
 
     model: str = "tiny"  # preset name, Hugging Face Hub id, or local directory
+    # opt-ins for this model: pickle (.bin) weights, which can run code when loaded (safetensors
+    # only when false); the model's own Python code (config.json auto_map)
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
     method: str = "auto"  # auto | full | lora (auto: full for presets, LoRA for pretrained models)
     tasks: list[str] = field(default_factory=lambda: ["summarization", "sentiment", "translation"])
     plugins: list[str] = field(default_factory=list)  # extra plugin files or modules
@@ -152,32 +156,58 @@ CHOICES = {
 
 def load_config(path: Path | None = None, overrides: list[str] = ()) -> Config:
     """Build a :class:`Config` from an optional TOML file and ``key=value`` overrides."""
+    from harness.validation import Locator, validate
+
     raw: dict[str, Any] = {}
-    source = "defaults"
-    text = ""
+    locate = Locator()
     if path is not None:
         path = Path(path)
-        source = str(path)
         if not path.is_file():
-            raise HarnessError(f"{path}: config file not found")
-        text = path.read_text(encoding="utf-8")
+            raise HarnessError(f"{path}: config file " + ("is a folder" if path.is_dir() else "not found"))
+        text = read_text(path)
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise HarnessError(f"{path}: invalid TOML: {exc}") from None
-    config = _build(Config, raw, prefix="", source=source, text=text)
+        locate = Locator(str(path), text)
+    config = _build(Config, raw, prefix="", locate=locate)
     for item in overrides:
-        apply_override(config, item)
-    validate(config)
+        apply_override(config, item, locate)
+    validate(config, locate)
     return config
 
 
-def apply_override(config: Config, item: str) -> None:
-    """Apply one ``dotted.key=value`` override; the value is parsed as TOML, else taken as a string."""
+def read_text(path: Path) -> str:
+    """A text file's content (a UTF-8 BOM dropped); bytes that are not UTF-8 raise one line
+    naming the file, line and column."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise HarnessError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def validate(config: Config) -> None:
+    """Check values that types alone do not catch (:func:`harness.validation.validate`)."""
+    from harness.validation import validate as check
+
+    check(config)
+
+
+def apply_override(config: Config, item: str, locate=None) -> None:
+    """Apply one ``dotted.key=value`` override; the value is parsed as TOML, else taken as a string.
+    ``locate`` (a :class:`~harness.validation.Locator`) records which key the override set."""
     key, sep, value_text = item.partition("=")
     if not sep or not key.strip():
         raise HarnessError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=3")
-    parts = key.strip().split(".")
+    parts = [part.strip() for part in key.strip().split(".")]
+    if locate is not None:
+        locate.record(".".join(parts), item)
     try:
         value = tomllib.loads(f"v = {value_text}")["v"]
     except tomllib.TOMLDecodeError:
@@ -188,43 +218,48 @@ def apply_override(config: Config, item: str) -> None:
     target: Any = config
     for depth, part in enumerate(parts):
         names = [f.name for f in dataclasses.fields(target)]
+        dotted = ".".join(parts[: depth + 1])
         if part not in names:
-            dotted = ".".join(parts[: depth + 1])
             raise HarnessError(f"--set {item!r}: unknown config key {dotted!r}{did_you_mean(part, names)}")
         if depth == len(parts) - 1:
             hint = typing.get_type_hints(type(target))[part]
+            if dataclasses.is_dataclass(hint):
+                example = dataclasses.fields(hint)[0].name
+                raise HarnessError(
+                    f"--set {item!r}: {dotted!r} is a table; set one of its keys, e.g. {dotted}.{example}=..."
+                )
             setattr(target, part, _coerce(value, hint, key.strip(), f"--set {item!r}"))
         else:
             target = getattr(target, part)
             if not dataclasses.is_dataclass(target):
-                raise HarnessError(f"--set {item!r}: {'.'.join(parts[: depth + 1])!r} is not a table")
+                raise HarnessError(f"--set {item!r}: {dotted!r} is not a table")
 
 
 def _set_nested(mapping: dict, parts: list[str], value: Any, item: str) -> None:
-    if not parts:
+    if not parts or not all(parts):
         raise HarnessError(f"--set {item!r}: name a task, e.g. data.sentiment.test.path=FILE")
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1]):
+        if not isinstance(mapping.get(part, {}), dict):
+            dotted = ".".join(["data", *parts[: depth + 1]])
+            raise HarnessError(f"--set {item!r}: cannot set a key inside a path string or value ({dotted!r})")
         mapping = mapping.setdefault(part, {})
-        if isinstance(mapping, str):
-            raise HarnessError(f"--set {item!r}: cannot set a key inside a path string")
     mapping[parts[-1]] = value
 
 
-def _build(cls, raw: dict, prefix: str, source: str, text: str):
+def _build(cls, raw: dict, prefix: str, locate):
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
         if key not in hints:
-            where = _where(source, text, key)
-            raise HarnessError(f"{where}: unknown config key {dotted!r}{did_you_mean(key, hints)}")
+            raise HarnessError(f"{locate(dotted)}: unknown config key {dotted!r}{did_you_mean(key, hints)}")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
-                raise HarnessError(f"{_where(source, text, key)}: {dotted!r} must be a table")
-            kwargs[key] = _build(hint, value, f"{dotted}.", source, text)
+                raise HarnessError(f"{locate(dotted)}: {dotted!r} must be a table")
+            kwargs[key] = _build(hint, value, f"{dotted}.", locate)
         else:
-            kwargs[key] = _coerce(value, hint, dotted, _where(source, text, key))
+            kwargs[key] = _coerce(value, hint, dotted, locate(dotted))
     return cls(**kwargs)
 
 
@@ -251,100 +286,14 @@ def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
     if origin is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise HarnessError(f"{where}: {key!r} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise HarnessError(f"{where}: {key!r} must be a finite number, got {value!r}")
         return float(value)
     if origin is str:
         if not isinstance(value, str):
             raise HarnessError(f"{where}: {key!r} must be a string, got {value!r}")
         return value
     return value
-
-
-def _where(source: str, text: str, key: str) -> str:
-    """``file:line`` of the first line assigning ``key`` (best effort), else the file."""
-    if text:
-        pattern = re.compile(rf"^\s*(\[\s*{re.escape(key)}\s*\]|\"?{re.escape(key)}\"?\s*=)")
-        for number, line in enumerate(text.splitlines(), start=1):
-            if pattern.match(line):
-                return f"{source}:{number}"
-    return source
-
-
-def validate(config: Config) -> None:
-    """Check values that types alone do not catch."""
-    if config.method not in CHOICES["method"]:
-        raise HarnessError(
-            f"config: method must be one of {', '.join(CHOICES['method'])}, got {config.method!r}"
-            f"{did_you_mean(config.method, CHOICES['method'])}"
-        )
-    if config.train.lr_scheduler not in CHOICES["lr_scheduler"]:
-        raise HarnessError(
-            f"config: train.lr_scheduler must be one of {', '.join(CHOICES['lr_scheduler'])}, "
-            f"got {config.train.lr_scheduler!r}"
-        )
-    positive = {
-        "train.batch_size": config.train.batch_size,
-        "eval.batch_size": config.eval.batch_size,
-        "train.max_length": config.train.max_length,
-        "lora.r": config.lora.r,
-        "stats.n_resamples": config.stats.n_resamples,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise HarnessError(f"config: {key} must be positive, got {value}")
-    if config.train.epochs <= 0 and config.train.max_steps <= 0:
-        raise HarnessError("config: train.epochs must be positive (or set train.max_steps)")
-    if config.train.learning_rate <= 0:
-        raise HarnessError(f"config: train.learning_rate must be positive, got {config.train.learning_rate}")
-    if config.stats.correction not in CHOICES["correction"]:
-        raise HarnessError(
-            f"config: stats.correction must be one of {', '.join(CHOICES['correction'])}, "
-            f"got {config.stats.correction!r}{did_you_mean(config.stats.correction, CHOICES['correction'])}"
-        )
-    if config.stats.min_effect < 0:
-        raise HarnessError(f"config: stats.min_effect must be >= 0, got {config.stats.min_effect}")
-    if not 0 < config.stats.alpha < 1:
-        raise HarnessError(f"config: stats.alpha must be between 0 and 1, got {config.stats.alpha}")
-    if config.guard.limit < 0 or config.guard.num_fewshot < 0 or config.guard.batch_size <= 0:
-        raise HarnessError(
-            "config: guard.limit and guard.num_fewshot must be >= 0, guard.batch_size positive"
-        )
-    clashing = sorted(set(config.guard.tasks) & set(config.tasks))
-    if clashing:
-        raise HarnessError(f"config: {clashing[0]!r} is in both tasks and guard.tasks; name each task once")
-    if config.eval.limit < 0 or config.threads < 0:
-        raise HarnessError("config: eval.limit and threads must be >= 0")
-    if not config.tasks:
-        raise HarnessError("config: tasks is empty; name at least one task")
-    weights = train_task_weights(config)
-    for name, weight in weights.items():
-        if name not in config.tasks:
-            raise HarnessError(
-                f"config: train_tasks names {name!r}, which is not in tasks (every trained task is "
-                f"also evaluated){did_you_mean(name, config.tasks)}"
-            )
-        if weight <= 0:
-            raise HarnessError(
-                f"config: train_tasks weight of {name!r} must be positive, got {weight}; "
-                "leave the task out of train_tasks instead"
-            )
-    trained = list(weights) or config.tasks
-    if config.train.select_by not in ("mean", "last") and config.train.select_by not in trained:
-        raise HarnessError(
-            f"config: train.select_by must be mean, last or a trained task, got {config.train.select_by!r}"
-            f"{did_you_mean(config.train.select_by, trained)}"
-        )
-    for key in ("eval_every", "dev_size", "patience", "save_every"):
-        if getattr(config.train, key) < 0:
-            raise HarnessError(f"config: train.{key} must be >= 0, got {getattr(config.train, key)}")
-    template = config.prompt()
-    named = [*PROMPT_TEMPLATES, "chat"]
-    if template != "chat" and "{input}" not in template:
-        raise HarnessError(
-            f"config: prompt_template {config.prompt_template!r} is not one of {', '.join(named)}"
-            f"{did_you_mean(config.prompt_template, named)} nor a template containing {{input}}"
-        )
-    if not (config.device in ("auto", "cpu", "cuda", "mps") or config.device.startswith("cuda:")):
-        raise HarnessError(f"config: device must be auto, cpu, cuda or cuda:N, got {config.device!r}")
 
 
 def train_task_weights(config: Config) -> dict[str, float]:
@@ -366,8 +315,12 @@ def train_task_weights(config: Config) -> dict[str, float]:
 
 def config_from_dict(raw: dict[str, Any], source: str = "saved config") -> Config:
     """Rebuild a :class:`Config` from :func:`to_dict` output (e.g. a run's run_state.json)."""
-    config = _build(Config, raw, prefix="", source=source, text="")
-    validate(config)
+    from harness.validation import Locator, validate
+
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{source}: the saved config is not a table, got {type(raw).__name__}")
+    config = _build(Config, raw, prefix="", locate=Locator(source))
+    validate(config, Locator(source))
     return config
 
 

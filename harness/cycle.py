@@ -28,6 +28,8 @@ from harness.tasks import Task
 from harness.tasks.prompting import context_length
 from harness.tasks.splits import mix_examples
 from harness.training import DevSet, fine_tune
+from harness.training.lora import check_targets, resolve_method
+from harness.validation import check_writable
 from harness.workload import Workload, prepare
 
 
@@ -53,12 +55,18 @@ def run_cycle(
     guards = guard.resolve(config)  # lm-eval tasks, checked before any model work too
     own_gates = [gate for gate in gates if gate.task not in guards]  # guards' metrics known after eval
     check_names(own_gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
+    check_writable(config, train)  # before any file is written or model work is done
+    models.check_model(config.model, workload.presets, config.allow_pickle, config.trust_remote_code)
     run_dir = RunDir.open(config, resume)
     durations: dict[str, float] = {}
     with run_dir.recording(config, enabled=train):
         threads = models.configure_threads(config.threads or default_threads())
         with _timed(durations, "model_load"), step(progress, "load", "Loading model"):
-            loaded = models.load_model(config.model, workload.presets, config.device)
+            loaded = models.load_model(
+                config.model, workload.presets, config.device, config.allow_pickle, config.trust_remote_code
+            )
+        if train and resolve_method(config, loaded.source) == "lora":
+            check_targets(loaded.model, config)  # before the baseline evaluation, not after it
         workload.fit(loaded.tokenizer, context_length(loaded.model, loaded.tokenizer), config)  # cut inputs
         total_parameters, _ = models.count_parameters(loaded.model)
         with _timed(durations, "eval_before"):

@@ -103,9 +103,20 @@ def resumed_config(run: str, models_dir: str = "runs") -> tuple[Config, str]:
     if not path.is_file():
         raise HarnessError(f"--resume {run}: no {RUN_STATE} in {directory} (is models_dir right?)")
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise HarnessError(f"{path}: unreadable run state ({exc})") from None
-    if state.get("phase") == "done":
+        state = json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
+        raise HarnessError(f"{path}: unreadable run state ({exc}); start a new run instead") from None
+    if not isinstance(state, dict):
+        raise HarnessError(
+            f"{path}: unreadable run state (a JSON object expected, got {type(state).__name__})"
+        )
+    for key, kind in (("run_id", str), ("phase", str), ("config", dict)):
+        if not isinstance(state.get(key), kind):
+            raise HarnessError(f"{path}: unreadable run state ({key!r} missing or of the wrong type)")
+    if state["phase"] not in PHASES:
+        raise HarnessError(f"{path}: unreadable run state (unknown phase {state['phase']!r})")
+    if state["phase"] == "done":
         raise HarnessError(f"--resume {run}: that run already finished; see {state.get('results')}")
+    if state["run_id"] != directory.name:
+        raise HarnessError(f"{path}: run state of run {state['run_id']!r}, found in {directory}")
     return config_from_dict(state["config"], source=str(path)), state["run_id"]

@@ -10,7 +10,7 @@ from harness import plugins
 from harness.config import Config, train_task_weights
 from harness.errors import DataError, HarnessError, did_you_mean
 from harness.tasks import Example, Task
-from harness.tasks.data import line_of, load_examples, with_data_overrides
+from harness.tasks.data import duplicate_warning, line_of, load_examples, with_data_overrides
 from harness.tasks.overlap import overlap
 from harness.tasks.prompting import DoesNotFit, answer_room, evaluation_prompts, training_tokens
 from harness.tasks.splits import dev_size_for, dev_size_warning, split_dev
@@ -111,9 +111,11 @@ def prepare(config: Config, train: bool = True) -> Workload:
     test, train_examples, dev, warnings, contamination = {}, {}, {}, [], {}
     for task in tasks:
         test_examples = load_examples(task.test, task, "test")
+        warnings += _duplicates(test_examples, task.test, task, "test")
         test[task.name] = test_examples[: config.eval.limit] if config.eval.limit else test_examples
         if train and task.train is not None and (not weights or task.name in weights):
             examples = load_examples(task.train, task, "train")
+            warnings += _duplicates(examples, task.train, task, "train")
             dev_source = getattr(task, "dev", None)
             if dev_source is not None:  # a task with its own dev split
                 dev[task.name] = load_examples(dev_source, task, "dev")[: config.train.dev_size]
@@ -131,6 +133,12 @@ def prepare(config: Config, train: bool = True) -> Workload:
             raise HarnessError(f"config: train_tasks names {name!r}, which has no training data")
     if train and not train_examples:
         raise HarnessError("config: none of the selected tasks has training data")
+    select_by = config.train.select_by
+    if train and select_by not in ("mean", "last") and select_by not in train_examples:
+        raise HarnessError(
+            f"config: train.select_by names {select_by!r}, which is not trained (no training data); "
+            f"trained: {', '.join(train_examples)}"
+        )
     return Workload(
         tasks,
         {t.name: registry[t.name].source for t in tasks},
@@ -143,6 +151,11 @@ def prepare(config: Config, train: bool = True) -> Workload:
         warnings=warnings,
         overlap=contamination,
     )
+
+
+def _duplicates(examples: list[Example], source, task: Task, split: str) -> list[str]:
+    warning = duplicate_warning(examples, source, task, split)
+    return [warning] if warning else []
 
 
 def _located(exc: DoesNotFit, task: Task, split: str, hint: str) -> DataError:

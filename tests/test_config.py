@@ -168,7 +168,8 @@ def test_bad_method_value():
     with pytest.raises(HarnessError) as info:
         load_config(overrides=["method=lroa"])
     assert (
-        str(info.value) == "config: method must be one of auto, full, lora, got 'lroa' (did you mean 'lora'?)"
+        str(info.value)
+        == "--set 'method=lroa': method must be one of auto, full, lora, got 'lroa' (did you mean 'lora'?)"
     )
 
 
@@ -179,7 +180,7 @@ def test_bad_method_value():
         ("train.batch_size=0", "train.batch_size must be positive, got 0"),
         ("train.learning_rate=0", "train.learning_rate must be positive"),
         ("train.epochs=0", "train.epochs must be positive"),
-        ("eval.limit=-1", "eval.limit and threads must be >= 0"),
+        ("eval.limit=-1", "eval.limit must be >= 0"),
         ("tasks=[]", "tasks is empty"),
         ("device=gpu", "device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
     ],

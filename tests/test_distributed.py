@@ -173,18 +173,19 @@ def test_default_threads_share_the_cores_between_the_local_ranks(monkeypatch):
 
 
 def test_engine_keys_pass_through_only_when_set():
-    from harness.config import load_config
+    from harness.config import Config, TrainConfig, load_config
     from harness.training import engine_arguments
 
     default = load_config(REPO / "configs" / "default.toml")
     assert engine_arguments(default.train) == {}
-    config = load_config(
-        None,
-        [
-            'train.fsdp="full_shard auto_wrap"',
-            'train.fsdp_config={transformer_layer_cls_to_wrap=["LlamaDecoderLayer"]}',
-            'train.deepspeed="ds.json"',
-        ],
+    # passed through as set (validation rejects fsdp with deepspeed, and deepspeed when it is not
+    # installed: tests/test_bad_inputs.py)
+    config = Config(
+        train=TrainConfig(
+            fsdp="full_shard auto_wrap",
+            fsdp_config={"transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]},
+            deepspeed="ds.json",
+        )
     )
     assert engine_arguments(config.train) == {
         "fsdp": "full_shard auto_wrap",

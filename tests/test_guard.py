@@ -163,7 +163,7 @@ def test_missing_lm_eval_is_one_line_before_any_model_work(setup, monkeypatch):
     ("entry", "message"),
     [
         ("missing/parity.yaml", "task YAML file not found"),
-        ("echo", "is in both tasks and guard.tasks"),
+        ("echo", "echo in both tasks and guard.tasks"),
     ],
 )
 def test_bad_guard_entries_are_one_line(setup, entry, message):

@@ -189,3 +189,23 @@ def test_fine_tune_trains_on_cut_examples(load_tiny, tmp_path, train_config):
     assert result.steps == 1
     with pytest.raises(HarnessError, match=r"^example 'x' cannot fit in 40 tokens: .* alone take \d+ \("):
         build_train_features(loaded.tokenizer, data, TEMPLATE, 40)
+
+
+def test_a_huge_input_is_cut_as_a_long_one_is(tokenizer, tiny_llama):
+    """A 1.6 MB input is fitted from its first few thousand characters (``within_reach``): the same
+    prompt and training tokens as for an input just long enough to be cut, and a DoesNotFit still
+    names the example as read."""
+    from harness.tasks import DataSource, Task
+
+    task = Task("t", INSTRUCTION, DataSource("t.jsonl"), ("exact_match",), max_new_tokens=8)
+    huge = Example("x", INSTRUCTION, LONG_INPUT * 1000, "Flooding closed the coast road.")
+    assert len(huge.input) > 1_500_000
+    long = Example("x", INSTRUCTION, LONG_INPUT * 3, huge.output)
+    (prompt_huge, cut_huge), (prompt_long, cut_long) = evaluation_prompts(
+        tokenizer, TEMPLATE, task, [huge, long], 200
+    )
+    assert cut_huge and cut_long and prompt_huge == prompt_long and length(tokenizer, prompt_huge) <= 192
+    assert training_tokens(tokenizer, TEMPLATE, huge, 150) == training_tokens(tokenizer, TEMPLATE, long, 150)
+    with pytest.raises(DoesNotFit) as info:
+        training_tokens(tokenizer, TEMPLATE, huge, 5)
+    assert info.value.example is huge

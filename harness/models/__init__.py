@@ -2,11 +2,12 @@
 threads (:mod:`.device`), and the embedded ``tiny`` preset built locally (:mod:`.presets`)."""
 
 from harness.models.device import available_cores, configure_threads, pick_dtype, resolve_device
-from harness.models.loading import LoadedModel, count_parameters, load_model
+from harness.models.loading import LoadedModel, check_model, count_parameters, load_model
 
 __all__ = [
     "LoadedModel",
     "available_cores",
+    "check_model",
     "configure_threads",
     "count_parameters",
     "load_model",

@@ -7,12 +7,14 @@ Every error names the file, the line and the field at fault (:class:`DataError`)
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.errors import DataError
+from harness.errors import DataError, HarnessError
 from harness.tasks.task import DataSource, Example, Task
 
 REQUIRED_FIELDS = ("input", "output")
@@ -34,6 +36,8 @@ def load_examples(source: DataSource, task: Task, split: str) -> list[Example]:
     field, an output outside the label mapping, or an empty dataset.
     """
     path = source.path
+    if not source.dataset and path.is_dir():
+        raise DataError(path, f"{split} data file is a folder, not a file (task {task.name!r})")
     if not source.dataset and not path.is_file():
         raise DataError(path, f"{split} data file not found (task {task.name!r})")
     if not source.dataset and FORMATS.get(path.suffix.lower()) is None:
@@ -88,29 +92,48 @@ def _rows(source: DataSource) -> Iterator[tuple[int, dict]]:
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            line = _decoded(path, raw, line_no).rstrip("\r\n")
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
+                ended = " (the line ends early)" if exc.pos >= len(line.rstrip()) else ""
                 raise DataError(
-                    path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=line_no
+                    path, f"malformed JSON: {exc.msg} (column {exc.pos + 1}){ended}", line=line_no
                 ) from None
             if not isinstance(row, dict):
                 raise DataError(path, f"expected a JSON object, got {type(row).__name__}", line=line_no)
             yield line_no, row
 
 
+def _decoded(path: Path, raw: bytes, line_no: int) -> str:
+    """One line of bytes as text: UTF-8, a BOM at the start of the file dropped; other bytes
+    raise a :class:`DataError` naming the line and column."""
+    if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            path,
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); save the file as UTF-8",
+            line=line_no,
+        ) from None
+
+
 def _read_table(path: Path, kind: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
     delimiter = "\t" if kind == "tsv" else ","
-    with path.open(encoding="utf-8", newline="") as handle:
-        # TSV has no quoting: a line like '" I love it.\t1' keeps its quote (and does not swallow
-        # the lines after it, as csv's default quoting would).
-        quoting = csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL
-        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
-        header = list(columns)
+    with path.open("rb") as handle:
+        text = "".join(_decoded(path, raw, line_no) for line_no, raw in enumerate(handle, start=1))
+    # TSV has no quoting: a line like '" I love it.\t1' keeps its quote (and does not swallow
+    # the lines after it, as csv's default quoting would).
+    quoting = csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    header = list(columns)
+    try:
         if not header:
             header = next(reader, None) or []
             if not header:
@@ -124,6 +147,8 @@ def _read_table(path: Path, kind: str, columns: tuple[str, ...]) -> Iterator[tup
                     path, f"expected {len(header)} columns {header}, found {len(values)}", line=line_no
                 )
             yield line_no, dict(zip(header, values, strict=False))
+    except csv.Error as exc:
+        raise DataError(path, f"malformed {kind.upper()}: {exc}", line=reader.line_num) from None
 
 
 def _to_example(row: dict, line: int, source: DataSource, task: Task, split: str) -> Example:
@@ -197,19 +222,22 @@ def with_data_overrides(task: Task, overrides: dict) -> Task:
     for split, spec in overrides.items():
         where = f"config: data.{task.name}.{split}"
         if split not in ("train", "test", "dev"):
-            raise DataError(
-                "config", f"unknown split {split!r} in [data.{task.name}]; use train, test or dev"
+            raise HarnessError(
+                f"config: unknown split {split!r} in [data.{task.name}]; use train, test or dev"
             )
         if isinstance(spec, str):
             spec = {"path": spec}
-        if not isinstance(spec, dict) or not ("path" in spec or "dataset" in spec):
-            raise DataError("config", f"{where} needs a path (a string or a table with path = ...)")
+        if not isinstance(spec, dict) or not (isinstance(spec.get("path"), str) or "dataset" in spec):
+            raise HarnessError(f"{where} needs a path (a string or a table with path = ...)")
         unknown = set(spec) - set(SOURCE_KEYS)
         if unknown:
-            raise DataError(
-                "config", f"{where}: unknown key {sorted(unknown)[0]!r}; known: {', '.join(SOURCE_KEYS)}"
+            raise HarnessError(
+                f"{where}: unknown key {sorted(unknown)[0]!r}; known: {', '.join(SOURCE_KEYS)}"
             )
         labels = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+        columns = spec.get("columns") or ()
+        if isinstance(columns, str):  # "input,output": names, not characters
+            columns = [name.strip() for name in columns.split(",")]
         changes[split] = DataSource(
             path=Path(spec.get("path", "")).expanduser(),
             dataset=spec.get("dataset", ""),
@@ -217,7 +245,27 @@ def with_data_overrides(task: Task, overrides: dict) -> Task:
             split=spec.get("split", ""),
             fields=spec.get("fields") or {},
             labels=labels,
-            columns=tuple(spec.get("columns") or ()),
+            columns=tuple(columns),
             limit=spec.get("limit"),
         )
     return dataclasses.replace(task, **changes) if changes else task
+
+
+def duplicate_warning(examples: list[Example], source: DataSource, task: Task, split: str) -> str | None:
+    """One line when ``examples`` repeat a row (same instruction, input and output), else None:
+    duplicates weigh twice in training and in a score."""
+    seen: dict[tuple[str, str, str], str] = {}
+    repeats, first = 0, None
+    for example in examples:
+        key = (example.instruction, example.input, example.output)
+        if key in seen:
+            repeats += 1
+            first = first or f"{example.id!r} repeats {seen[key]!r}"
+        else:
+            seen[key] = example.id
+    if not repeats:
+        return None
+    return (
+        f"{source.path}: {repeats} duplicate row{'s' if repeats > 1 else ''} in the {split} split of "
+        f"task {task.name!r} (first: {first})"
+    )

@@ -178,14 +178,38 @@ def fit_prompt(
     return prompt_with(ends[fits - 1] if fits else 0), True
 
 
+_MAX_TOKEN_CHARS: dict[tuple[int, int], int] = {}  # (id, vocabulary size) of a tokenizer -> its bound
+
+
+def within_reach(tokenizer, example: Example, budget: int) -> Example:
+    """``example`` with its input shortened to what ``budget`` tokens can never exceed, plus as
+    much again and a margin, so that fitting a very long input (a 10 MB line) tokenizes a few
+    thousand characters, not all of it; unchanged when shorter. No token covers more characters
+    than the longest entry of the vocabulary, so ``budget`` tokens keep at most ``budget`` times
+    that; the rest of the input would be cut anyway."""
+    if len(example.input) <= budget:
+        return example
+    key = (id(tokenizer), len(tokenizer))
+    if key not in _MAX_TOKEN_CHARS:
+        _MAX_TOKEN_CHARS[key] = max(map(len, tokenizer.get_vocab()), default=1)
+    reach = 2 * budget * _MAX_TOKEN_CHARS[key] + 1000
+    return (
+        example if len(example.input) <= reach else dataclasses.replace(example, input=example.input[:reach])
+    )
+
+
 def training_tokens(tokenizer, template: str, example: Example, limit: int) -> tuple[TokenizedExample, bool]:
     """The example as training tokens within ``limit`` (prompt, answer and EOS), its input cut when
     needed (:func:`fit_prompt`); and whether it was cut. Raises :class:`DoesNotFit`."""
-    prompt = build_prompt(template, example, tokenizer)
+    reached = within_reach(tokenizer, example, limit)
+    prompt = build_prompt(template, reached, tokenizer)
     item = tokenize_for_training(tokenizer, prompt, example.output, math.inf)
     if len(item.input_ids) <= limit:
         return item, False
-    prompt, _ = fit_prompt(tokenizer, template, example, limit, example.output, eos=True)
+    try:
+        prompt, _ = fit_prompt(tokenizer, template, reached, limit, example.output, eos=True)
+    except DoesNotFit as exc:
+        raise DoesNotFit(example, exc.needed, exc.budget) from None  # the example as read
     return tokenize_for_training(tokenizer, prompt, example.output, limit), True
 
 
@@ -204,12 +228,18 @@ def evaluation_prompts(
     """Each example's evaluation prompt, its input cut so that the prompt leaves the task's
     :func:`answer_room` within ``context`` (no limit when None); and whether it was cut.
     Raises :class:`DoesNotFit`."""
-    prompts = [build_prompt(template, example, tokenizer) for example in examples]
-    if context is None or not prompts:
-        return [(prompt, False) for prompt in prompts]
+    if context is None or not examples:
+        return [(build_prompt(template, example, tokenizer), False) for example in examples]
     budget = context - answer_room(tokenizer, task)
+    reached = [within_reach(tokenizer, example, max(budget, 1)) for example in examples]
+    prompts = [build_prompt(template, example, tokenizer) for example in reached]
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=True)["input_ids"]]
-    return [
-        (prompt, False) if length <= budget else fit_prompt(tokenizer, template, example, budget)
-        for prompt, length, example in zip(prompts, lengths, examples, strict=True)
-    ]
+    fitted = []
+    for prompt, length, example, original in zip(prompts, lengths, reached, examples, strict=True):
+        try:
+            fitted.append(
+                (prompt, False) if length <= budget else fit_prompt(tokenizer, template, example, budget)
+            )
+        except DoesNotFit as exc:
+            raise DoesNotFit(original, exc.needed, exc.budget) from None  # the example as read
+    return fitted

@@ -14,6 +14,24 @@ def resolve_method(config: Config, model_source: str) -> str:
     return "full" if model_source == "preset" else "lora"
 
 
+def check_targets(model, config: Config) -> None:
+    """Every name in ``lora.target_modules`` matches a module of ``model`` (as peft matches a list:
+    the module's name or its last dotted parts); raises one line naming the misses otherwise."""
+    from harness.errors import HarnessError, did_you_mean
+
+    targets = config.lora.target_modules
+    if targets == ["all-linear"]:
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    missing = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if missing:
+        leaves = sorted({name.rsplit(".", 1)[-1] for name in names})
+        raise HarnessError(
+            f"config: lora.target_modules {missing!r} match no module of this model"
+            f"{did_you_mean(missing[0], leaves)}; its modules include {', '.join(leaves[:12])}"
+        )
+
+
 def apply_lora(model, config: Config):
     """Wrap ``model`` with a peft LoRA adapter built from ``config.lora``.
 

@@ -176,7 +176,18 @@ def engine_arguments(train_cfg) -> dict:
 
 def training_arguments(config: Config, loaded, checkpoints: Path, total_steps: int):
     """The ``TrainingArguments``: checkpoints under ``checkpoints``, saving and evaluation decided
-    by :class:`~harness.training.trainer.Schedule`, random (seeded) mixed-task batches."""
+    by :class:`~harness.training.trainer.Schedule`, random (seeded) mixed-task batches.
+
+    The config was validated before any model work (:mod:`harness.validation`); should
+    transformers still reject a value, that is one line (a :class:`HarnessError`), not a traceback."""
+    try:
+        return _training_arguments(config, loaded, checkpoints, total_steps)
+    except ValueError as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise HarnessError(f"config: transformers rejected the training arguments: {first_line}") from exc
+
+
+def _training_arguments(config: Config, loaded, checkpoints: Path, total_steps: int):
     from transformers import TrainingArguments
 
     train_cfg = config.train
