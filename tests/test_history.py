@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 from pathlib import Path
+
+from markdown_render import render_gfm
 
 from harness.reports.history import update_index
 
@@ -60,7 +63,10 @@ def test_index_escapes_data_text(tmp_path):
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "<script>" not in markdown
     assert "![x](" not in markdown and "[click](" not in markdown  # no image or link renders
-    assert "\\!\\[x\\](" in markdown
+    assert "![x\\](https\\://" in markdown
+    rendered = render_gfm(markdown)
+    assert "<img" not in rendered and "<script" not in rendered
+    assert re.findall(r'<a href="([^"]*)"', rendered) == ["20260101-000000-cccccc/report.md"]  # ours only
 
 
 def _finish_run(output: str, index: int) -> None:

@@ -9,13 +9,13 @@ an index.
 from __future__ import annotations
 
 import fcntl
-import html
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from harness.files import atomic_write_text
+from harness.reports.render import md_escape
 from harness.reports.store import HTML_FILE, MD_FILE, RESULTS_FILE
 
 INDEX_MD, INDEX_HTML, LOCK = "index.md", "index.html", ".index.lock"
@@ -93,10 +93,8 @@ def _gate_text(passed: bool | None) -> str:
 
 
 def _md(text: str) -> str:
-    """Data text made inert in a Markdown table cell: HTML escaped, and the characters that make
-    links, images, code or emphasis backslash-escaped."""
-    text = html.escape(text, quote=False).replace("\n", " ")
-    return "".join("\\" + char if char in "\\`*_[]!#|" else char for char in text)
+    """Data text made inert in a Markdown table cell (:func:`harness.reports.render.md_escape`)."""
+    return md_escape(text, newline=" ")
 
 
 def render_index_markdown(runs: list[dict]) -> str:
