@@ -99,7 +99,7 @@ def delta_chart(results: dict) -> str | None:
             if isinstance(ci, list) and len(ci) == 2 and all(map(_num, ci))
             else None
         )
-        outcome = (task.get("verdict") or {}).get("outcome", "no significant change")
+        outcome = (task.get("verdict") or {}).get("outcome")  # None: a run recorded without verdicts
         arrow = "" if metric.get("higher_is_better", True) else " (lower is better)"
         rows.append((f"{name}\n{task.get('primary_metric')}{arrow}", _points(delta, scale), ci, outcome))
     if not rows:
@@ -138,7 +138,8 @@ def _legend(ax, outcomes: set[str]) -> None:
         for o in _COLOURS
         if o in outcomes
     ]
-    ax.legend(handles=handles, loc="best", fontsize=8, frameon=False)
+    if handles:
+        ax.legend(handles=handles, loc="best", fontsize=8, frameon=False)
 
 
 def training_chart(results: dict) -> str | None:
