@@ -70,8 +70,14 @@ CHECK_JS = """
     const nav = performance.getEntriesByType("navigation")[0];
     log.load_ms = nav ? nav.loadEventStart : null;
     log.resources = performance.getEntriesByType("resource").map((e) => e.name);
+    const width = document.documentElement.clientWidth;
+    log.overflow = [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > width + 1)
+      .slice(0, 5)
+      .map((el) => el.tagName + "." + el.className + " " + Math.round(el.getBoundingClientRect().right));
     const pre = document.createElement("pre");
     pre.id = "harness-check";
+    pre.hidden = true;
     pre.textContent = JSON.stringify(log);
     document.body.appendChild(pre);
   });
@@ -110,10 +116,10 @@ def _run(binary: str, profile: Path, *args: str, timeout: int = 120) -> subproce
 
 def check_report(report: Path, steps: list[dict], out_dir: Path, window: str = "1280,1800") -> dict:
     """Open ``report`` (with the checking script) in headless Chromium, run ``steps`` (each
-    ``{"label", "set": {element id: value}, "click": element id}``), and save a screenshot of the
+    ``{"label", "set": {element id: value}, "click": element id}``) and save a screenshot of the
     final state as ``out_dir/screenshot.png``. Returns the record: ``errors``, ``violations``,
-    ``resources``, ``ready``, ``steps`` (what the browser showed after each), ``load_ms``, and
-    ``wall_s`` (the browser run, start to exit)."""
+    ``resources``, ``ready``, ``overflow`` (elements wider than the window), ``steps`` (what the
+    browser showed after each), ``load_ms`` and ``wall_s`` (the browser run, start to exit)."""
     binary = chromium()
     assert binary, "no chromium binary"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +129,7 @@ def check_report(report: Path, steps: list[dict], out_dir: Path, window: str = "
     started = time.perf_counter()
     dom = _run(binary, out_dir / "profile", f"--window-size={window}", "--dump-dom", url)
     wall = time.perf_counter() - started
-    found = re.search(r'<pre id="harness-check">(.*?)</pre>', dom.stdout, flags=re.S)
+    found = re.search(r"<pre id=\"harness-check\"[^>]*>(.*?)</pre>", dom.stdout, flags=re.S)
     assert found, f"the checking script left no record; chromium said: {dom.stderr[-2000:]}"
     record = json.loads(html.unescape(found.group(1)))
     record["wall_s"] = round(wall, 2)
