@@ -22,6 +22,7 @@ from harness.models.device import default_threads
 from harness.progress import NullProgress, Progress, step
 from harness.reports import build_results, build_samples, write_reports
 from harness.reports.history import update_index
+from harness.reports.modelcard import write_model_card
 from harness.rundir import RunDir
 from harness.tasks import Task
 from harness.tasks.prompting import context_length
@@ -93,6 +94,7 @@ def run_cycle(
         paths = write_reports(run_dir.reports_dir, results, samples)
         update_index(run_dir.reports_dir.parent)  # the output folder's run history
         if train:
+            write_model_card(run_dir.model_dir, results)  # README.md next to the tuned model
             run_dir.write_state(config, "done", results=str(paths["results"]))
     distributed.barrier()
     return results, paths
