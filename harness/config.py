@@ -60,6 +60,9 @@ class TrainConfig:
     fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap"
     fsdp_config: dict[str, Any] = field(default_factory=dict)  # TrainingArguments.fsdp_config
     deepspeed: str = ""  # path to a DeepSpeed JSON config (TrainingArguments.deepspeed)
+    # trackers the Trainer logs to (TrainingArguments.report_to), each installed separately: e.g.
+    # ["tensorboard"] (logs in <models_dir>/<run_id>/logs), "mlflow", "wandb"; [] = none
+    report_to: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -257,6 +260,38 @@ def _where(source: str, text: str, key: str) -> str:
     return source
 
 
+# train.report_to: the trackers transformers integrates, and the module each needs installed
+TRACKERS = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "mlflow": ("mlflow",),
+    "wandb": ("wandb",),
+    "comet_ml": ("comet_ml",),
+    "clearml": ("clearml",),
+    "dvclive": ("dvclive",),
+    "neptune": ("neptune",),
+    "trackio": ("trackio",),
+    "swanlab": ("swanlab",),
+    "codecarbon": ("codecarbon",),
+}
+
+
+def _check_trackers(names: list[str]) -> None:
+    """Each ``train.report_to`` name is a tracker transformers knows, and installed (checked
+    without importing it, before any model work)."""
+    import importlib.util
+
+    for name in names:
+        if name not in TRACKERS:
+            raise HarnessError(
+                f"config: train.report_to: unknown tracker {name!r} (one of {', '.join(TRACKERS)})"
+                f"{did_you_mean(name, list(TRACKERS))}"
+            )
+        if not any(importlib.util.find_spec(module) for module in TRACKERS[name]):
+            raise HarnessError(
+                f"config: train.report_to: {name!r} is not installed (pip install {TRACKERS[name][0]})"
+            )
+
+
 def validate(config: Config) -> None:
     """Check values that types alone do not catch."""
     if config.method not in CHOICES["method"]:
@@ -296,6 +331,7 @@ def validate(config: Config) -> None:
         raise HarnessError("config: eval.limit and threads must be >= 0")
     if not config.tasks:
         raise HarnessError("config: tasks is empty; name at least one task")
+    _check_trackers(config.train.report_to)
     weights = train_task_weights(config)
     for name, weight in weights.items():
         if name not in config.tasks:

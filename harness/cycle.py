@@ -23,6 +23,7 @@ from harness.progress import NullProgress, Progress, step
 from harness.reports import build_results, build_samples, write_reports
 from harness.reports.history import update_index
 from harness.reports.modelcard import write_model_card
+from harness.reports.trackers import log_final_results
 from harness.rundir import RunDir
 from harness.tasks import Task
 from harness.tasks.prompting import context_length
@@ -95,6 +96,7 @@ def run_cycle(
         update_index(run_dir.reports_dir.parent)  # the output folder's run history
         if train:
             write_model_card(run_dir.model_dir, results)  # README.md next to the tuned model
+            log_final_results(results, run_dir.models_dir / "logs", config.train.report_to)
             run_dir.write_state(config, "done", results=str(paths["results"]))
     distributed.barrier()
     return results, paths
