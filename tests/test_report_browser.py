@@ -109,3 +109,23 @@ def test_report_in_chromium_with_5000_examples(browser_binary, tmp_path):
     assert flips["ids"] == worse[:50] and all("right → wrong" in d for d in flips["deltas"])
     assert more["ids"] == worse[:550] and more["rows"] == min(len(worse), 550)
     assert (tmp_path / "chromium" / "screenshot.png").stat().st_size > 10_000
+
+
+def test_evaluation_report_in_chromium(browser_binary, tmp_path):
+    """An evaluation (no "after"): no change filter or sort, the search still works."""
+    results, samples = _run(40)
+    results["mode"] = "eval"
+    for s in samples:
+        for key in ("prediction_after", "scores_after"):
+            s.pop(key)
+    for task in results["tasks"].values():
+        for metric in task["metrics"].values():
+            metric.update(after=None, delta=None)
+    paths = write_reports(tmp_path / "run", results, samples)
+    steps = [{"label": "search", "set": {"f-search": "summary 13"}}]
+    record = check_report(paths["html"], steps, tmp_path / "chromium")
+    assert record["errors"] == [] and record["violations"] == [] and record["resources"] == []
+    initial, search = record["steps"]
+    assert initial["count"] == "40 of 40 examples match" and not initial["more"]
+    score = samples[13]["scores_before"]["rougeL"]  # the last column: the score (no delta)
+    assert search["ids"] == ["gen-13"] and search["deltas"] == [f"{score:.4f}"]
