@@ -41,6 +41,8 @@ def test_index_lists_every_run_newest_first_with_its_verdict_and_gates(tmp_path)
     (tmp_path / "not-a-run").mkdir()
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "results.json").write_text("{", encoding="utf-8")
+    # another run's report set while it is being written (harness.files.atomic_dir): not listed
+    _write_run(tmp_path, ".20260103-000000-cccccc.x1y2.tmp", "2026-01-03T00:00:00+00:00")
     paths = update_index(tmp_path)
     markdown = paths["markdown"].read_text(encoding="utf-8")
     rows = [line for line in markdown.splitlines() if line.startswith("| [")]
