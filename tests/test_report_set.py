@@ -87,6 +87,18 @@ def test_files_follow_the_umask_and_the_model_gets_a_card(make_config, tmp_path,
     assert f"| echo | {verdict}" in card.text.replace("▲ ", "").replace("▼ ", "").lower()
     assert "| learning_rate | 0.003 |" in card.text
 
+    # provenance: both models' fingerprints (the card is not part of the tuned one), every split
+    from harness.evaluation.cache import directory_fingerprint
+    from harness.reports.provenance import _digest
+
+    provenance = results["provenance"]
+    assert provenance["tuned_model_fingerprint"] == _digest(directory_fingerprint(model_dir))
+    assert provenance["model_fingerprint"] != provenance["tuned_model_fingerprint"]
+    assert set(provenance["data_sha256"]["echo"]) == {"test", "train", "dev"}
+    cost = results["cost"]
+    assert cost["train_real_tokens"] > 0 and cost["peak_memory"]["process_rss_bytes"] > 10_000_000
+    assert cost["eval_examples_predicted"] == {"before": 8, "after": 8}
+
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -11,6 +11,7 @@ import resource
 import shlex
 import sys
 from collections.abc import Collection
+from pathlib import Path
 
 
 def cost_entry(durations: dict[str, float], workload, training, cached: Collection[str], device: str) -> dict:
@@ -57,20 +58,26 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join([head, *argv[1:]])
 
 
-def provenance_entry(loaded, workload) -> dict:
-    """The exact command and working folder, the model's fingerprint (a hash of its files, as the
-    baseline cache computes it) and a SHA-256 of every split as loaded."""
-    from harness.evaluation.cache import examples_digest, model_fingerprint
+def _digest(material) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
-    fingerprint = json.dumps(model_fingerprint(loaded), sort_keys=True, default=str)
+
+def provenance_entry(loaded, workload, training=None) -> dict:
+    """The exact command and working folder, the fingerprints of the base model and of the tuned
+    one (hashes of their files, as the baseline cache computes them) and a SHA-256 of every split
+    as loaded."""
+    from harness.evaluation.cache import directory_fingerprint, examples_digest, model_fingerprint
+
     data = {}
     for task in workload.tasks:
         splits = {"test": workload.test.get(task.name), "train": workload.train.get(task.name)}
         splits["dev"] = workload.dev.get(task.name)
         data[task.name] = {split: examples_digest(ex) for split, ex in splits.items() if ex}
+    tuned = Path(training.output_dir) if training is not None and training.output_dir else None
     return {
         "command": command_line(),
         "cwd": os.getcwd(),
-        "model_fingerprint": "sha256:" + hashlib.sha256(fingerprint.encode()).hexdigest(),
+        "model_fingerprint": _digest(model_fingerprint(loaded)),
+        "tuned_model_fingerprint": _digest(directory_fingerprint(tuned)) if tuned and tuned.is_dir() else None,
         "data_sha256": data,
     }

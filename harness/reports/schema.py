@@ -65,7 +65,7 @@ def build_results(
         "distributed": _distributed_entry(config),
         "durations": {name: round(seconds, 3) for name, seconds in durations.items()},
         "cost": cost_entry(durations, workload, training, cached, loaded.device),
-        "provenance": provenance_entry(loaded, workload),
+        "provenance": provenance_entry(loaded, workload, training),
         "training": None if training is None else _training_entry(training, config, workload),
         "statistics": _statistics_entry(config),
         "generation": {
