@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, did_you_mean
+from harness.trackers import check_trackers
 
 PROMPT_TEMPLATES = {
     # Alpaca's section headers without its long preamble: 2.6x fewer tokens on short tasks.
@@ -260,38 +261,6 @@ def _where(source: str, text: str, key: str) -> str:
     return source
 
 
-# train.report_to: the trackers transformers integrates, and the module each needs installed
-TRACKERS = {
-    "tensorboard": ("tensorboard", "tensorboardX"),
-    "mlflow": ("mlflow",),
-    "wandb": ("wandb",),
-    "comet_ml": ("comet_ml",),
-    "clearml": ("clearml",),
-    "dvclive": ("dvclive",),
-    "neptune": ("neptune",),
-    "trackio": ("trackio",),
-    "swanlab": ("swanlab",),
-    "codecarbon": ("codecarbon",),
-}
-
-
-def _check_trackers(names: list[str]) -> None:
-    """Each ``train.report_to`` name is a tracker transformers knows, and installed (checked
-    without importing it, before any model work)."""
-    import importlib.util
-
-    for name in names:
-        if name not in TRACKERS:
-            raise HarnessError(
-                f"config: train.report_to: unknown tracker {name!r} (one of {', '.join(TRACKERS)})"
-                f"{did_you_mean(name, list(TRACKERS))}"
-            )
-        if not any(importlib.util.find_spec(module) for module in TRACKERS[name]):
-            raise HarnessError(
-                f"config: train.report_to: {name!r} is not installed (pip install {TRACKERS[name][0]})"
-            )
-
-
 def validate(config: Config) -> None:
     """Check values that types alone do not catch."""
     if config.method not in CHOICES["method"]:
@@ -331,7 +300,7 @@ def validate(config: Config) -> None:
         raise HarnessError("config: eval.limit and threads must be >= 0")
     if not config.tasks:
         raise HarnessError("config: tasks is empty; name at least one task")
-    _check_trackers(config.train.report_to)
+    check_trackers(config.train.report_to)
     weights = train_task_weights(config)
     for name, weight in weights.items():
         if name not in config.tasks:

@@ -23,11 +23,11 @@ from harness.progress import NullProgress, Progress, step
 from harness.reports import build_results, build_samples, write_reports
 from harness.reports.history import update_index
 from harness.reports.modelcard import write_model_card
-from harness.reports.trackers import log_final_results
 from harness.rundir import RunDir
 from harness.tasks import Task
 from harness.tasks.prompting import context_length
 from harness.tasks.splits import mix_examples
+from harness.trackers import log_final_results
 from harness.training import DevSet, fine_tune
 from harness.workload import Workload, prepare
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness.config import Config, _check_trackers
+from harness.config import Config
 from harness.errors import HarnessError
+from harness.trackers import check_trackers
 
 
 class Recorder:
@@ -106,10 +107,10 @@ def test_progress_has_loss_and_lr_and_moves_during_dev_evaluation(tensorboard_ru
 
 def test_unknown_or_missing_tracker_is_one_clear_line(monkeypatch):
     with pytest.raises(HarnessError, match=r"unknown tracker 'tensorbord'.*did you mean 'tensorboard'"):
-        _check_trackers(["tensorbord"])
+        check_trackers(["tensorbord"])
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "wandb" else real(name))
     with pytest.raises(HarnessError, match=r"'wandb' is not installed \(pip install wandb\)"):
-        _check_trackers(["wandb"])
+        check_trackers(["wandb"])

@@ -1,12 +1,47 @@
-"""The final before/after table for the trackers a run reported to (``train.report_to``): the
-Trainer's own integrations log the training loss, the learning rate and the dev scores while
-training; this adds, once the run is scored, every metric before, after and its delta, and the
-summary table as text. TensorBoard only (the others close their run when training ends)."""
+"""Trackers (``train.report_to``): which names transformers integrates, checked before any model
+work; and the final before/after table for TensorBoard. The Trainer's own integrations log the
+training loss, the learning rate and the dev scores while training; once the run is scored,
+:func:`log_final_results` adds every metric before, after and its delta, and the summary table
+as text (TensorBoard only: the other integrations close their run when training ends).
+Importing this module imports no tracker and no torch."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from harness.errors import HarnessError, did_you_mean
+
+# the trackers transformers integrates, and the module each needs installed
+TRACKERS = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "mlflow": ("mlflow",),
+    "wandb": ("wandb",),
+    "comet_ml": ("comet_ml",),
+    "clearml": ("clearml",),
+    "dvclive": ("dvclive",),
+    "neptune": ("neptune",),
+    "trackio": ("trackio",),
+    "swanlab": ("swanlab",),
+    "codecarbon": ("codecarbon",),
+}
+
+
+def check_trackers(names: list[str]) -> None:
+    """Each ``train.report_to`` name is a tracker transformers knows, and installed (checked
+    without importing it, before any model work)."""
+    import importlib.util
+
+    for name in names:
+        if name not in TRACKERS:
+            raise HarnessError(
+                f"config: train.report_to: unknown tracker {name!r} (one of {', '.join(TRACKERS)})"
+                f"{did_you_mean(name, list(TRACKERS))}"
+            )
+        if not any(importlib.util.find_spec(module) for module in TRACKERS[name]):
+            raise HarnessError(
+                f"config: train.report_to: {name!r} is not installed (pip install {TRACKERS[name][0]})"
+            )
 
 
 def log_final_results(results: dict, logs_dir: Path, report_to: list[str]) -> None:
