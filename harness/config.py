@@ -60,6 +60,9 @@ class TrainConfig:
     fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap"
     fsdp_config: dict[str, Any] = field(default_factory=dict)  # TrainingArguments.fsdp_config
     deepspeed: str = ""  # path to a DeepSpeed JSON config (TrainingArguments.deepspeed)
+    # trackers the Trainer logs to (TrainingArguments.report_to), each installed separately: e.g.
+    # ["tensorboard"] (logs in <models_dir>/<run_id>/logs), "mlflow", "wandb"; [] = none
+    report_to: list[str] = field(default_factory=list)
 
 
 @dataclass

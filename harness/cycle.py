@@ -22,11 +22,13 @@ from harness.models.device import default_threads
 from harness.progress import NullProgress, Progress, step
 from harness.reports import build_results, build_samples, write_reports
 from harness.reports.history import update_index
+from harness.reports.modelcard import write_model_card
 from harness.reports.schema import add_verdicts
 from harness.rundir import RunDir
 from harness.tasks import Task
 from harness.tasks.prompting import context_length
 from harness.tasks.splits import mix_examples
+from harness.trackers import log_final_results
 from harness.training import DevSet, fine_tune
 from harness.training.lora import check_targets, resolve_method
 from harness.validation import check_writable
@@ -116,6 +118,8 @@ def run_cycle(
         paths = write_reports(run_dir.reports_dir, results, samples)
         update_index(run_dir.reports_dir.parent)  # the output folder's run history
         if train:
+            write_model_card(run_dir.model_dir, results)  # README.md next to the tuned model
+            log_final_results(results, run_dir.models_dir / "logs", config.train.report_to)
             run_dir.write_state(config, "done", results=str(paths["results"]))
     distributed.barrier()
     return results, paths

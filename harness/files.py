@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +54,42 @@ def atomic_write_json(
     """:func:`atomic_write_text` of ``json.dumps(data)`` (non-JSON values as ``str``), newline-ended."""
     text = json.dumps(data, indent=indent, default=str, ensure_ascii=ensure_ascii) + "\n"
     atomic_write_text(path, text, fsync=fsync)
+
+
+@contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Fill a folder that appears at ``path`` all at once: the block writes into a temporary
+    folder next to it (same filesystem) that is renamed to ``path`` when the block succeeds, and
+    removed when it fails. An existing ``path`` is replaced (its old content is moved aside first,
+    so a reader sees the old set or the new one, never a mix). Permissions follow the umask."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, old / path.name)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old / path.name, path)  # put the old set back
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_new_file(path: Path, data: str | bytes) -> None:
+    """Write a file that nobody reads yet (inside :func:`atomic_dir`), synced to disk, with the
+    umask's permissions."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(path, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())

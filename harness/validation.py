@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.config import CHOICES, PROMPT_TEMPLATES, Config, train_task_weights
 from harness.errors import HarnessError, did_you_mean
+from harness.trackers import check_trackers
 
 # transformers.trainer_utils.FSDPOption, copied so that validating needs no transformers import
 FSDP_OPTIONS = (
@@ -170,6 +171,7 @@ def validate(config: Config, locate: Locator | None = None) -> None:
         check(value >= 0, f"train.{key}", f"train.{key} must be >= 0, got {value}")
     _check_names(config, check)
     _check_engines(train, check)
+    check_trackers(config.train.report_to)  # each named tracker known and installed
     for key in ("output_dir", "models_dir"):
         check(bool(getattr(config, key).strip()), key, f"{key} is empty; name a folder")
     template = config.prompt()

@@ -50,6 +50,7 @@ def rows(samples, task):
 def test_writes_every_report_file(finished_run):
     run_dir, results, samples = finished_run
     assert {p.name for p in run_dir.iterdir()} == {
+        "charts",
         "report.html",
         "report.md",
         "results.json",

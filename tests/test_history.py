@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 from pathlib import Path
+
+from markdown_render import render_gfm
 
 from harness.reports.history import update_index
 
@@ -38,6 +41,8 @@ def test_index_lists_every_run_newest_first_with_its_verdict_and_gates(tmp_path)
     (tmp_path / "not-a-run").mkdir()
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "results.json").write_text("{", encoding="utf-8")
+    # another run's report set while it is being written (harness.files.atomic_dir): not listed
+    _write_run(tmp_path, ".20260103-000000-cccccc.x1y2.tmp", "2026-01-03T00:00:00+00:00")
     paths = update_index(tmp_path)
     markdown = paths["markdown"].read_text(encoding="utf-8")
     rows = [line for line in markdown.splitlines() if line.startswith("| [")]
@@ -60,7 +65,10 @@ def test_index_escapes_data_text(tmp_path):
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "<script>" not in markdown
     assert "![x](" not in markdown and "[click](" not in markdown  # no image or link renders
-    assert "\\!\\[x\\](" in markdown
+    assert "![x\\](https\\://" in markdown
+    rendered = render_gfm(markdown)
+    assert "<img" not in rendered and "<script" not in rendered
+    assert re.findall(r'<a href="([^"]*)"', rendered) == ["20260101-000000-cccccc/report.md"]  # ours only
 
 
 def _finish_run(output: str, index: int) -> None:

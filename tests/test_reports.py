@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -23,6 +25,15 @@ from harness.reports import (
     summary_table,
     write_reports,
 )
+from harness.reports.charts import render_charts
+
+
+def _model_dir() -> str:
+    """A model folder for the fake loaded model (provenance fingerprints its files)."""
+    path = Path(tempfile.mkdtemp(prefix="harness-fake-model-"))
+    (path / "config.json").write_text("{}")
+    return str(path)
+
 
 TEMPLATE = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
 EVIL = "<script>alert(1)</script> a|b"
@@ -203,7 +214,8 @@ def test_example_input_comes_from_the_samples_input_field():
 
 TOP_KEYS = [
     "schema_version", "run_id", "mode", "created", "harness_version", "git_commit", "seed", "config",
-    "model", "device", "versions", "distributed", "durations", "training", "statistics", "generation",
+    "model", "device", "versions", "distributed", "durations", "cost", "provenance", "training", "statistics",
+    "generation",
     "tasks", "warnings", "reports",
 ]  # fmt: skip
 TASK_KEYS = [
@@ -255,7 +267,7 @@ def _results(workload, before, after, **changes):
         "mode": "run",
         "run_id": "20261124-103000-ab12cd",
         "workload": workload,
-        "loaded": SimpleNamespace(name="m", source="local", path="/m", device="cpu", dtype="float32"),
+        "loaded": SimpleNamespace(name="m", source="local", path=_model_dir(), device="cpu", dtype="float32"),
         "total_parameters": 10,
         "threads": 1,
         "before": before,
@@ -344,7 +356,7 @@ def test_build_samples_rows(evaluated):
 def test_markdown_run_mode_tables_and_verdicts():
     results = with_verdicts(make_results(), {"sentiment": 0.001, "translation": 0.004})
     md = render_markdown(results, make_samples())
-    assert md.startswith("# harness run `20261124-103000-ab12cd`")
+    assert md.startswith("# harness run 20261124-103000-ab12cd")
     summary = md.split("## Summary", 1)[1].split("## Task", 1)[0]
     lines = summary.strip().splitlines()
     # the overall line first, then the regression, bold: it does not rely on colour
@@ -366,11 +378,11 @@ def test_markdown_run_mode_tables_and_verdicts():
         "significant change." in summary
     )
     # each task opens with its verdict and the reason
-    sentiment = md.split("## Task `sentiment`", 1)[1]
+    sentiment = md.split("## Task sentiment", 1)[1]
     assert sentiment.lstrip().startswith(
         "Verdict: **▲ improved** — p = 0.002 &lt; 0.05 after Holm over 2 tasks"
     )
-    translation = md.split("## Task `translation`", 1)[1]
+    translation = md.split("## Task translation", 1)[1]
     assert translation.lstrip().startswith(
         "Verdict: **▼ REGRESSED** — p = 0.004 &lt; 0.05 after Holm over 2 tasks, and \\|delta\\| = 2.30 ≥ "
         "the minimum effect 1 (0.01 × scale 100)."
@@ -378,18 +390,19 @@ def test_markdown_run_mode_tables_and_verdicts():
     # every delta shows its CI where there is one; the primary row shows the corrected p-value
     assert "| metric | before | after | delta [95% CI] | p-value |" in md
     assert (
-        "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 [+0.0860, +0.7740] | 0.0020 (raw 0.0010) * |" in md
+        "| accuracy (primary) | 0.5000 | 0.9300 | +0.4300 [+0.0860, +0.7740] | 0.0020 (raw 0.0010) \\* |"
+        in md
     )
     assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 | — |" in md
-    assert "| bleu (primary) | 12.40 | 10.10 | -2.30 [-4.14, -0.46] | 0.0040 * |" in md
+    assert "| bleu (primary) | 12.40 | 10.10 | -2.30 [-4.14, -0.46] | 0.0040 \\* |" in md
     assert "| ter ↓ | 80.00 | 70.50 | -9.50 | — |" in md
     # metadata, settings
     assert "| final_loss | 0.41 |" in md
     assert "| learning_rate | 0.003 |" in md
     assert "| parameters | 650,000 |" in md
     assert "| train.epochs | 20 |" in md
-    assert "signature = `nrefs:1|case:mixed|tok:13a`" in md
-    assert "| total | 92.0 s |" in md
+    assert "| bleu | signature = nrefs:1\\|case:mixed\\|tok:13a |" in md
+    assert "| wall time: total | 92.0 s |" in md and "| device, dtype |" in md
 
 
 def test_markdown_no_significant_change_says_where_it_leans():
@@ -422,7 +435,7 @@ def test_verdict_tables_escape_task_names():
         and "| &lt;script&gt;alert(1)&lt;/script&gt; a\\|b | ▲ improved |" in summary
     )
     page = render_html(results, [])
-    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; a|b" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; a|b" in page
 
 
 def test_markdown_examples_escape_and_limit():
@@ -465,7 +478,7 @@ def test_ci_and_p_values_render_when_present():
     assert "| metric | before | after | delta [CI] | p-value |" in md
     row = (
         "| accuracy (primary) | 0.5000 [0.4000, 0.6000] | 0.9300 [0.8800, 0.9700] "
-        "| +0.4300 [+0.3100, +0.5200] | &lt;0.0001 * |"
+        "| +0.4300 [+0.3100, +0.5200] | &lt;0.0001 \\* |"
     )
     assert row in md
     assert "| macro_f1 | 0.3333 | 0.9299 | +0.5966 [-0.0500, +1.2000] | 0.2000 |" in md
@@ -481,10 +494,24 @@ def test_ci_and_p_values_render_when_present():
 
 def test_flips_rendered_when_present():
     results = make_results()
-    results["tasks"]["sentiment"]["flips"] = {"fixed": ["sentiment-test-0"], "broken": []}
+    results["tasks"]["sentiment"]["flips"] = {
+        "ranked_by": "accuracy",
+        "wrong_to_right": ["sentiment-test-0", "sentiment-test-3"],
+        "right_to_wrong": [],
+        "counts": {"wrong_to_right": 7, "right_to_wrong": 0},
+    }
+    results["tasks"]["translation"]["flips"] = {
+        "ranked_by": "sentence-level chrF",
+        "largest_gains": [{"id": "t-1", "before": 10.0, "after": 27.456, "delta": 17.456}],
+        "largest_losses": [],
+    }
     md = render_markdown(results, make_samples())
-    assert "| flips.fixed | sentiment-test-0 |" in md
+    assert "| wrong → right | 7: sentiment-test-0, sentiment-test-3 (first 2 shown) |" in md
+    assert "| right → wrong | 0 |" in md and "| ranked by | accuracy |" in md
+    assert "| largest gains | t-1: 10 → 27.46 |" in md and "| largest losses | none |" in md
     assert "flips" not in render_markdown(make_results(), make_samples())
+    page = render_html(results, make_samples())
+    assert "<td>flips: wrong → right</td>" in page and "7: sentiment-test-0, sentiment-test-3" in page
 
 
 # ---------------------------------------------------------------------------------------------- html
@@ -492,18 +519,17 @@ def test_flips_rendered_when_present():
 
 def test_html_escapes_and_is_self_contained():
     page = render_html(make_results(), make_samples())
-    assert "<script>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; a|b" in page
+    assert "<script>alert" not in page and "\\u003cscript\\u003ealert(1)" in page  # the browser's data
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, flags=re.I)
     assert "http://" not in page and "https://" not in page
     assert "@import" not in page and "<link" not in page
-    assert "<polyline" in page and "points=" in page
+    assert page.count("<svg") == 2  # deltas and training, inline, drawn by matplotlib
 
 
 def test_html_content_run_mode():
     results = with_verdicts(make_results(), {"sentiment": 0.001, "translation": 0.004})
     page = render_html(results, make_samples())
-    summary = page.split("<h2>Summary</h2>", 1)[1].split("<h2", 1)[0]
+    summary = page.split('<h2 id="summary">Summary</h2>', 1)[1].split("<h2", 1)[0]
     # the overall line on top; the regression named, marked by a symbol and capitals, not only red
     assert "Overall: 1 of 2 tasks improved, 1 regressed, 0 no significant change." in summary
     assert '<div class="overall has-regression">' in summary and "▼ Regressed: translation" in summary
@@ -520,14 +546,13 @@ def test_html_content_run_mode():
         '<p class="headline"><span class="regressed">▼ REGRESSED</span> — bleu 12.40 → 10.10, '
         "delta -2.30 [-4.14, -0.46], p = 0.0040<br>"
     ) in page
-    assert 'class="text match">Positive</td>' in page
     assert "nrefs:1|case:mixed|tok:13a" in page
-    assert "Training loss" in page and "650,000" in page
+    assert '<h2 id="training">Training</h2>' in page and "650,000" in page
 
 
 def test_html_eval_mode():
     page = render_html(make_results("eval"), make_samples("eval"))
-    assert "Training loss" not in page and "<polyline" not in page
+    assert 'id="training"' not in page and "<svg" not in page
     assert "<th>score</th>" in page and "<th>after</th>" not in page
     assert "0.5000" in page
 
@@ -535,9 +560,9 @@ def test_html_eval_mode():
 def test_html_single_point_and_empty_loss_history():
     results = make_results()
     results["training"]["loss_history"] = [{"step": 1, "epoch": 0.1, "loss": 2.0}]
-    assert "<circle" in render_html(results, [])
+    assert "training loss" in render_charts(results, [])["training.svg"]["svg"]
     results["training"]["loss_history"] = []
-    assert "Training loss" not in render_html(results, [])
+    assert "training.svg" not in render_charts(results, [])
 
 
 # ---------------------------------------------------------------------------------------------- files
@@ -549,6 +574,7 @@ def test_write_reports_and_load_run_round_trip(tmp_path):
     paths = write_reports(tmp_path / "run", results, samples)
     assert set(paths) == {"results", "samples", "markdown", "html"}
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "charts",
         "report.html",
         "report.md",
         "results.json",
@@ -560,7 +586,10 @@ def test_write_reports_and_load_run_round_trip(tmp_path):
     assert loaded == results
     assert loaded_samples == samples
     # re-rendering from disk gives the same report
-    assert render_markdown(loaded, loaded_samples) == paths["markdown"].read_text(encoding="utf-8")
+    charts = render_charts(loaded, loaded_samples)
+    markdown = render_markdown(loaded, loaded_samples, charts=charts)
+    assert markdown == paths["markdown"].read_text(encoding="utf-8")
+    assert sorted(p.name for p in (tmp_path / "run" / "charts").iterdir()) == sorted(charts)
 
 
 def test_write_reports_overwrites_atomically(tmp_path):

@@ -17,8 +17,8 @@ N_TEST, N_TRAIN = 8, 16
 
 TOP_KEYS = [
     "schema_version", "run_id", "mode", "created", "harness_version", "git_commit", "seed", "config",
-    "model", "device", "versions", "distributed", "durations", "training", "statistics", "generation",
-    "tasks", "warnings", "decision", "reports",
+    "model", "device", "versions", "distributed", "durations", "cost", "provenance", "training",
+    "statistics", "generation", "tasks", "warnings", "decision", "reports",
 ]  # fmt: skip
 
 

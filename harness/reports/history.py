@@ -9,13 +9,13 @@ an index.
 from __future__ import annotations
 
 import fcntl
-import html
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from harness.files import atomic_write_text
+from harness.reports.render import md_escape
 from harness.reports.store import HTML_FILE, MD_FILE, RESULTS_FILE
 
 INDEX_MD, INDEX_HTML, LOCK = "index.md", "index.html", ".index.lock"
@@ -25,7 +25,8 @@ def update_index(output_dir: Path) -> dict[str, Path]:
     """Rebuild ``index.md`` and ``index.html`` of ``output_dir`` from the runs in it."""
     output_dir = Path(output_dir)
     with _locked(output_dir / LOCK):
-        runs = [_summary(path) for path in output_dir.glob(f"*/{RESULTS_FILE}")]
+        found = [path for path in output_dir.glob(f"*/{RESULTS_FILE}") if not path.parent.name.startswith(".")]
+        runs = [_summary(path) for path in found]  # (a ".<run>…tmp" folder is a report set being written)
         runs = sorted((run for run in runs if run is not None), key=lambda run: run["created"], reverse=True)
         atomic_write_text(output_dir / INDEX_MD, render_index_markdown(runs), fsync=False)
         atomic_write_text(output_dir / INDEX_HTML, render_index_html(runs), fsync=False)
@@ -93,10 +94,8 @@ def _gate_text(passed: bool | None) -> str:
 
 
 def _md(text: str) -> str:
-    """Data text made inert in a Markdown table cell: HTML escaped, and the characters that make
-    links, images, code or emphasis backslash-escaped."""
-    text = html.escape(text, quote=False).replace("\n", " ")
-    return "".join("\\" + char if char in "\\`*_[]!#|" else char for char in text)
+    """Data text made inert in a Markdown table cell (:func:`harness.reports.render.md_escape`)."""
+    return md_escape(text, newline=" ")
 
 
 def render_index_markdown(runs: list[dict]) -> str:

@@ -4,22 +4,48 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 
+from harness.reports.browser import browser_data, csp, embed_json, script
+from harness.reports.charts import CHART_DIR, inline_svg, render_charts
 from harness.reports.view import DASH, report_view
 
+# "\\", "`", "*", "|", "~"; an "_" that could open or close emphasis (not one inside a word, as in
+# max_new_tokens); a "]" that would close a link or an image ("](" and "][")
+_MD_SPECIAL = re.compile(r"[\\`*|~]|(?<![^\W_])_|_(?![^\W_])|\](?=[(\[])")
+_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9])(:)(?=//)|(?<=www)(\.)", re.IGNORECASE)
 
-def _md(s: Any) -> str:
-    """Escape text for a Markdown table cell: HTML specials, pipes and newlines."""
-    s = html.escape("" if s is None else str(s), quote=False)
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", "\n").replace("\n", "<br>")
+
+def md_escape(text: Any, newline: str = "<br>") -> str:
+    """Text from data made inert in Markdown (a table cell or a line): HTML escaped, so tags and
+    comments show as text; what makes code, emphasis, strike-through or a table cell
+    backslash-escaped, and a ``]`` that would close a link or an image; ``http://`` and ``www.``
+    broken up so that no autolink forms; newlines as ``newline``. A Markdown viewer shows the
+    text as it was, and nothing in it becomes a link, an image or markup."""
+    text = html.escape("" if text is None else str(text), quote=False)
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    text = _AUTOLINK.sub(lambda m: "\\" + m.group(0), text)
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", newline)
+
+
+_md = md_escape
+
+
+class _Raw(str):
+    """Markdown that harness wrote itself (bold, a link): a table cell that is not escaped again."""
+
+
+def _bold(text: Any) -> _Raw:
+    return _Raw(f"**{md_escape(text)}**")
 
 
 def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(c if isinstance(c, _Raw) else _md(c) for c in row) + " |" for row in rows]
     return out + [""]
 
 
@@ -58,7 +84,7 @@ def _summary(v: dict) -> list[str]:
         p_value = (p["p_value"] or DASH) + (f" (raw {p['p_raw']})" if p["p_raw"] else "")
         label = DASH if verdict is None else verdict["text"]
         if verdict and verdict["outcome"] == "regressed":
-            label = f"**{label}**"  # stands out without colour
+            label = _bold(label)  # stands out without colour
         rows.append(
             [t["name"], label, name, f"{p['before_value']} → {p['after_value']}", p["delta"], p_value]
         )
@@ -81,7 +107,7 @@ def _gates(gates: dict | None) -> list[str]:
     if not gates:
         return []
     rows = [
-        [f"**{g['label']}**" if not g["passed"] else g["label"], g["expression"], g["actual"], g["detail"]]
+        [_bold(g["label"]) if not g["passed"] else g["label"], g["expression"], g["actual"], g["detail"]]
         for g in gates["rows"]
     ]
     return [
@@ -106,40 +132,45 @@ def _metric_table(task: dict, is_run: bool, ci_header: str) -> list[str]:
     return _md_table(header, rows)
 
 
-def render_markdown(results: dict, samples: list[dict], n_examples: int = 5) -> str:
-    """The run report as GitHub-flavoured Markdown."""
+def render_markdown(
+    results: dict, samples: list[dict], n_examples: int = 5, charts: dict[str, dict] | None = None
+) -> str:
+    """The run report as GitHub-flavoured Markdown. ``charts`` (:func:`render_charts`) are linked
+    as ``charts/<name>``, where :func:`harness.reports.write_reports` saves them."""
     v = report_view(results, samples, n_examples)
-    is_run = v["is_run"]
-    out = [f"# harness {v['kind']} `{v['run_id']}`", ""]
-    sub = [f"mode: **{v['mode']}**"]
+    is_run, charts = v["is_run"], charts or {}
+    out = [f"# harness {v['kind']} {_md(v['run_id'])}", ""]
+    sub = [f"mode: **{_md(v['mode'])}**"]
     if v["model_name"]:
-        sub.append(f"model: `{v['model_name']}`")
+        sub.append(f"model: {_md(v['model_name'])}")
     if v["created"]:
-        sub.append(f"created: {v['created']}")
+        sub.append(f"created: {_md(v['created'])}")
     out += [" · ".join(sub), "", "## Summary", ""]
     out += _summary(v)
     if any(t["has_sig"] for t in v["tasks"]):
         out += ["`*` marks a significant change; `↓` after a metric name: lower is better.", ""]
     elif any(not r["higher_is_better"] for t in v["tasks"] for r in t["metrics"]):
         out += ["`↓` after a metric name: lower is better.", ""]
-    for t in v["tasks"]:
-        out += [f"## Task `{t['name']}`", ""]
+    out += _chart_links(charts, ("deltas.svg", "training.svg"))
+    for i, t in enumerate(v["tasks"], 1):
+        out += [f"## Task {_md(t['name'])}", ""]
         verdict = t["verdict"]
         if verdict:
-            label = f"**{_md(verdict['text'])}**"
-            out += [f"Verdict: {label} — {_md(verdict['reason'])}.", ""]
+            out += [f"Verdict: {_bold(verdict['text'])} — {_md(verdict['reason'])}.", ""]
         out += _metric_table(t, is_run, v["ci_header"])
         if t["info"]:
             out += _md_table(["task", "value"], t["info"])
         if t["settings"]:
-            out += ["Metric settings:", ""]
-            for name, settings in t["settings"]:
-                out += [f"- `{name}`: " + "; ".join(f"{k} = `{val}`" for k, val in settings)]
-            out.append("")
+            out += _md_table(["metric", "settings"], t["settings"])
         if t["flips"]:
             out += _md_table(["flips", "examples"], t["flips"])
+        out += _chart_links(charts, [name for name in charts if name.startswith(f"confusion-{i}-")])
         if t["examples"]:
-            out += [f"Examples ({len(t['examples'])} of {t['n_samples']}; ✓ = matches the reference):", ""]
+            out += [
+                f"Examples ({len(t['examples'])} of {t['n_samples']}, all in samples.jsonl and report.html;"
+                " ✓ = matches the reference):",
+                "",
+            ]
             header = (
                 ["id", "input", "reference", "before", "after"]
                 if is_run
@@ -152,6 +183,8 @@ def render_markdown(results: dict, samples: list[dict], n_examples: int = 5) -> 
                     row.append(e["after"] + (" ✓" if e["after_match"] else ""))
                 rows.append(row)
             out += _md_table(header, rows)
+    out += ["## Cost and provenance", ""] + _md_table(["cost", "value"], v["cost"])
+    out += _md_table(["provenance", "value"], v["provenance"])
     out += ["## Run metadata", ""]
     for title, rows in v["meta"]:
         out += [f"### {title}", ""] + _md_table(["key", "value"], rows)
@@ -160,7 +193,39 @@ def render_markdown(results: dict, samples: list[dict], n_examples: int = 5) -> 
     return "\n".join(out).rstrip() + "\n"
 
 
-def render_html(results: dict, samples: list[dict], n_examples: int = 5) -> str:
-    """The run report as one self-contained HTML page (inline CSS and SVG, no external resources)."""
+def _chart_links(charts: dict[str, dict], names) -> list[str]:
+    """Markdown images of the charts saved next to report.md (their names are harness's own)."""
+    return [
+        line
+        for name in names
+        if name in charts
+        for line in (f"![{_md(charts[name]['title'])}]({CHART_DIR}/{name})", "")
+    ]
+
+
+def render_html(
+    results: dict, samples: list[dict], n_examples: int = 5, charts: dict[str, dict] | None = None
+) -> str:
+    """The run report as one self-contained HTML page: inline CSS, SVG charts and the per-sample
+    browser's script; a Content-Security-Policy that forbids loading anything."""
+    v = report_view(results, samples, n_examples)
+    charts = render_charts(results, samples) if charts is None else charts
+    shown = {name: {"title": c["title"], "html": Markup(inline_svg(c["svg"]))} for name, c in charts.items()}
+    for i, t in enumerate(v["tasks"], 1):
+        t["charts"] = [shown[name] for name in shown if name.startswith(f"confusion-{i}-")]
+    data = browser_data(results, samples)
+    v["n_total"] = len(data["rows"])
+    v["browser_by"] = "; ".join(
+        f"{t['by']} for {t['name']}, whose {t['metric']} has no per-example score"
+        for t in data["tasks"]
+        if t["by"] != t["metric"]
+    )
+    code = script()
     env = Environment(loader=PackageLoader("harness", "templates"), autoescape=True)
-    return env.get_template("report.html.j2").render(v=report_view(results, samples, n_examples))
+    return env.get_template("report.html.j2").render(
+        v=v,
+        charts=shown,
+        browser_json=Markup(embed_json(data)),
+        script=Markup(code),
+        csp=csp([code]),
+    )

@@ -10,6 +10,7 @@ from collections.abc import Collection
 from harness import __version__
 from harness.config import Config, to_dict
 from harness.decisions import decide
+from harness.reports.provenance import cost_entry, provenance_entry
 from harness.reports.store import HTML_FILE, MD_FILE, SAMPLES_FILE
 from harness.versions import git_commit, library_versions
 from harness.workload import Workload
@@ -63,6 +64,8 @@ def build_results(
         "versions": library_versions(),
         "distributed": _distributed_entry(config),
         "durations": {name: round(seconds, 3) for name, seconds in durations.items()},
+        "cost": cost_entry(durations, workload, training, cached, loaded.device),
+        "provenance": provenance_entry(loaded, workload, training),
         "training": None if training is None else _training_entry(training, config, workload),
         "statistics": _statistics_entry(config),
         "generation": {

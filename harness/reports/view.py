@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.reports.details import cost_rows, flips_rows, provenance_rows, settings_text
 
 DASH = "—"
 
@@ -206,42 +207,6 @@ def decision_view(results: dict, tasks: list[dict]) -> dict | None:
     }
 
 
-def _loss_chart(history: list[dict], width: int = 720, height: int = 240) -> dict | None:
-    """Geometry for an inline SVG loss curve (numbers only, so it is safe under autoescape)."""
-    pts = [(h.get("step"), h.get("loss")) for h in history or [] if isinstance(h, dict)]
-    pts = [(float(s), float(v)) for s, v in pts if _is_num(s) and _is_num(v) and math.isfinite(v)]
-    if not pts:
-        return None
-    left, right, top, bottom = 56, 16, 12, 32
-    s0, s1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    if s1 - s0 < 1e-12:
-        s0, s1 = s0 - 1, s1 + 1
-    pw, ph = width - left - right, height - top - bottom
-
-    def xy(s: float, v: float) -> tuple[float, float]:
-        return round(left + (s - s0) / (s1 - s0) * pw, 1), round(top + (hi - v) / (hi - lo) * ph, 1)
-
-    coords = [xy(s, v) for s, v in pts]
-    yticks = [{"y": xy(s0, v)[1], "label": f"{v:.3g}"} for v in (hi, (hi + lo) / 2, lo)]
-    xticks = [{"x": xy(s, lo)[0], "label": f"{s:g}"} for s in (s0, (s0 + s1) / 2, s1)]
-    return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": width - right,
-        "top": top,
-        "bottom": height - bottom,
-        "points": " ".join(f"{x},{y}" for x, y in coords),
-        "single": coords[0] if len(coords) == 1 else None,
-        "yticks": yticks,
-        "xticks": xticks,
-        "n": len(pts),
-    }
-
-
 def gates_view(results: dict) -> dict | None:
     """The gates a run was checked against (results.json ``gates``): each with PASS / FAIL, what
     was measured and why; ``None`` when no gates were given."""
@@ -321,12 +286,10 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
                     )
                     if k in t
                 ],
-                "settings": [(r["name"], r["settings"]) for r in rows if r["settings"]],
+                "settings": [(r["name"], settings_text(r["settings"])) for r in rows if r["settings"]],
                 "examples": examples,
                 "n_samples": len(by_task.get(name, [])),
-                "flips": _flatten(flips, "flips")
-                if isinstance(flips, dict)
-                else ([("flips", _fmt_value(flips))] if flips else []),
+                "flips": flips_rows(flips),
             }
         )
 
@@ -354,17 +317,11 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         meta.append(("Differences between the compared runs", rows or [("none", "")]))
     meta.append(("Model", [(k, _fmt_value(v)) for k, v in model.items()]))
     if training:
-        meta.append(("Training", [(k, _fmt_value(v)) for k, v in training.items() if k != "loss_history"]))
+        shown = {k: v for k, v in training.items() if k not in ("loss_history", "dev_history")}
+        meta.append(("Training", _flatten(shown)))
     for title, key in (("Generation", "generation"), ("Device", "device")):
         if results.get(key):
             meta.append((title, [(k, _fmt_value(v)) for k, v in results[key].items()]))
-    if results.get("durations"):
-        meta.append(
-            (
-                "Durations",
-                [(k, f"{v:.1f} s" if _is_num(v) else _fmt_value(v)) for k, v in results["durations"].items()],
-            )
-        )
     if results.get("versions"):
         meta.append(("Library versions", [(k, _fmt_value(v)) for k, v in results["versions"].items()]))
 
@@ -384,7 +341,8 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         ),
         "ci_header": f"delta [{confidence * 100:g}% CI]" if _is_num(confidence) else "delta [CI]",
         "training": training,
-        "loss": _loss_chart(training.get("loss_history", [])) if training else None,
+        "cost": cost_rows(results),
+        "provenance": provenance_rows(results),
         "meta": meta,
         "config": _flatten(results.get("config") or {}),
         "n_examples": n_examples,

@@ -59,8 +59,9 @@ class DevSet:
         return {name: len(self.examples.get(name, [])) for name in names if self.examples.get(name)}
 
 
-def dev_scores(model, tokenizer, dev: DevSet, template: str) -> dict[str, float]:
-    """The primary metric of each dev task (greedy generation, as in the final evaluation).
+def dev_scores(model, tokenizer, dev: DevSet, template: str, on_batch=None) -> dict[str, float]:
+    """The primary metric of each dev task (greedy generation, as in the final evaluation);
+    ``on_batch(n)`` after each batch of ``n`` examples this rank predicted.
 
     With several ranks the examples are sharded (:func:`harness.evaluation.predict_sharded`)
     and every rank gets rank 0's scores; all ranks must call this together.
@@ -71,7 +72,7 @@ def dev_scores(model, tokenizer, dev: DevSet, template: str) -> dict[str, float]
     scores = {}
     for task in dev.tasks:
         examples = dev.examples[task.name]
-        predictions = predict_sharded(model, tokenizer, task, examples, template, dev.batch_size)
+        predictions = predict_sharded(model, tokenizer, task, examples, template, dev.batch_size, on_batch)
         if predictions is not None:
             metric = dev.metrics[task.primary_metric]
             result = metric.compute(predictions.predictions, [e.references for e in examples])

@@ -207,7 +207,7 @@ def _training_arguments(config: Config, loaded, checkpoints: Path, total_steps: 
         metric_for_best_model=SCORE_KEY,
         greater_is_better=True,
         restore_callback_states_from_checkpoint=True,
-        report_to="none",
+        report_to=list(train_cfg.report_to) or "none",
         seed=config.seed,
         data_seed=config.seed,
         use_cpu=loaded.device == "cpu",
@@ -238,7 +238,7 @@ def build_trainer(
     from transformers import PrinterCallback
     from transformers.utils import logging as hf_logging
 
-    from harness.training.trainer import HarnessTrainer, TokenCounter
+    from harness.training.trainer import HarnessTrainer, TokenCounter, direct_tracker_logs
 
     threads = torch.get_num_threads()
     trainer = HarnessTrainer(
@@ -254,6 +254,7 @@ def build_trainer(
         attention=batching.attention,
     )
     trainer.remove_callback(PrinterCallback)
+    direct_tracker_logs(trainer, checkpoints.parent / "logs")  # kept when the checkpoints are not
     torch.set_num_threads(threads)  # accelerate resets it on multi-process CPU runs without OMP_NUM_THREADS
     hf_logging.disable_progress_bar()
     return trainer

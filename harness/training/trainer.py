@@ -77,6 +77,7 @@ class Schedule(TrainerCallback):
         self.interval, self.save_every, self.patience = interval, save_every, patience
         self.evaluate, self.on_step, self.margin = evaluate, on_step, margin
         self.loss: float | None = None
+        self.fields: dict[str, float] = {}  # the live values last reported
 
     def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
         step = state.global_step
@@ -89,8 +90,15 @@ class Schedule(TrainerCallback):
             fields = {"loss": self.loss}
             if lr_scheduler is not None:
                 fields["learning_rate"] = float(lr_scheduler.get_last_lr()[0])
-            self.on_step(step, state.max_steps, **{k: v for k, v in fields.items() if v is not None})
+            self.fields = {k: v for k, v in fields.items() if v is not None}
+            self.on_step(step, state.max_steps, **self.fields)
         return control
+
+    def dev_progress(self, state, done: int, total: int) -> None:
+        """Report a dev evaluation's progress (``dev_eval="12/60"``) with the latest live values,
+        so that the progress display keeps moving while training waits for it."""
+        if self.on_step is not None:
+            self.on_step(state.global_step, state.max_steps, **self.fields, dev_eval=f"{done}/{total}")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
@@ -162,9 +170,20 @@ class HarnessTrainer(Trainer):
         was_training = model.training
         model.eval()
         suspended = self.attention.suspended() if self.attention else contextlib.nullcontext()
+        schedule = next((c for c in self.callback_handler.callbacks if isinstance(c, Schedule)), None)
+        rank, ranks = distributed.rank(), distributed.world_size()
+        total = sum(len(self.dev_set.examples[task.name][rank::ranks]) for task in self.dev_set.tasks)
+        done = 0
+
+        def on_batch(n: int) -> None:
+            nonlocal done
+            done += n
+            if schedule is not None:
+                schedule.dev_progress(self.state, done, total)
+
         try:
             with suspended:  # generation runs padded batches: the model's own masked attention
-                scores = dev.dev_scores(model, self.processing_class, self.dev_set, self.template)
+                scores = dev.dev_scores(model, self.processing_class, self.dev_set, self.template, on_batch)
         finally:
             if was_training:
                 model.train()
@@ -201,3 +220,13 @@ class HarnessTrainer(Trainer):
             self.state.best_global_step = self.state.global_step
             return True
         return False
+
+
+def direct_tracker_logs(trainer, directory) -> None:
+    """Have TensorBoard (when in ``report_to``) write its event files into ``directory`` rather
+    than under the checkpoints, which a finished run deletes; ``TENSORBOARD_LOGGING_DIR`` wins."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+            callback.logging_dir = str(directory)
