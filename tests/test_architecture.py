@@ -39,3 +39,21 @@ def test_every_package_ships_in_the_wheel():
         for init in (REPO / "harness").rglob("__init__.py")
     }
     assert sorted(packages - listed) == []
+
+
+def test_every_dependency_is_pinned_in_the_lock_and_harness_is_not():
+    """requirements.lock (``bash .ci/lock``) pins every dependency of every extra, so a fresh
+    install gets the versions the suite passed on; a self-referencing extra would pin harness
+    itself (a local path), which breaks every install from another folder."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted += extra
+    pinned = {
+        re.split(r"[=<>@ ]", line, maxsplit=1)[0].lower().replace("_", "-")
+        for line in (REPO / "requirements.lock").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith((" ", "#"))
+    }
+    names = {re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in wanted}
+    assert "harness" not in names and "harness" not in pinned
+    assert sorted(names - pinned) == []
