@@ -214,7 +214,11 @@ def test_compare_writes_reports_and_exits_by_its_gates(runs, tmp_path, capsys):
     assert len(folders) == 1 and folders[0].name.startswith("compare-")
     for name in ("results.json", "samples.jsonl", "report.md", "report.html"):
         assert (folders[0] / name).is_file()
-    assert "model.method" in (folders[0] / "report.md").read_text(encoding="utf-8")
+    markdown = (folders[0] / "report.md").read_text(encoding="utf-8")
+    assert "model.method" in markdown  # the provenance difference, in Run metadata
+    eval_id, run_id = _results(runs["eval"])["run_id"], _results(runs["run"])["run_id"]
+    assert f"- before = run {eval_id} (" in markdown and f"- after = run {run_id} (" in markdown
+    assert f"after = run {run_id} (" in (folders[0] / "report.html").read_text(encoding="utf-8")
     assert (out / "index.md").is_file()
     assert main([*argv, "--gate", "echo.exact_match.delta>=2"]) == 1
     # a comparison is itself rescorable, to the byte

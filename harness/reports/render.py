@@ -145,7 +145,9 @@ def render_markdown(
         sub.append(f"model: {_md(v['model_name'])}")
     if v["created"]:
         sub.append(f"created: {_md(v['created'])}")
-    out += [" · ".join(sub), "", "## Summary", ""]
+    out += [" · ".join(sub), ""]
+    out += [f"- {_md(line)}" for line in v["compared"]] + ([""] if v["compared"] else [])
+    out += ["## Summary", ""]
     out += _summary(v)
     if any(t["has_sig"] for t in v["tasks"]):
         out += ["`*` marks a significant change; `↓` after a metric name: lower is better.", ""]

@@ -330,6 +330,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "mode": results["mode"],
         "is_run": is_run,
         "kind": {"run": "run", "compare": "comparison"}.get(results["mode"], "evaluation"),
+        "compared": _compared_lines(results),
         "created": results.get("created"),
         "model_name": model.get("name"),
         "tasks": tasks,
@@ -347,3 +348,19 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "config": _flatten(results.get("config") or {}),
         "n_examples": n_examples,
     }
+
+
+def _compared_lines(results: dict) -> list[str]:
+    """For a comparison (``harness compare``): which run is "before" and which "after", and how
+    many provenance values differ; empty otherwise."""
+    compared = results.get("compared") or {}
+    lines = []
+    for side in ("before", "after"):
+        run = compared.get(side) or {}
+        if run:
+            what = ", ".join(str(run[k]) for k in ("model", "method", "predictions") if run.get(k))
+            lines.append(f"{side} = run {run.get('run_id')} ({what})")
+    if lines and "differences" in results:
+        n = len(results["differences"] or [])
+        lines.append(f"{n} provenance value{'' if n == 1 else 's'} differ (see Run metadata)")
+    return lines
