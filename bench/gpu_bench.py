@@ -113,6 +113,10 @@ def training_section(model_dir: Path, args, parameters: int, tuned_dir: Path) ->
     presets = plugins.presets(plugins.make_plugin_manager())
     train_speed.install_trainer_patches()
     flops = peak_flops(args.device)
+    # untimed: 2 steps, so that CUDA/cuBLAS set-up and first imports are not charged to the first trainer
+    config.train.max_steps = 2
+    train_speed.one_run("harness", workload, examples, config, hp, 2, presets, args.threads, evaluate=False)
+    config.train.max_steps = args.max_steps
     runs = {}
     for variant in ("harness", "trl", "trl-padding-free"):
         log(f"training: {variant} ...")
