@@ -113,9 +113,13 @@ def training_section(model_dir: Path, args, parameters: int, tuned_dir: Path) ->
     presets = plugins.presets(plugins.make_plugin_manager())
     train_speed.install_trainer_patches()
     flops = peak_flops(args.device)
-    # untimed: 2 steps, so that CUDA/cuBLAS set-up and first imports are not charged to the first trainer
+    # untimed warm-up (2 steps each on 16 examples), so that CUDA/cuBLAS set-up and each library's
+    # first-call imports are not charged to whichever trainer runs first
     config.train.max_steps = 2
-    train_speed.one_run("harness", workload, examples, config, hp, 2, presets, args.threads, evaluate=False)
+    warm = {**hp, "epochs": 1}
+    for variant in ("harness", "trl"):
+        few = examples[:16]
+        train_speed.one_run(variant, workload, few, config, warm, 2, presets, args.threads, evaluate=False)
     config.train.max_steps = args.max_steps
     runs = {}
     for variant in ("harness", "trl", "trl-padding-free"):
