@@ -16,7 +16,7 @@ compared with harness's, after the same post-processing (cut at the first stop s
     python bench/eval_speed.py                     # fine-tunes the tiny preset first (~1-2 min)
     python bench/eval_speed.py --model runs/<id>/model --repeats 3
 
-Raw results go to ``bench/results/eval_speed-<date>.json``. See ``bench/README.md``.
+Raw results go to ``bench/results/eval_speed-<date>-<commit>.json``. See ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-lm-eval", action="store_true", help="only harness and the naive loop")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new temp dir, removed)")
     parser.add_argument("--label", default="", help="free text saved in the JSON, e.g. the code measured")
-    parser.add_argument("--output", type=Path, help="JSON (bench/results/eval_speed-<date>.json)")
+    parser.add_argument("--output", type=Path, help="JSON (bench/results/eval_speed-<date>-<commit>.json)")
     return parser.parse_args(argv)
 
 
@@ -652,7 +652,8 @@ def main(argv=None) -> int:
             "ratios": verdicts,
             "tables": {"e2e": table_e2e, "gen": table_gen},
         }
-        output = args.output or ROOT / "bench" / "results" / f"eval_speed-{started:%Y-%m-%d}.json"
+        commit = (info["harness_source"]["commit"] or "unknown")[:7]
+        output = args.output or ROOT / "bench" / "results" / f"eval_speed-{started:%Y-%m-%d}-{commit}.json"
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"\nraw results: {output}")

@@ -34,7 +34,7 @@ Usage::
     python bench/train_speed.py --repeats 3     # interleaved repeats, median speed reported
     python bench/train_speed.py --threads 1 --variants harness,trl,trainer,trl-bfd
 
-Results go to ``bench/results/train_speed-<UTC timestamp>.json`` and a table is printed.
+Results go to ``bench/results/train_speed-<date>-<commit>.json`` and a table is printed.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,6 +92,14 @@ class Meter:
         self._step_started: float | None = None
         self.active = False
         self.profile_path: Path | None = None
+        self._pending_real: list = []
+        self._pending_labels: list = []
+
+    def settle(self) -> None:
+        """Add the token counts still held as tensors (after training: one sync)."""
+        self.real_tokens += sum(int(t) for t in self._pending_real)
+        self.label_tokens += sum(int(t) for t in self._pending_labels)
+        self._pending_real, self._pending_labels = [], []
 
     def pre_forward(self, module, args, kwargs):
         import torch
@@ -101,12 +110,14 @@ class Meter:
         mask = kwargs.get("attention_mask")
         labels = kwargs.get("labels")
         self.fed_tokens += input_ids.numel()
+        # counts of device tensors are kept as tensors and summed after training: an int() here
+        # would be a host sync per step on a GPU, slowing the padded trainers but not padding-free ones
         if mask is not None:
-            self.real_tokens += int(mask.sum())
+            self._pending_real.append(mask.sum())
         else:  # padding-free: one flattened row, no pads
             self.real_tokens += input_ids.numel()
         if labels is not None:
-            self.label_tokens += int((labels != -100).sum())
+            self._pending_labels.append((labels != -100).sum())
         self.forwards += 1
         self.threads_seen.add(torch.get_num_threads())
 
@@ -163,6 +174,7 @@ def install_trainer_patches() -> None:
         try:
             return original_train(self, *args, **kwargs)
         finally:
+            synchronize()
             meter.train_seconds += time.perf_counter() - wall
             meter.train_cpu_seconds += time.process_time() - cpu
             meter.active = False
@@ -180,6 +192,14 @@ def install_trainer_patches() -> None:
     Trainer._bench_patched = True
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work (so wall times cover it); nothing on CPU."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 @contextlib.contextmanager
 def metered(model, profile_path: Path | None = None):
     global _CURRENT
@@ -192,6 +212,7 @@ def metered(model, profile_path: Path | None = None):
     finally:
         _CURRENT = None
         handle.remove()
+        meter.settle()
 
 
 # ------------------------------------------------------------------------------- trainers
@@ -211,8 +232,8 @@ def training_args_kwargs(hp: dict, total_steps: int) -> dict:
         report_to="none",
         seed=hp["seed"],
         data_seed=hp["seed"],
-        use_cpu=True,
-        bf16=False,
+        use_cpu=hp.get("device", "cpu") == "cpu",
+        bf16=hp.get("bf16", False),  # True when the model is loaded in bf16 (harness sets the same)
         gradient_checkpointing=False,
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -387,7 +408,7 @@ def training_set_loss(model, tokenizer, examples, template: str, max_length: int
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(features), 64):
-            batch = collate(features[start : start + 64])
+            batch = {k: v.to(model.device) for k, v in collate(features[start : start + 64]).items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             labels = batch["labels"][:, 1:]
             loss = torch.nn.functional.cross_entropy(
@@ -420,14 +441,30 @@ def evaluate_after(model, tokenizer, workload, template: str, batch_size: int) -
 
 
 def one_run(
-    variant, workload, examples, config, hp, total_steps, presets, threads, evaluate, profile_dir=None
+    variant,
+    workload,
+    examples,
+    config,
+    hp,
+    total_steps,
+    presets,
+    threads,
+    evaluate,
+    profile_dir=None,
+    save_to: Path | None = None,
 ) -> dict:
+    """Train ``variant`` once from a fresh load of ``config.model`` on ``config.device`` and
+    measure it; ``save_to`` keeps the trained model and tokenizer there."""
     import torch
 
     from harness.models import load_model
 
     torch.set_num_threads(threads)
-    loaded = load_model(config.model, presets, "cpu")
+    loaded = load_model(config.model, presets, config.device)
+    cuda = loaded.device.startswith("cuda")
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     profile_path = profile_dir / f"train_speed-profile-{variant}" if profile_dir else None
     with (
         tempfile.TemporaryDirectory(prefix=f"bench-{variant}-") as tmp,
@@ -446,6 +483,9 @@ def one_run(
     tail = max(1, math.ceil(len(losses) / 10))
     record = {
         "variant": variant,
+        "device": loaded.device,
+        "dtype": loaded.dtype,
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None,
         "steps": len(losses),
         "train_seconds": round(meter.train_seconds, 3),
         "train_cpu_seconds": round(meter.train_cpu_seconds, 3),
@@ -472,6 +512,9 @@ def one_run(
             model, loaded.tokenizer, workload, config.prompt(), config.eval.batch_size
         )
     record["loss_curve"] = [round(loss, 4) for loss in losses]
+    if save_to is not None:
+        model.save_pretrained(save_to)
+        loaded.tokenizer.save_pretrained(save_to)
     return record
 
 
@@ -664,7 +707,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(summary, comparison, task_names)
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    output = args.output or ROOT / "bench" / "results" / f"train_speed-{stamp}.json"
+    git = ["git", "rev-parse", "--short=7", "HEAD"]
+    commit = subprocess.run(git, cwd=ROOT, capture_output=True, text=True)
+    name = f"train_speed-{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}-{commit.stdout.strip() or 'unknown'}.json"
+    output = args.output or ROOT / "bench" / "results" / name
     output.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "train_speed",

@@ -148,6 +148,39 @@ def test_flattened_loss_and_gradients_equal_the_padded_batch(random_llama):
         torch.testing.assert_close(flat_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
+def test_flatten_collator_marks_the_label_positions():
+    batch = features((3, 4, 2))
+    out = packing.flatten_collator(label_logits_only=True)(batch)
+    labels = out["labels"][0].tolist()
+    keep = out["logits_to_keep"][0].tolist()
+    assert out["logits_to_keep"].dtype == torch.bool and len(keep) == len(labels)
+    # position t is kept exactly when the token after it is a label
+    assert keep == [t + 1 < len(labels) and labels[t + 1] != -100 for t in range(len(labels))]
+    assert out["shift_labels"].tolist() == [y for y in labels[1:] if y != -100]
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gpt2"])
+def test_label_only_logits_give_the_same_loss_and_gradients(random_llama, tiny_gpt2, architecture):
+    """The logits of the label positions alone (``logits_to_keep`` + ``shift_labels``) give the
+    loss and gradients of the full logits, with the same normaliser."""
+    model = random_llama() if architecture == "llama" else tiny_gpt2(attn_implementation="sdpa")[0]
+    model.eval()  # GPT-2's dropout would draw different masks in the two passes; gradients still flow
+    assert packing.unsupported_reason(model, 384) is None and packing.slices_logits(model)
+    batch = features(seed=3)
+    attention = packing.TrainingAttention(model, packing.register())
+    attention.enable()
+    try:
+        full_loss, full_grads, full_items = loss_and_grads(model, flat(batch))
+        inputs = packing.flatten_collator(label_logits_only=True)(batch)
+        kept_loss, kept_grads, kept_items = loss_and_grads(model, inputs)
+    finally:
+        attention.disable()
+    assert kept_items == full_items == len(inputs["shift_labels"])
+    torch.testing.assert_close(kept_loss, full_loss, atol=1e-6, rtol=1e-6)
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(kept_grads[name], grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(random_llama):
     model = random_llama().train()
     batch = features()

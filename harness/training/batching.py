@@ -41,7 +41,10 @@ def choose_batching(model, loaded, train_cfg) -> Batching:
         if fallback is None:
             name = packing.attention_for(model, loaded.device, loaded.dtype)
             attention = packing.TrainingAttention(model, name)
-    collator = packing.flatten_collator() if attention else make_collator(loaded.tokenizer.pad_token_id)
+    if attention:
+        collator = packing.flatten_collator(label_logits_only=packing.slices_logits(model))
+    else:
+        collator = make_collator(loaded.tokenizer.pad_token_id)
     return Batching(collator, attention, fallback)
 
 
