@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tomllib
 import types
 import typing
@@ -173,11 +174,52 @@ def load_config(path: Path | None = None, overrides: list[str] = ()) -> Config:
         except tomllib.TOMLDecodeError as exc:
             raise HarnessError(f"{path}: invalid TOML: {exc}") from None
         locate = Locator(str(path), text)
+        raw = relative_to_file(raw, path.parent)
     config = _build(Config, raw, prefix="", locate=locate)
     for item in overrides:
         apply_override(config, item, locate)
     validate(config, locate)
     return config
+
+
+def relative_to_file(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``raw`` (a config file's tables) with its relative paths read from the file's ``folder``:
+    data files (``[data.<task>]``), plugin files, ``tasks_dirs`` and guard task YAML files. Output
+    folders (``output_dir``, ``models_dir``) stay relative to the working directory, where a run
+    writes; ``--set`` values too."""
+
+    def resolve(value: Any, is_path=lambda v: True) -> Any:
+        if isinstance(value, str) and value and is_path(value) and not Path(value).is_absolute():
+            return os.path.normpath(folder / value)
+        return value
+
+    def looks_like_file(value: str) -> bool:
+        return "/" in value or "\\" in value or value.endswith((".py", ".yaml", ".yml"))
+
+    raw = dict(raw)
+    if isinstance(raw.get("plugins"), list):
+        raw["plugins"] = [resolve(p, looks_like_file) for p in raw["plugins"]]
+    if isinstance(raw.get("tasks_dirs"), list):
+        raw["tasks_dirs"] = [resolve(p) for p in raw["tasks_dirs"]]
+    guard = raw.get("guard")
+    if isinstance(guard, dict) and isinstance(guard.get("tasks"), list):
+        raw["guard"] = {**guard, "tasks": [resolve(t, looks_like_file) for t in guard["tasks"]]}
+    data = raw.get("data")
+    if isinstance(data, dict):
+        raw["data"] = {
+            task: {
+                split: (
+                    {**spec, "path": resolve(spec["path"])}
+                    if isinstance(spec, dict) and "path" in spec
+                    else resolve(spec)
+                )
+                for split, spec in splits.items()
+            }
+            if isinstance(splits, dict)
+            else splits
+            for task, splits in data.items()
+        }
+    return raw
 
 
 def read_text(path: Path) -> str:

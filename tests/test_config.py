@@ -69,8 +69,9 @@ def test_toml_file(tmp_path):
     assert config.train.batch_size == 8  # untouched keys keep their defaults
     assert config.lora.r == 4 and config.lora.target_modules == ["q_proj", "v_proj"]
     assert config.eval.limit == 50
+    mine = str(tmp_path / "my.csv")  # read from the config file's folder
     assert config.data == {
-        "sentiment": {"test": {"path": "my.csv", "fields": {"input": "text"}, "labels": {"1": "Positive"}}}
+        "sentiment": {"test": {"path": mine, "fields": {"input": "text"}, "labels": {"1": "Positive"}}}
     }
     assert config.prompt() == PROMPT_TEMPLATES["alpaca"]
 
@@ -249,7 +250,7 @@ def test_set_data_overrides(tmp_path):
     )
     assert config.data == {
         "sentiment": {
-            "train": "train.jsonl",
+            "train": str(tmp_path / "train.jsonl"),  # in the file: from its folder; --set: as given
             "test": {"path": "my/test.jsonl", "labels": {"0": "Negative", "1": "Positive"}, "limit": 5},
         },
         "translation": {"test": "fr.jsonl"},
@@ -313,3 +314,32 @@ def test_prompt_template_without_input_is_an_error(template):
         load_config(overrides=[f"prompt_template={template}"])
     if template == "compcat":
         assert "did you mean 'compact'?" in str(error.value)
+
+
+def test_relative_paths_in_a_config_file_are_read_from_its_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    path = folder / "run.toml"
+    path.write_text(
+        """
+        plugins = ["my_plugins/topic.py", "some_package.plugin", "/abs/plugin.py"]
+        tasks_dirs = ["../tasks-elsewhere"]
+        output_dir = "out"
+        [guard]
+        tasks = ["guards/parity.yaml", "hellaswag"]
+        [data.sentiment]
+        train = "../data/train.jsonl"
+        test = { path = "test.csv", limit = 5 }
+        """,
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Path("configs/run.toml"))
+    assert config.plugins == ["configs/my_plugins/topic.py", "some_package.plugin", "/abs/plugin.py"]
+    assert config.tasks_dirs == ["tasks-elsewhere"]
+    assert config.guard.tasks == ["configs/guards/parity.yaml", "hellaswag"]  # a name stays a name
+    assert config.data["sentiment"] == {
+        "train": "data/train.jsonl",
+        "test": {"path": "configs/test.csv", "limit": 5},
+    }
+    assert config.output_dir == "out"  # where a run writes: the working directory
