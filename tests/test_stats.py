@@ -56,13 +56,16 @@ def _binary(n_correct: int, n: int) -> MetricResult:
 # --- resampling --------------------------------------------------------------------------------
 
 
-def test_resample_counts_match_the_index_draw():
-    counts = stats.resample_counts(7, 50, seed=3)
-    idx = _resample_indices(7, 50, 3)
-    assert counts.shape == (50, 7)
-    assert (counts.sum(axis=1) == 7).all()
-    for b in range(50):
-        assert (counts[b] == np.bincount(idx[b], minlength=7)).all()
+@pytest.mark.parametrize(("n", "n_resamples"), [(7, 50), (7, 64), (333, 200), (5, 1000)])
+def test_resample_counts_match_the_index_draw(n, n_resamples):
+    """Drawn in blocks of resamples (bounded memory), the counts are those of one
+    (n_resamples, n) draw: the same resamples whatever the block size."""
+    counts = stats.resample_counts(n, n_resamples, seed=3)
+    idx = _resample_indices(n, n_resamples, 3)
+    assert counts.shape == (n_resamples, n)
+    assert (counts.sum(axis=1) == n).all()
+    for b in range(n_resamples):
+        assert (counts[b] == np.bincount(idx[b], minlength=n)).all()
 
 
 def test_mean_metric_resample_is_mean_of_resampled_scores(metrics):
