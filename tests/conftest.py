@@ -23,6 +23,7 @@ Building blocks (fixtures; the callable ones are factories):
 * ``examples(n)``, ``train_config(**train)``: fine-tuning inputs;
 * ``write_jsonl``, ``write_config`` (a TOML config file from a dict), ``write_plugin`` (a plugin
   file registering tasks and presets);
+* ``run_config(root, plugin)``: a small run's Config (the small Llama, CPU, outputs under root);
 * ``run_harness(*args)`` / ``start_harness(*args)``: the ``harness`` CLI in a subprocess;
 * ``shared_data``: the real data sets in ``../shared/data`` (skipped when absent, a failure on CI).
 """
@@ -424,6 +425,33 @@ def write_plugin() -> Callable:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def run_config(tiny_model_dir) -> Callable:
+    """``run_config(root, plugin, tasks=("echo",), epochs=1, **changes) -> Config``: a run of the
+    suite's small Llama (fully tuned, batches of 8, on the CPU with one thread, no baseline cache)
+    on the tasks of ``plugin``, its reports under ``root/reports`` and models under ``root/runs``;
+    ``changes`` replace top-level Config fields."""
+    from harness.config import Config
+
+    def make(root: Path, plugin: Path, tasks=("echo",), epochs: float = 1, **changes) -> Config:
+        settings = {
+            "model": str(tiny_model_dir),
+            "method": "full",
+            "tasks": list(tasks),
+            "plugins": [str(plugin)],
+            "device": "cpu",
+            "threads": 1,
+            "output_dir": str(Path(root) / "reports"),
+            "models_dir": str(Path(root) / "runs"),
+            "cache": False,
+        }
+        config = Config(**{**settings, **changes})
+        config.train.epochs, config.train.batch_size, config.eval.batch_size = epochs, 8, 8
+        return config
+
+    return make
 
 
 # --------------------------------------------------------------------------------- the CLI

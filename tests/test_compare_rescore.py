@@ -12,7 +12,6 @@ import pytest
 
 import harness
 from harness.cli import main
-from harness.config import Config
 from harness.decisions.compare import compare_runs, provenance_diff
 
 N_TEST, N_TRAIN = 12, 24
@@ -51,7 +50,7 @@ def harness_tasks():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_model_dir, write_jsonl):
+def runs(tmp_path_factory, run_config, write_jsonl):
     """A tuning run and an evaluation of the same base model, on one "echo" task whose metrics
     are exact match, chrF (a corpus metric) and "loose" (a plugin metric)."""
     root = tmp_path_factory.mktemp("saved-runs")
@@ -60,18 +59,7 @@ def runs(tmp_path_factory, tiny_model_dir, write_jsonl):
     train = write_jsonl(root / "train.jsonl", rows[N_TEST:])
     plugin = root / "echo_plugin.py"
     plugin.write_text(PLUGIN.format(rule=CONTAINS, test=str(test), train=str(train)), encoding="utf-8")
-    config = Config(
-        model=str(tiny_model_dir),
-        method="full",
-        tasks=["echo"],
-        plugins=[str(plugin)],
-        device="cpu",
-        threads=1,
-        output_dir=str(root / "reports"),
-        models_dir=str(root / "runs"),
-        cache=False,
-    )
-    config.train.epochs, config.train.batch_size, config.eval.batch_size = 6, 8, 8
+    config = run_config(root, plugin, epochs=6)
     config.train.learning_rate = 3e-3
     tuned, tuned_paths = harness.run(config)
     base, base_paths = harness.evaluate(config)

@@ -41,7 +41,7 @@ metric_list:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, tiny_model_dir, write_jsonl, write_plugin):
+def setup(tmp_path_factory, run_config, write_jsonl, write_plugin):
     root = tmp_path_factory.mktemp("guard")
     docs = [{"n": i, "label": i % 2} for i in range(16)]
     data = write_jsonl(root / "parity.jsonl", docs)
@@ -58,19 +58,7 @@ def setup(tmp_path_factory, tiny_model_dir, write_jsonl, write_plugin):
     plugin = write_plugin(root / "echo_task.py", tasks=[task])
 
     def make(**changes) -> Config:
-        config = Config(
-            model=str(tiny_model_dir),
-            method="full",
-            tasks=["echo"],
-            plugins=[str(plugin)],
-            device="cpu",
-            threads=1,
-            output_dir=str(root / "reports"),
-            models_dir=str(root / "runs"),
-            cache=False,
-            **changes,
-        )
-        config.train.epochs, config.train.batch_size, config.eval.batch_size = 2, 8, 8
+        config = run_config(root, plugin, epochs=2, **changes)
         config.train.learning_rate = 3e-3
         return config
 

@@ -18,7 +18,7 @@ from harness.reports.modelcard import CARD_FILE
 
 
 @pytest.fixture(scope="module")
-def make_config(tmp_path_factory, tiny_model_dir, write_jsonl, write_plugin):
+def make_config(tmp_path_factory, run_config, write_jsonl, write_plugin):
     """``make_config(root)``: the suite's small Llama, fully tuned for one epoch on an "echo" task
     (16 training, 8 test examples), reports under ``root/reports``, models under ``root/runs``."""
     data = tmp_path_factory.mktemp("report-set-data")
@@ -33,19 +33,7 @@ def make_config(tmp_path_factory, tiny_model_dir, write_jsonl, write_plugin):
     plugin = write_plugin(data / "echo_task.py", tasks=[task])
 
     def make(root: Path) -> Config:
-        config = Config(
-            model=str(tiny_model_dir),
-            method="full",
-            tasks=["echo"],
-            plugins=[str(plugin)],
-            device="cpu",
-            threads=1,
-            output_dir=str(root / "reports"),
-            models_dir=str(root / "runs"),
-            cache=False,
-        )
-        config.train.epochs, config.train.batch_size, config.eval.batch_size = 1, 8, 8
-        return config
+        return run_config(root, plugin)
 
     return make
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness.config import Config
 from harness.errors import HarnessError
 from harness.trackers import check_trackers
 
@@ -32,7 +31,7 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def tensorboard_run(tmp_path_factory, tiny_model_dir, write_jsonl, write_plugin):
+def tensorboard_run(tmp_path_factory, run_config, write_jsonl, write_plugin):
     """One run reporting to TensorBoard: 2 epochs of 4 steps, the loss logged every step, a dev
     evaluation every 2 steps; returns (results, logs folder, recorded progress)."""
     pytest.importorskip("tensorboard")
@@ -46,17 +45,8 @@ def tensorboard_run(tmp_path_factory, tiny_model_dir, write_jsonl, write_plugin)
         "max_new_tokens": 4,
     }
     plugin = write_plugin(root / "echo_task.py", tasks=[task])
-    config = Config(
-        model=str(tiny_model_dir),
-        tasks=["echo"],
-        plugins=[str(plugin)],
-        device="cpu",
-        threads=1,
-        output_dir=str(root / "reports"),
-        models_dir=str(root / "runs"),
-        cache=False,
-    )
-    config.train.epochs, config.train.batch_size, config.eval.batch_size = 2, 8, 4
+    config = run_config(root, plugin, epochs=2, method="auto")
+    config.eval.batch_size = 4
     config.train.logging_steps, config.train.eval_every, config.train.dev_size = 1, 2, 8
     config.train.report_to = ["tensorboard"]
     recorder = Recorder()
