@@ -31,7 +31,7 @@ def test_overlap_exact_near_and_distinct():
         "exact": 1, "near": 1, "n_test": 4, "ngram": 8, "threshold": 0.5, "examples": ["t-10", "t-11"],
     }  # fmt: skip
     assert describe(record) == (
-        "1 of 4 test inputs in train, 1 near-duplicates (8-gram overlap >= 50%), e.g. t-10, t-11"
+        "1 of 4 test inputs in train, 1 near-duplicate (8-gram overlap >= 50%), e.g. t-10, t-11"
     )
     assert overlap(train, test, near=0.8)["near"] == 0
 

@@ -745,3 +745,16 @@ def test_reports_say_how_training_ended_and_show_warnings_escaped():
     page = render_html(results, samples)
     assert "stopped early at step 40 of 90" in page
     assert "6 dev examples &lt;b&gt;" in page and "<b>" not in page.split("6 dev examples")[1][:10]
+
+
+def test_reports_show_the_train_test_overlap_of_each_task():
+    results = make_results()
+    task = next(iter(results["tasks"]))
+    results["tasks"][task]["overlap"] = {
+        "exact": 2, "near": 1, "n_test": 8, "ngram": 8, "threshold": 0.5, "examples": ["<b>x-1</b>", "x-2"],
+    }  # fmt: skip
+    line = "2 of 8 test inputs in train, 1 near-duplicate (8-gram overlap"
+    markdown = render_markdown(results, make_samples())
+    assert "train/test overlap" in markdown and line in markdown
+    page = render_html(results, make_samples())
+    assert line in page and "&lt;b&gt;x-1&lt;/b&gt;" in page and "<b>x-1</b>" not in page

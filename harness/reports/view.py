@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.reports.details import cost_rows, flips_rows, provenance_rows, settings_text
+from harness.tasks.overlap import describe as describe_overlap
 
 DASH = "—"
 
@@ -285,7 +286,8 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
                         "stop",
                     )
                     if k in t
-                ],
+                ]
+                + ([("train/test overlap", describe_overlap(t["overlap"]))] if t.get("overlap") else []),
                 "settings": [(r["name"], settings_text(r["settings"])) for r in rows if r["settings"]],
                 "examples": examples,
                 "n_samples": len(by_task.get(name, [])),

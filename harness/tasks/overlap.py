@@ -58,7 +58,8 @@ def describe(record: dict) -> str:
     """``record`` in one line: ``0 of 100 test inputs in train, 7 near-duplicates (8-gram overlap
     >= 50%), e.g. sentiment-test-4, ...``."""
     line = (
-        f"{record['exact']} of {record['n_test']} test inputs in train, {record['near']} near-duplicates "
+        f"{record['exact']} of {record['n_test']} test inputs in train, {record['near']} "
+        f"near-duplicate{'' if record['near'] == 1 else 's'} "
         f"({record['ngram']}-gram overlap >= {record['threshold']:.0%})"
     )
     return line + (f", e.g. {', '.join(record['examples'])}" if record["examples"] else "")
