@@ -56,6 +56,14 @@ def atomic_write_json(
     atomic_write_text(path, text, fsync=fsync)
 
 
+def temporary_dir(parent: Path, prefix: str, suffix: str = "") -> Path:
+    """A new, uniquely named folder in ``parent`` with the permissions ``mkdir`` would give (0777
+    less the umask; ``tempfile.mkdtemp`` alone makes it 0700), to be renamed into place."""
+    folder = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=suffix))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
+
+
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Fill a folder that appears at ``path`` all at once: the block writes into a temporary
@@ -64,9 +72,8 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     so a reader sees the old set or the new one, never a mix). Permissions follow the umask."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = temporary_dir(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))

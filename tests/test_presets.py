@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,16 @@ def test_cache_is_reused_and_build_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
     assert preset_path(preset) == first and len(calls) == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_built_preset_folder_follows_the_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        built = preset_path(ModelPreset("fake", build=lambda d: (d / "w.bin").write_text("ok")), tmp_path)
+    finally:
+        os.umask(previous)
+    assert built.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
 
 
 def test_failed_build_leaves_no_cache(tmp_path):

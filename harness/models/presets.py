@@ -21,14 +21,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import builtin, hookimpl
 from harness.errors import DataError, HarnessError
-from harness.files import cache_root
+from harness.files import cache_root, temporary_dir
 
 PRESET_VERSION = 1
 """Bump when the build procedure changes in a way the hyperparameters do not capture."""
@@ -109,7 +108,7 @@ def preset_path(preset: ModelPreset, cache_dir: Path | None = None) -> Path:
     if final.is_dir():
         return final
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
+    tmp = temporary_dir(root, prefix=f".{final.name}.tmp-")  # follows the umask, like the reports
     try:
         preset.build(tmp)
         try:
