@@ -264,16 +264,18 @@ def _run(args, console) -> int:
     from harness.decisions.gates import parse_all
 
     parse_all(cli_gates=args.gate)  # a malformed gate fails first (names are checked by the API)
-    overrides = list(args.overrides)
-    if args.model is not None:  # an empty value is an error, not the default
-        overrides.append(f"model={_toml_string(args.model)}")
-    if args.tasks is not None:  # an empty value is an error, not the default
-        overrides.append(f"tasks={_toml_string(args.tasks)}")
-    if args.output_dir is not None:  # an empty value is an error, not the default
-        overrides.append(f"output_dir={_toml_string(args.output_dir)}")
+    overrides, options = list(args.overrides), {}
+    for key, option, value in (
+        ("model", "--model", args.model),
+        ("tasks", "--tasks", args.tasks),
+        ("output_dir", "--output-dir", args.output_dir),
+    ):
+        if value is not None:  # an empty value is an error, not the default
+            overrides.append(f"{key}={_toml_string(value)}")
+            options[overrides[-1]] = f"{option} {value!r}"  # errors name the option as typed
     if args.no_cache:
         overrides.append("cache=false")
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, overrides, options)
     config.plugins = list(config.plugins) + list(args.plugin)
     config.tasks_dirs = list(config.tasks_dirs) + list(args.tasks_dirs)
 

@@ -158,8 +158,14 @@ CHOICES = {
 }
 
 
-def load_config(path: Path | None = None, overrides: list[str] = ()) -> Config:
-    """Build a :class:`Config` from an optional TOML file and ``key=value`` overrides."""
+def load_config(
+    path: Path | None = None, overrides: list[str] = (), options: dict[str, str] | None = None
+) -> Config:
+    """Build a :class:`Config` from an optional TOML file and ``key=value`` overrides.
+
+    :param options: for overrides that came from a command-line option rather than ``--set``,
+        ``{override: the option as typed}`` (e.g. ``{'tasks="x"': "--tasks 'x'"}``), so that an
+        error names what the user wrote."""
     from harness.validation import Locator, validate
 
     raw: dict[str, Any] = {}
@@ -177,7 +183,7 @@ def load_config(path: Path | None = None, overrides: list[str] = ()) -> Config:
         raw = relative_to_file(raw, path.parent)
     config = _build(Config, raw, prefix="", locate=locate)
     for item in overrides:
-        apply_override(config, item, locate)
+        apply_override(config, item, locate, shown=(options or {}).get(item))
     validate(config, locate)
     return config
 
@@ -244,15 +250,16 @@ def validate(config: Config) -> None:
     check(config)
 
 
-def apply_override(config: Config, item: str, locate=None) -> None:
+def apply_override(config: Config, item: str, locate=None, shown: str | None = None) -> None:
     """Apply one ``dotted.key=value`` override; the value is parsed as TOML, else taken as a string.
-    ``locate`` (a :class:`~harness.validation.Locator`) records which key the override set."""
+    ``locate`` (a :class:`~harness.validation.Locator`) records which key the override set, and
+    ``shown`` how errors name it (default ``--set 'ITEM'``)."""
     key, sep, value_text = item.partition("=")
     if not sep or not key.strip():
         raise HarnessError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=3")
     parts = [part.strip() for part in key.strip().split(".")]
     if locate is not None:
-        locate.record(".".join(parts), item)
+        locate.record(".".join(parts), item, shown)
     try:
         value = tomllib.loads(f"v = {value_text}")["v"]
     except tomllib.TOMLDecodeError:

@@ -49,16 +49,16 @@ class Locator:
 
     def __init__(self, source: str = "config", text: str = ""):
         self.source, self.lines = source, text.splitlines()
-        self.overrides: list[tuple[str, str]] = []  # (dotted key, the --set item), in order
+        self.overrides: list[tuple[str, str]] = []  # (dotted key, how to name the override), in order
 
-    def record(self, dotted: str, item: str) -> None:
-        """Remember that ``--set item`` set ``dotted``."""
-        self.overrides.append((dotted, item))
+    def record(self, dotted: str, item: str, shown: str | None = None) -> None:
+        """Remember that ``--set item`` (or the option ``shown``) set ``dotted``."""
+        self.overrides.append((dotted, shown or f"--set {item!r}"))
 
     def __call__(self, dotted: str) -> str:
-        for key, item in reversed(self.overrides):
+        for key, shown in reversed(self.overrides):
             if key == dotted or dotted.startswith(f"{key}.") or key.startswith(f"{dotted}."):
-                return f"--set {item!r}"
+                return shown
         line = self.line_of(dotted)
         return f"{self.source}:{line}" if line else self.source
 

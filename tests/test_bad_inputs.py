@@ -716,9 +716,9 @@ resume("state-config-bad-value", _state(config={"lora": {"dropout": 5.0}}), "run
 resume("state-config-bad-type", _state(config={"seed": "x"}), "run_state.json", "'seed' must be an integer")
 
 # --- the command line -------------------------------------------------------------------------------
-case("cli", "empty-model", "eval --tasks echo --model ''", "model is empty")
-case("cli", "empty-output-dir", "eval --tasks echo -o ''", "output_dir is empty")
-case("cli", "blank-tasks", "eval --tasks ' '", "tasks is empty")
+case("cli", "empty-model", "eval --tasks echo --model ''", "--model '': model is empty")
+case("cli", "empty-output-dir", "eval --tasks echo -o ''", "--output-dir '': output_dir is empty")
+case("cli", "blank-tasks", "eval --tasks ' '", "--tasks ' ': tasks is empty")
 case("cli", "malformed-gate", "eval --tasks echo --gate 'echo.exact_match=>1'", "echo.exact_match=>1")
 case("cli", "gate-no-value", "eval --tasks echo --gate 'echo.exact_match>='", "echo.exact_match>=")
 case("cli", "gate-needs-baseline", "eval --tasks echo --gate no-regression", "no-regression")
