@@ -199,8 +199,10 @@ def task_material(task) -> dict[str, Any]:
 
 
 def examples_digest(examples: Iterable) -> str:
-    """SHA-256 of the examples as loaded (every field of each example, in order)."""
-    return _sha256(_canonical([dataclasses.asdict(e) for e in examples]).encode())
+    """SHA-256 of the examples as loaded (every field of each example, in order; ``messages`` only
+    when a chat row has them, so that other examples hash as they always did)."""
+    rows = [{k: v for k, v in dataclasses.asdict(e).items() if k != "messages" or v} for e in examples]
+    return _sha256(_canonical(rows).encode())
 
 
 def metric_material(metric) -> dict[str, Any]:
@@ -237,6 +239,7 @@ def key_material(
 
 PREDICTION_MODULES = (
     "harness.tasks.prompting",
+    "harness.tasks.chat",
     "harness.models.loading",
     "harness.evaluation.forward",
     "harness.evaluation.generation",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from harness.evaluation.forward import _forward_parameters, cache_argument, returned_cache
 from harness.tasks.prompting import truncate_at_stop
@@ -19,8 +19,11 @@ def generate(
     stop: Sequence[str] = (),
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
+    end_ids: Collection[int] = (),
 ) -> list[str]:
-    """Greedy completions of ``prompts``, cut at the first stop string (and stripped).
+    """Greedy completions of ``prompts``, cut at the first stop string (and stripped); a row also
+    ends at EOS (:func:`end_of_sequence_ids`) and at any of ``end_ids`` (a chat template's
+    end-of-turn token, say).
 
     Prompts are sorted by length (longest first, so memory peaks early and padding is minimal)
     and batched with left padding; results come back in input order. Each batch is decoded by a
@@ -64,7 +67,9 @@ def generate(
     if not prompts:
         return []
     if not _lean_decoding_supported(model):
-        return _generate_hf(model, tokenizer, prompts, max_new_tokens, stop, batch_size, on_batch)
+        return _generate_hf(
+            model, tokenizer, prompts, max_new_tokens, stop, batch_size, on_batch, end_ids=end_ids
+        )
     stop_strings = tuple(s for s in stop if s)
     encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
@@ -73,7 +78,7 @@ def generate(
     candidates = _stop_candidates(tokenizer, stop_strings) if stop_strings else None
     if candidates is not None and candidates.device != device:
         candidates = candidates.to(device)
-    eos_ids = end_of_sequence_ids(model, tokenizer)
+    eos_ids = end_of_sequence_ids(model, tokenizer) | frozenset(end_ids)
     eos_id = tokenizer.eos_token_id
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
@@ -95,7 +100,7 @@ def generate(
             ]
         elif max_new_tokens > 0:  # the model returned no KV cache: let ``generate`` do it
             texts = _generate_hf(
-                model, tokenizer, [prompts[i] for i in rows], max_new_tokens, stop, len(rows)
+                model, tokenizer, [prompts[i] for i in rows], max_new_tokens, stop, len(rows), end_ids=end_ids
             )
         else:
             texts = [""] * len(rows)
@@ -224,6 +229,7 @@ def _generate_hf(
     stop: Sequence[str] = (),
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
+    end_ids: Collection[int] = (),
 ) -> list[str]:
     """:func:`generate` with ``model.generate`` (same sorting, padding, stop cutting): the
     fallback for models the lean loop cannot drive, and the reference its tests compare with.
@@ -255,16 +261,23 @@ def _generate_hf(
                 num_beams=1,
                 use_cache=True,
                 pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=sorted(end_of_sequence_ids(model, tokenizer)),
+                eos_token_id=sorted(end_of_sequence_ids(model, tokenizer) | frozenset(end_ids)),
                 stopping_criteria=stopping,
             )
-        new_tokens = generated[:, batch["input_ids"].shape[1] :]
+        new_tokens = generated[:, batch["input_ids"].shape[1] :].tolist()
+        if end_ids:  # an end token that is not a special token would survive the decoding
+            new_tokens = [_until(tokens, end_ids) for tokens in new_tokens]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         for index, text in zip(order[start : start + batch_size], texts, strict=False):
             outputs[index] = truncate_at_stop(text, tuple(stop_strings))
         if on_batch is not None:
             on_batch(len(batch_ids))
     return outputs
+
+
+def _until(tokens: list[int], end_ids: Collection[int]) -> list[int]:
+    """``tokens`` up to (not including) the first of ``end_ids``."""
+    return next((tokens[:i] for i, token in enumerate(tokens) if token in end_ids), tokens)
 
 
 # Generation-config settings that make ``model.generate``'s greedy search differ from a plain

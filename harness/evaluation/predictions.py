@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from harness import distributed
 from harness.evaluation.generation import generate
 from harness.evaluation.loglik import best_choice, choice_logprobs
-from harness.tasks import Example, Task
-from harness.tasks.prompting import context_length, evaluation_prompts
+from harness.tasks import Example, Task, chat
+from harness.tasks.prompting import CHAT, context_length, evaluation_prompts
 
 
 @dataclass
@@ -45,7 +45,13 @@ def predict(
     if task.scoring_method == "loglik":
         logprobs = choice_logprobs(model, tokenizer, prompts, task.choices, batch_size, on_batch)
         return Predictions(prompts, [best_choice(entry) for entry in logprobs], "loglik", logprobs)
-    predictions = generate(model, tokenizer, prompts, task.max_new_tokens, task.stop, batch_size, on_batch)
+    stop, end_ids = task.stop, frozenset()
+    if template == CHAT and getattr(tokenizer, "chat_template", None):  # the answer ends with the turn
+        end_ids, end_text = chat.end_of_turn_stops(tokenizer)
+        stop += end_text
+    predictions = generate(
+        model, tokenizer, prompts, task.max_new_tokens, stop, batch_size, on_batch, end_ids=end_ids
+    )
     return Predictions(prompts, predictions)
 
 

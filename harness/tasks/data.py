@@ -192,8 +192,15 @@ def _to_example(row: dict, line: int, source: DataSource, task: Task, split: str
     instruction = get("instruction", False) or task.instruction
     example_id = get("id", False) or f"{task.name}-{split}-{line}"
     references = _references(row, source, line, output)
+    # a chat row's conversation (a tuple from formats.from_messages; raw data only holds lists)
+    messages = row["messages"] if isinstance(row.get("messages"), tuple) else ()
     return Example(
-        id=example_id, instruction=instruction, input=text_input, output=output, references=references
+        id=example_id,
+        instruction=instruction,
+        input=text_input,
+        output=output,
+        references=references,
+        messages=messages,
     )
 
 

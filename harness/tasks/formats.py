@@ -131,10 +131,12 @@ def _first_line(exc: BaseException) -> str:
 def from_messages(path: Path, line: int, messages) -> dict:
     """A chat row (``messages``: a list of ``{role, content}``) as a canonical row: the last
     ``assistant`` turn is the ``output``; the turns before it are the ``input`` (a transcript,
-    ``role: content`` per line); a leading ``system`` turn is the ``instruction``.
+    ``role: content`` per line); a leading ``system`` turn is the ``instruction``; and
+    ``messages`` is the whole conversation as a tuple of ``(role, content)`` pairs.
 
-    The supervised tokens are those of the final assistant turn; earlier assistant turns are
-    context (see docs/plugins.md, "Chat data").
+    With ``prompt_template = "chat"`` the conversation itself is trained (every assistant turn
+    supervised) and prompted (:mod:`harness.tasks.chat`); with other templates the flattened
+    fields are, the final assistant turn supervised (see docs/plugins.md, "Chat data").
     """
     if not isinstance(messages, list) or not messages:
         raise DataError(
@@ -158,7 +160,7 @@ def from_messages(path: Path, line: int, messages) -> dict:
         raise DataError(
             path, "the last turn must be the assistant's (the answer to learn)", line=line, field="messages"
         )
-    row: dict = {"output": turns[-1][1]}
+    row: dict = {"output": turns[-1][1], "messages": tuple(turns)}
     history = turns[:-1]
     if history and history[0][0] == "system":
         row["instruction"] = history[0][1]

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from harness.tasks.prompting import (
     IGNORE_INDEX,
     DoesNotFit,
-    build_prompt,
     context_length,
-    tokenize_for_training,
     training_tokens,
 )
 from harness.tasks.task import Example
@@ -91,8 +89,7 @@ def preview(
     limit = min(max_length, context) if context else max_length
     lengths, truncated, unfit = [], 0, 0
     for example in examples:
-        prompt = build_prompt(template, example, tokenizer)
-        lengths.append(len(tokenize_for_training(tokenizer, prompt, example.output, math.inf).input_ids))
+        lengths.append(len(training_tokens(tokenizer, template, example, math.inf)[0].input_ids))
         if lengths[-1] > limit:
             try:
                 training_tokens(tokenizer, template, example, limit)
@@ -103,9 +100,7 @@ def preview(
     try:
         item, _ = training_tokens(tokenizer, template, shown, limit)
     except DoesNotFit:  # show it whole; the counts say it cannot fit
-        item = tokenize_for_training(
-            tokenizer, build_prompt(template, shown, tokenizer), shown.output, math.inf
-        )
+        item, _ = training_tokens(tokenizer, template, shown, math.inf)
     pieces: list[tuple[str, bool]] = []
     run: list[int] = []
     for position, (token, label) in enumerate(zip(item.input_ids, item.labels, strict=True)):

@@ -35,7 +35,9 @@ def build_prompt(template: str, example: Example, tokenizer=None) -> str:
 
     With ``template == "chat"`` the instruction and input become one user message rendered by
     ``tokenizer.apply_chat_template`` with the assistant turn opened, the same for training
-    and evaluation. A leading BOS that the tokenizer would add again is removed from the text.
+    and evaluation; a chat row's conversation (``example.messages``) is rendered instead, without
+    its final assistant turn (:mod:`harness.tasks.chat`). A leading BOS that the tokenizer would
+    add again is removed from the text.
     """
     if template == CHAT:
         return chat_prompt(tokenizer, example)
@@ -52,6 +54,12 @@ def chat_prompt(tokenizer, example: Example) -> str:
         raise HarnessError(
             'prompt_template = "chat" needs a tokenizer with a chat template; this model has none'
         )
+    if example.messages:
+        from harness.tasks import chat
+
+        conversation = chat.conversation_prompt(tokenizer, example)
+        if conversation is not None:
+            return conversation
     messages = [{"role": "user", "content": f"{example.instruction}\n\n{example.input}"}]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     bos = tokenizer.bos_token
@@ -150,8 +158,16 @@ def fit_prompt(
     """The example's prompt, with its input cut (the end dropped, at a token boundary) so that
     ``prompt + answer`` (+ EOS when ``eos``) takes at most ``budget`` tokens; and whether it was cut.
 
-    Raises :class:`DoesNotFit` when even an empty input does not fit.
+    Raises :class:`DoesNotFit` when even an empty input does not fit. A chat row under the chat
+    template loses its oldest exchanges first (:func:`harness.tasks.chat.fit_prompt`).
     """
+    if template == CHAT and example.messages:
+        from harness.tasks import chat
+
+        fitted = chat.fit_prompt(tokenizer, example, budget, answer, eos)
+        if fitted is not None:
+            return fitted
+        example = dataclasses.replace(example, messages=())  # the flattened example, its input cut
     prompt = build_prompt(template, example, tokenizer)
     if _length(tokenizer, prompt + answer, eos) <= budget:
         return prompt, False
@@ -200,7 +216,18 @@ def within_reach(tokenizer, example: Example, budget: int) -> Example:
 
 def training_tokens(tokenizer, template: str, example: Example, limit: int) -> tuple[TokenizedExample, bool]:
     """The example as training tokens within ``limit`` (prompt, answer and EOS), its input cut when
-    needed (:func:`fit_prompt`); and whether it was cut. Raises :class:`DoesNotFit`."""
+    needed (:func:`fit_prompt`); and whether it was cut. Raises :class:`DoesNotFit`.
+
+    A chat row under the chat template is its whole conversation, every assistant turn
+    supervised up to the template's end-of-turn text, no EOS appended
+    (:func:`harness.tasks.chat.training_tokens`)."""
+    if template == CHAT and example.messages and getattr(tokenizer, "chat_template", None):
+        from harness.tasks import chat
+
+        conversation = chat.training_tokens(tokenizer, example, limit)
+        if conversation is not None:
+            return conversation
+        example = dataclasses.replace(example, messages=())  # the flattened example, its input cut
     reached = within_reach(tokenizer, example, limit)
     prompt = build_prompt(template, reached, tokenizer)
     item = tokenize_for_training(tokenizer, prompt, example.output, math.inf)

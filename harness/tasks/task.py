@@ -13,7 +13,10 @@ class Example:
     """One instruction / input / output triple (Alpaca-style) with a stable id.
 
     ``references`` holds every acceptable output (multi-reference BLEU/ROUGE); it
-    defaults to ``(output,)``.
+    defaults to ``(output,)``. ``messages`` holds a chat row's whole conversation as
+    ``(role, content)`` pairs, the final assistant turn (``output``) included; empty for other
+    rows. With ``prompt_template = "chat"`` it is what is trained and prompted
+    (:mod:`harness.tasks.chat`); otherwise the flattened instruction/input/output are.
     """
 
     id: str
@@ -21,10 +24,12 @@ class Example:
     input: str
     output: str
     references: tuple[str, ...] = ()
+    messages: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         if not self.references:
             object.__setattr__(self, "references", (self.output,))
+        object.__setattr__(self, "messages", tuple(tuple(turn) for turn in self.messages))
 
 
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str]:
