@@ -8,9 +8,9 @@ and reused. ``cache = false`` in the config (``--no-cache`` on the command line)
 The key (:func:`evaluation_key`, material in :func:`key_material`) is a SHA-256 over everything
 that can change a prediction: the model's files (:func:`model_fingerprint`; for a peft adapter,
 its base model's too), every field of the task but its data sources and description, the test
-examples as loaded, the prompt template and the ``[eval]`` table, the metrics' names and
-implementations, the versions of the libraries that compute, the device type and dtype, and the
-source of the code that makes a prediction (:data:`PREDICTION_MODULES`).
+examples as loaded, the few-shot demonstrations, the prompt template and the ``[eval]`` table, the
+metrics' names and implementations, the versions of the libraries that compute, the device type
+and dtype, and the source of the code that makes a prediction (:data:`PREDICTION_MODULES`).
 
 Only the :class:`~harness.evaluation.Predictions` are stored (prompts, predictions, how they
 were made, and the choices' log-probabilities); nothing here scores. The caller scores a hit
@@ -34,7 +34,8 @@ from typing import Any
 
 from harness.evaluation.predictions import Predictions
 from harness.files import atomic_write_json, cache_root
-from harness.tasks.prompting import build_prompt, context_length, evaluation_prompts
+from harness.tasks.fewshot import fewshot_prompts
+from harness.tasks.prompting import build_prompt, context_length
 from harness.versions import library_versions
 
 CACHE_VERSION = 2
@@ -191,11 +192,8 @@ def model_fingerprint(loaded) -> dict[str, Any]:
 
 def task_material(task) -> dict[str, Any]:
     """Every field of ``task`` that can change predictions or scores (not data paths or description)."""
-    return {
-        f.name: getattr(task, f.name)
-        for f in dataclasses.fields(task)
-        if f.name not in ("train", "test", "dev", "description")
-    }
+    skip = ("train", "test", "dev", "description")
+    return {f.name: getattr(task, f.name) for f in dataclasses.fields(task) if f.name not in skip}
 
 
 def examples_digest(examples: Iterable) -> str:
@@ -216,10 +214,11 @@ def metric_material(metric) -> dict[str, Any]:
 
 
 def key_material(
-    loaded, task, examples: Sequence, metrics: dict, config, model_files: dict | None = None
+    loaded, task, examples: Sequence, metrics: dict, config, model_files: dict | None = None, shots=None
 ) -> dict[str, Any]:
     """The data :func:`evaluation_key` hashes (also stored in the cache file, for inspection)."""
     return {
+        **({"fewshot": shots.material()} if shots is not None else {}),  # few-shot demonstrations
         "cache_version": CACHE_VERSION,
         "model": model_files if model_files is not None else model_fingerprint(loaded),
         "device": str(loaded.device).split(":")[0],
@@ -237,6 +236,7 @@ def key_material(
 
 PREDICTION_MODULES = (
     "harness.tasks.prompting",
+    "harness.tasks.fewshot",
     "harness.models.loading",
     "harness.evaluation.forward",
     "harness.evaluation.generation",
@@ -379,11 +379,12 @@ def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dic
     hits, keys = {}, {}
     for task in workload.tasks:
         examples = workload.test[task.name]
-        material = key_material(loaded, task, examples, workload.metrics, config, model_files)
+        shots = getattr(workload, "shots", {}).get(task.name)
+        material = key_material(loaded, task, examples, workload.metrics, config, model_files, shots)
         key = _sha256(_canonical(material).encode())
         keys[task.name] = (key, material)
-        fitted = evaluation_prompts(loaded.tokenizer, config.prompt(), task, examples, context)
-        found = load(key, examples, config.prompt(), cache_dir, [prompt for prompt, _ in fitted])
+        fitted = fewshot_prompts(loaded.tokenizer, config.prompt(), task, examples, context, shots)
+        found = load(key, examples, config.prompt(), cache_dir, [prompt for prompt, _, _ in fitted])
         if found is not None:
             hits[task.name] = found
     return hits, keys
