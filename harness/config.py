@@ -82,6 +82,7 @@ class EvalConfig:
 
     batch_size: int = 32
     limit: int = 0  # at most this many test examples per task; 0 = all
+    num_fewshot: int = 0  # demonstrations from train before each prompt (harness/tasks/fewshot.py)
 
 
 @dataclass

@@ -141,7 +141,7 @@ def _tune(loaded, workload: Workload, config: Config, run_dir: RunDir, progress:
     the tuned model and the :class:`~harness.training.TrainResult`."""
     examples = mix_examples(workload.train, workload.train_weights, config.seed)
     dev_tasks = [task for task in workload.tasks if task.name in workload.dev]
-    dev = DevSet(dev_tasks, workload.dev, workload.metrics, config.eval.batch_size)
+    dev = DevSet(dev_tasks, workload.dev, workload.metrics, config.eval.batch_size, workload.shots)
     bar = _TrainingProgress(progress)
     try:
         model, training = fine_tune(loaded, examples, config, run_dir.model_dir, bar, dev=dev, resume=resume)
@@ -169,8 +169,9 @@ def _predict(
         shard = len(examples[distributed.rank() :: distributed.world_size()])  # what this rank predicts
         on_batch = functools.partial(progress.advance, key)  # examples done in the batch
         with step(progress, key, f"Evaluating {task.name} ({phase})", shard):
+            shots = workload.shots.get(task.name)  # few-shot demonstrations, if any
             predictions[task.name] = predict_sharded(
-                model, tokenizer, task, examples, template, batch_size, on_batch
+                model, tokenizer, task, examples, template, batch_size, on_batch, shots
             )
     return predictions
 

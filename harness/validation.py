@@ -153,6 +153,8 @@ def validate(config: Config, locate: Locator | None = None) -> None:
         f"stats.alpha must be between 0 and 1, got {config.stats.alpha}",
     )
     check(config.eval.limit >= 0, "eval.limit", f"eval.limit must be >= 0 (0 = all), got {config.eval.limit}")
+    shots = config.eval.num_fewshot
+    check(shots >= 0, "eval.num_fewshot", f"eval.num_fewshot must be >= 0 (0 = zero-shot), got {shots}")
     check(config.threads >= 0, "threads", f"threads must be >= 0 (0 = one per core), got {config.threads}")
     guard = config.guard
     for key, value in (("guard.limit", guard.limit), ("guard.num_fewshot", guard.num_fewshot)):

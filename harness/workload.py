@@ -11,8 +11,9 @@ from harness.config import Config, train_task_weights
 from harness.errors import DataError, HarnessError, did_you_mean
 from harness.tasks import Example, Task
 from harness.tasks.data import duplicate_warning, line_of, load_examples, with_data_overrides
+from harness.tasks.fewshot import Shots, fewshot_prompts
 from harness.tasks.overlap import overlap
-from harness.tasks.prompting import DoesNotFit, answer_room, evaluation_prompts, training_tokens
+from harness.tasks.prompting import DoesNotFit, answer_room, training_tokens
 from harness.tasks.splits import dev_size_for, dev_size_warning, split_dev
 
 
@@ -31,32 +32,48 @@ class Workload:
     warnings: list[str] = field(default_factory=list)  # for the terminal and the report
     truncation: dict[str, dict] = field(default_factory=dict)  # task -> examples cut per split (fit)
     overlap: dict[str, dict] = field(default_factory=dict)  # trained task -> train/test overlap
+    shots: dict[str, Shots] = field(default_factory=dict)  # task -> few-shot demonstrations (k > 0)
 
     def fit(self, tokenizer, context: int | None, config: Config) -> dict[str, dict]:
         """Count, per task and split, the examples whose input is cut to fit: training examples
         (prompt, answer, EOS) over ``train.max_length`` or the ``context``; dev and test prompts
         that leave less than the answer's room (:func:`~harness.tasks.prompting.answer_room`)
         within the ``context``. Records the counts as :attr:`truncation` (``{task: {"train",
-        "dev", "test", "limit", "context"}}``, train/dev/limit for trained tasks only) and a warning
-        per task with cuts; returns the counts.
+        "dev", "test", "limit", "context"}}``, train/dev/limit for trained tasks only; for a
+        few-shot task also ``"demos_dropped": {"dev", "test"}``, the demonstrations dropped to
+        fit) and a warning per task with cuts; returns the counts.
 
         Raises :class:`DataError` naming the file and line of an example that cannot fit at all.
         """
         template = config.prompt()
         limit = min(config.train.max_length, context) if context else config.train.max_length
         for task in self.tasks:
-            counts: dict[str, int | None] = {}
+            counts: dict = {}
+            dropped = {}
             if task.name in self.train:
                 counts["train"] = self._cut_in_training(task, tokenizer, template, limit, config)
-                counts["dev"] = self._cut_in_evaluation(task, "dev", tokenizer, template, context)
-            counts["test"] = self._cut_in_evaluation(task, "test", tokenizer, template, context)
+                counts["dev"], dropped["dev"] = self._cut_in_evaluation(
+                    task, "dev", tokenizer, template, context
+                )
+            counts["test"], dropped["test"] = self._cut_in_evaluation(
+                task, "test", tokenizer, template, context
+            )
             if task.name in self.train:
                 counts["limit"] = limit
             counts["context"] = context
+            if task.name in self.shots:
+                counts["demos_dropped"] = dropped
             self.truncation[task.name] = counts
-            warning = truncation_warning(task, counts, self._sizes(task.name), answer_room(tokenizer, task))
+            room = answer_room(tokenizer, task)
+            warning = truncation_warning(task, counts, self._sizes(task.name), room)
             if warning:
                 self.warnings.append(warning)
+            if any(dropped.values()) and task.name in self.shots:
+                parts = " and ".join(f"{n} from {split}" for split, n in dropped.items() if n)
+                self.warnings.append(
+                    f"task {task.name!r}: few-shot demonstrations dropped to fit the {context}-token "
+                    f"context less {room} for the answer: {parts} prompts"
+                )
         return self.truncation
 
     def _sizes(self, name: str) -> dict[str, int]:
@@ -73,10 +90,15 @@ class Workload:
                 raise _located(exc, task, "train", f"shorten them or raise {binding}") from None
         return cut
 
-    def _cut_in_evaluation(self, task: Task, split: str, tokenizer, template: str, context) -> int:
+    def _cut_in_evaluation(
+        self, task: Task, split: str, tokenizer, template: str, context
+    ) -> tuple[int, int]:
+        """Prompts of ``split`` whose input is cut, and demonstrations dropped, to fit ``context``."""
         examples = (self.dev if split == "dev" else self.test).get(task.name, [])
+        shots = self.shots.get(task.name)
         try:
-            return sum(cut for _, cut in evaluation_prompts(tokenizer, template, task, examples, context))
+            fitted = fewshot_prompts(tokenizer, template, task, examples, context, shots)
+            return sum(cut for _, cut, _ in fitted), sum(dropped for _, _, dropped in fitted)
         except DoesNotFit as exc:
             room = answer_room(tokenizer, task)
             hint = f"the model's {context}-token context less {room} tokens for the answer"
@@ -131,6 +153,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
     for name in weights:
         if name not in train_examples:
             raise HarnessError(f"config: train_tasks names {name!r}, which has no training data")
+    shots, few_shot_warnings = _shots(tasks, train_examples, config)
     if train and not train_examples:
         raise HarnessError("config: none of the selected tasks has training data")
     select_by = config.train.select_by
@@ -148,9 +171,33 @@ def prepare(config: Config, train: bool = True) -> Workload:
         dev={name: examples for name, examples in dev.items() if examples},
         train_weights={name: weights.get(name, 1.0) for name in train_examples},
         presets=plugins.presets(pm),
-        warnings=warnings,
+        warnings=warnings + few_shot_warnings,
         overlap=contamination,
+        shots=shots,
     )
+
+
+def _shots(tasks: list[Task], train: dict[str, list[Example]], config: Config) -> tuple[dict, list[str]]:
+    """Each few-shot task's demonstration pool: its train split less the dev examples, as training
+    uses it (loaded here for a task that is not trained); a warning per task with no train split,
+    which is evaluated zero-shot."""
+    shots, warnings = {}, []
+    for task in tasks:
+        k = config.eval.num_fewshot if task.num_fewshot is None else task.num_fewshot
+        if k == 0:
+            continue
+        if task.train is None:
+            warnings.append(
+                f"task {task.name!r} has no train split to draw {k} demonstrations from: zero-shot"
+            )
+            continue
+        pool = train.get(task.name)
+        if pool is None:
+            pool = load_examples(task.train, task, "train")
+            if getattr(task, "dev", None) is None:  # the dev examples carved as training would carve them
+                pool, _ = split_dev(pool, dev_size_for(len(pool), config.train.dev_size), config.seed)
+        shots[task.name] = Shots(task.name, k, tuple(pool), config.seed)
+    return shots, warnings
 
 
 def _duplicates(examples: list[Example], source, task: Task, split: str) -> list[str]:

@@ -130,14 +130,16 @@ def test_key_changes_with_device_dtype(loaded):
 
 
 def test_large_files_are_sampled(tmp_path, monkeypatch):
-    monkeypatch.setattr(cache, "FULL_HASH_LIMIT", 10)
-    monkeypatch.setattr(cache, "CHUNK", 4)
+    from harness.models import fingerprint
+
+    monkeypatch.setattr(fingerprint, "FULL_HASH_LIMIT", 10)
+    monkeypatch.setattr(fingerprint, "CHUNK", 4)
     path = tmp_path / "weights.bin"
     path.write_bytes(bytes(range(200)))
-    first = cache.file_digest(path)
+    first = fingerprint.file_digest(path)
     assert first.startswith("sampled-sha256:")
     path.write_bytes(bytes(range(199)) + b"\xff")  # the last chunk is always sampled
-    assert cache.file_digest(path) != first
+    assert fingerprint.file_digest(path) != first
 
 
 # --- the code in the key ---------------------------------------------------------------------

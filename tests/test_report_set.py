@@ -76,7 +76,7 @@ def test_files_follow_the_umask_and_the_model_gets_a_card(make_config, tmp_path,
     assert "| learning_rate | 0.003 |" in card.text
 
     # provenance: both models' fingerprints (the card is not part of the tuned one), every split
-    from harness.evaluation.cache import directory_fingerprint
+    from harness.models.fingerprint import directory_fingerprint
     from harness.reports.provenance import _digest
 
     provenance = results["provenance"]

@@ -220,7 +220,7 @@ TOP_KEYS = [
 ]  # fmt: skip
 TASK_KEYS = [
     "version", "source", "instruction", "test_data", "train_data", "n_test", "n_train", "primary_metric",
-    "scoring", "choices", "max_new_tokens", "stop", "metrics", "baseline_cached", "truncation",
+    "scoring", "choices", "max_new_tokens", "stop", "num_fewshot", "metrics", "baseline_cached", "truncation",
     "overlap",
 ]  # fmt: skip
 SAMPLE_KEYS = [

@@ -8,9 +8,9 @@ and reused. ``cache = false`` in the config (``--no-cache`` on the command line)
 The key (:func:`evaluation_key`, material in :func:`key_material`) is a SHA-256 over everything
 that can change a prediction: the model's files (:func:`model_fingerprint`; for a peft adapter,
 its base model's too), every field of the task but its data sources and description, the test
-examples as loaded, the prompt template and the ``[eval]`` table, the metrics' names and
-implementations, the versions of the libraries that compute, the device type and dtype, and the
-source of the code that makes a prediction (:data:`PREDICTION_MODULES`).
+examples as loaded, the few-shot demonstrations, the prompt template and the ``[eval]`` table, the
+metrics' names and implementations, the versions of the libraries that compute, the device type
+and dtype, and the source of the code that makes a prediction (:data:`PREDICTION_MODULES`).
 
 Only the :class:`~harness.evaluation.Predictions` are stored (prompts, predictions, how they
 were made, and the choices' log-probabilities); nothing here scores. The caller scores a hit
@@ -26,35 +26,19 @@ import datetime as dt
 import hashlib
 import importlib
 import json
-import os
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.evaluation.predictions import Predictions
 from harness.files import atomic_write_json, cache_root
-from harness.tasks.prompting import build_prompt, context_length, evaluation_prompts
+from harness.models.fingerprint import model_fingerprint
+from harness.tasks.fewshot import fewshot_prompts
+from harness.tasks.prompting import build_prompt, context_length
 from harness.versions import library_versions
 
 CACHE_VERSION = 2
 """Bump when the key material or the stored format changes."""
-
-FULL_HASH_LIMIT = 256 * 1024 * 1024
-SAMPLE_CHUNKS = 64
-CHUNK = 1024 * 1024
-
-# files of a model folder that never change a prediction (training state, git metadata)
-SKIP_FILES = {
-    "training_args.bin",
-    "trainer_state.json",
-    "optimizer.pt",
-    "scheduler.pt",
-    "scaler.pt",
-    ".gitattributes",
-}
-_HUB_BLOB = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-
 
 # --------------------------------------------------------------------------------- hashing
 
@@ -83,119 +67,13 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
-def file_digest(path: Path) -> str:
-    """A content fingerprint of one file.
-
-    Files up to :data:`FULL_HASH_LIMIT` (256 MiB) are hashed in full; larger weight files by
-    their size, modification time and :data:`SAMPLE_CHUNKS` chunks of 1 MiB spread over the file
-    (~64 MiB read for a multi-gigabyte model). Training or a re-download changes the mtime and
-    the chunks; an in-place edit that keeps the mtime goes unnoticed (use ``--no-cache``). Files
-    in a Hub cache (``.../blobs/<sha>``) are identified by their blob name, a content hash.
-    """
-    path = Path(path)
-    real = Path(os.path.realpath(path))
-    if real.parent.name == "blobs" and _HUB_BLOB.match(real.name):
-        return f"hub-blob:{real.name}"
-    stat = real.stat()
-    digest = hashlib.sha256()
-    with real.open("rb") as handle:
-        if stat.st_size <= FULL_HASH_LIMIT:
-            for block in iter(lambda: handle.read(CHUNK), b""):
-                digest.update(block)
-            return f"sha256:{digest.hexdigest()}"
-        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-        last = stat.st_size - CHUNK
-        for i in range(SAMPLE_CHUNKS):
-            handle.seek(last * i // (SAMPLE_CHUNKS - 1))
-            digest.update(handle.read(CHUNK))
-    return f"sampled-sha256:{digest.hexdigest()}"
-
-
-def directory_fingerprint(directory: Path) -> dict[str, str]:
-    """``{file name: digest}`` for the top-level files of a model directory.
-
-    Hidden files, Markdown files and trainer state files are skipped (they never change what
-    ``from_pretrained`` loads); sub-directories (checkpoints) are not read.
-    """
-    directory = Path(directory)
-    found = {}
-    for path in sorted(directory.iterdir()):
-        name = path.name
-        if name.startswith(".") or name.endswith(".md") or name in SKIP_FILES or name.startswith("rng_state"):
-            continue
-        if path.is_file():
-            found[name] = file_digest(path)
-    return found
-
-
-def _hub_snapshot(repo_id: str) -> Path | None:
-    """The local snapshot directory of a Hub model already in the Hugging Face cache."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    try:
-        found = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:
-        return None
-    return Path(found).parent if isinstance(found, str) else None
-
-
-def _model_files(path: str) -> dict[str, Any] | None:
-    directory = Path(path)
-    if not directory.is_dir():
-        directory = _hub_snapshot(path)
-        if directory is None:
-            return None
-    files: dict[str, Any] = {"files": directory_fingerprint(directory)}
-    adapter = directory / "adapter_config.json"
-    if adapter.is_file():
-        try:
-            base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
-        except (OSError, ValueError):
-            base = None
-        files["base_model"] = _model_files(base) if base else None
-        if base and files["base_model"] is None:
-            return None
-    return files
-
-
-def _state_fingerprint(model, tokenizer) -> dict[str, str]:
-    """Fallback when the files are unknown: hash the parameters in memory and the tokenizer."""
-    import torch
-
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        data = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())
-        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    text = backend.to_str() if backend is not None else _canonical(sorted(tokenizer.get_vocab().items()))
-    return {"state_dict": digest.hexdigest(), "tokenizer": _sha256(text.encode())}
-
-
-def model_fingerprint(loaded) -> dict[str, Any]:
-    """What identifies the loaded weights and tokenizer (a :class:`~harness.models.LoadedModel`).
-
-    The files of its directory (local, preset, or the Hub cache snapshot of a Hub id), else,
-    when they cannot be found, a hash of the parameters in memory and of the tokenizer.
-    """
-    files = _model_files(loaded.path)
-    if files is not None:
-        return files
-    return _state_fingerprint(loaded.model, loaded.tokenizer)
-
-
 # --------------------------------------------------------------------------------- key
 
 
 def task_material(task) -> dict[str, Any]:
     """Every field of ``task`` that can change predictions or scores (not data paths or description)."""
-    return {
-        f.name: getattr(task, f.name)
-        for f in dataclasses.fields(task)
-        if f.name not in ("train", "test", "dev", "description")
-    }
+    skip = ("train", "test", "dev", "description")
+    return {f.name: getattr(task, f.name) for f in dataclasses.fields(task) if f.name not in skip}
 
 
 def examples_digest(examples: Iterable) -> str:
@@ -218,10 +96,11 @@ def metric_material(metric) -> dict[str, Any]:
 
 
 def key_material(
-    loaded, task, examples: Sequence, metrics: dict, config, model_files: dict | None = None
+    loaded, task, examples: Sequence, metrics: dict, config, model_files: dict | None = None, shots=None
 ) -> dict[str, Any]:
     """The data :func:`evaluation_key` hashes (also stored in the cache file, for inspection)."""
     return {
+        **({"fewshot": shots.material()} if shots is not None else {}),  # few-shot demonstrations
         "cache_version": CACHE_VERSION,
         "model": model_files if model_files is not None else model_fingerprint(loaded),
         "device": str(loaded.device).split(":")[0],
@@ -240,6 +119,7 @@ def key_material(
 PREDICTION_MODULES = (
     "harness.tasks.prompting",
     "harness.tasks.chat",
+    "harness.tasks.fewshot",
     "harness.models.loading",
     "harness.evaluation.forward",
     "harness.evaluation.generation",
@@ -382,11 +262,12 @@ def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dic
     hits, keys = {}, {}
     for task in workload.tasks:
         examples = workload.test[task.name]
-        material = key_material(loaded, task, examples, workload.metrics, config, model_files)
+        shots = getattr(workload, "shots", {}).get(task.name)
+        material = key_material(loaded, task, examples, workload.metrics, config, model_files, shots)
         key = _sha256(_canonical(material).encode())
         keys[task.name] = (key, material)
-        fitted = evaluation_prompts(loaded.tokenizer, config.prompt(), task, examples, context)
-        found = load(key, examples, config.prompt(), cache_dir, [prompt for prompt, _ in fitted])
+        fitted = fewshot_prompts(loaded.tokenizer, config.prompt(), task, examples, context, shots)
+        found = load(key, examples, config.prompt(), cache_dir, [prompt for prompt, _, _ in fitted])
         if found is not None:
             hits[task.name] = found
     return hits, keys

@@ -10,7 +10,8 @@ from harness import distributed
 from harness.evaluation.generation import generate
 from harness.evaluation.loglik import best_choice, choice_logprobs
 from harness.tasks import Example, Task, chat
-from harness.tasks.prompting import CHAT, context_length, evaluation_prompts
+from harness.tasks.fewshot import Shots, fewshot_prompts
+from harness.tasks.prompting import CHAT, context_length
 
 
 @dataclass
@@ -35,13 +36,15 @@ def predict(
     template: str,
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
+    shots: Shots | None = None,
 ) -> Predictions:
     """Answer each example of ``task``: the choice the model finds likeliest after the prompt
     when the task is scored by log-likelihood (``task.scoring_method == "loglik"``), else a
-    greedy generation."""
+    greedy generation. ``shots``: few-shot demonstrations before each prompt (both scorings)."""
     # inputs cut to leave room for the answer within the model's context (counted by Workload.fit)
     context = context_length(model, tokenizer)
-    prompts = [prompt for prompt, _ in evaluation_prompts(tokenizer, template, task, examples, context)]
+    fitted = fewshot_prompts(tokenizer, template, task, examples, context, shots)
+    prompts = [prompt for prompt, _, _ in fitted]
     if task.scoring_method == "loglik":
         logprobs = choice_logprobs(model, tokenizer, prompts, task.choices, batch_size, on_batch)
         return Predictions(prompts, [best_choice(entry) for entry in logprobs], "loglik", logprobs)
@@ -63,6 +66,7 @@ def predict_sharded(
     template: str,
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
+    shots: Shots | None = None,
 ) -> Predictions | None:
     """:func:`predict` split over the ranks of a distributed run (a collective: every rank calls it).
 
@@ -72,9 +76,9 @@ def predict_sharded(
     """
     world = distributed.world_size()
     if world == 1:
-        return predict(model, tokenizer, task, examples, template, batch_size, on_batch)
+        return predict(model, tokenizer, task, examples, template, batch_size, on_batch, shots)
     shard = list(examples)[distributed.rank() :: world]
-    part = predict(model, tokenizer, task, shard, template, batch_size, on_batch)
+    part = predict(model, tokenizer, task, shard, template, batch_size, on_batch, shots)
     gathered = distributed.gather_object(part)
     if gathered is None:
         return None

@@ -66,7 +66,8 @@ def provenance_entry(loaded, workload, training=None) -> dict:
     """The exact command and working folder, the fingerprints of the base model and of the tuned
     one (hashes of their files, as the baseline cache computes them) and a SHA-256 of every split
     as loaded."""
-    from harness.evaluation.cache import directory_fingerprint, examples_digest, model_fingerprint
+    from harness.evaluation.cache import examples_digest
+    from harness.models.fingerprint import directory_fingerprint, model_fingerprint
 
     data = {}
     for task in workload.tasks:

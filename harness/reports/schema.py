@@ -72,6 +72,7 @@ def build_results(
             "batch_size": config.eval.batch_size,
             "greedy": True,
             "prompt_template": config.prompt(),
+            "num_fewshot": config.eval.num_fewshot,  # a task's own value is in its entry
         },
         "tasks": tasks,
     }
@@ -227,6 +228,7 @@ def _task_entry(task, workload: Workload, config: Config, before, after, cached:
         "choices": list(task.choices),
         "max_new_tokens": task.max_new_tokens,
         "stop": list(task.stop),
+        "num_fewshot": workload.shots[task.name].k if task.name in workload.shots else 0,
         "metrics": {
             name: _metric_entry(name, task, workload, config, before, after) for name in task.metrics
         },

@@ -85,6 +85,8 @@ class Task:
     :param train: the training split (``None``: evaluate-only task).
     :param dev: the split that picks the best checkpoint during training; ``None`` (default)
         carves a seeded dev split from ``train`` (never from ``test``).
+    :param num_fewshot: demonstrations from ``train`` before each evaluation prompt; ``None``
+        (default) follows ``eval.num_fewshot``.
     :param metrics: metric names (see ``harness metrics``); the first is the primary metric
         unless ``primary_metric`` says otherwise.
     :param primary_metric: the metric that decides "did tuning help"; defaults to ``metrics[0]``.
@@ -111,6 +113,7 @@ class Task:
     description: str = ""
     scoring: str = "auto"
     dev: DataSource | None = None
+    num_fewshot: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "metrics", tuple(self.metrics))
@@ -128,6 +131,14 @@ class Task:
             )
         if self.scoring == "loglik" and not self.choices:
             raise ValueError(f"task {self.name!r}: scoring 'loglik' needs choices")
+        if self.num_fewshot is not None and (
+            isinstance(self.num_fewshot, bool)
+            or not isinstance(self.num_fewshot, int)
+            or self.num_fewshot < 0
+        ):
+            raise ValueError(
+                f"task {self.name!r}: num_fewshot must be an integer >= 0, got {self.num_fewshot!r}"
+            )
         if len(set(self.choices)) != len(self.choices):
             raise ValueError(f"task {self.name!r}: duplicate choices {list(self.choices)}")
 

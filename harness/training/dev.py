@@ -32,7 +32,7 @@ checkpoint, and a checkpoint whose own score fell is never credited with its pre
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.tasks import Example, Task
 
@@ -48,6 +48,7 @@ class DevSet:
     examples: dict[str, list[Example]]
     metrics: dict  # metric name -> Metric
     batch_size: int = 32
+    shots: dict = field(default_factory=dict)  # task name -> few-shot Shots, as in the final evaluation
 
     def has_examples(self) -> bool:
         """True when at least one task has dev examples to evaluate on."""
@@ -72,7 +73,10 @@ def dev_scores(model, tokenizer, dev: DevSet, template: str, on_batch=None) -> d
     scores = {}
     for task in dev.tasks:
         examples = dev.examples[task.name]
-        predictions = predict_sharded(model, tokenizer, task, examples, template, dev.batch_size, on_batch)
+        shots = dev.shots.get(task.name)
+        predictions = predict_sharded(
+            model, tokenizer, task, examples, template, dev.batch_size, on_batch, shots
+        )
         if predictions is not None:
             metric = dev.metrics[task.primary_metric]
             result = metric.compute(predictions.predictions, [e.references for e in examples])
