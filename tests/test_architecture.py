@@ -57,3 +57,15 @@ def test_every_dependency_is_pinned_in_the_lock_and_harness_is_not():
     names = {re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in wanted}
     assert "harness" not in names and "harness" not in pinned
     assert sorted(names - pinned) == []
+
+
+def test_no_test_imports_the_tests_folder_as_a_package():
+    """``pytest -q`` (the README's command) does not put the checkout on sys.path, so ``from
+    tests.conftest import ...`` works under ``python -m pytest`` only: fixtures are the way."""
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted((REPO / "tests").glob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.match(r"\s*(from tests\b|import tests\b)", line)
+    ]
+    assert offenders == []

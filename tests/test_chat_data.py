@@ -200,9 +200,8 @@ def test_a_run_with_the_chat_template_on_chat_data_completes(
     tmp_path, tiny_llama, write_jsonl, write_plugin, run_config
 ):
     import harness
-    from tests.conftest import SMALL_LLAMA
 
-    model, tokenizer = tiny_llama(**SMALL_LLAMA)
+    model, tokenizer = tiny_llama()
     chatml(tokenizer)
     model.resize_token_embeddings(len(tokenizer))
     model.save_pretrained(tmp_path / "model")
