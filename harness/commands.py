@@ -63,15 +63,14 @@ def tasks_show(args, console) -> int:
         table.add_row("choices", escape(", ".join(task.choices)))
     test = load_examples(task.test, task, "test")
     table.add_row("test", escape(f"{task.test.path}  ({len(test)} examples)"))
+    train = None
     if task.train is not None:
         train = load_examples(task.train, task, "train")
         table.add_row("train", escape(f"{task.train.path}  ({len(train)} examples)"))
-    if task.train is not None:
-        record = overlap(train, test)
-        table.add_row("train/test overlap", escape(describe(record)))
+        table.add_row("train/test overlap", escape(describe(overlap(train, test))))
     console.print(table)
     if args.tokens:
-        return _show_tokens(args, console, task, train if task.train is not None else test)
+        return _show_tokens(args, console, task, train or test)
     example = test[0]
     console.print("\n[bold]Example prompt[/] (compact template):")
     console.print(

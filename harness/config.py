@@ -203,6 +203,13 @@ def relative_to_file(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     def looks_like_file(value: str) -> bool:
         return "/" in value or "\\" in value or value.endswith((".py", ".yaml", ".yml"))
 
+    def resolve_split(spec: Any) -> Any:  # a path, or a table with a path
+        return (
+            {**spec, "path": resolve(spec["path"])}
+            if isinstance(spec, dict) and "path" in spec
+            else resolve(spec)
+        )
+
     raw = dict(raw)
     if isinstance(raw.get("plugins"), list):
         raw["plugins"] = [resolve(p, looks_like_file) for p in raw["plugins"]]
@@ -211,21 +218,14 @@ def relative_to_file(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     guard = raw.get("guard")
     if isinstance(guard, dict) and isinstance(guard.get("tasks"), list):
         raw["guard"] = {**guard, "tasks": [resolve(t, looks_like_file) for t in guard["tasks"]]}
-    data = raw.get("data")
-    if isinstance(data, dict):
-        raw["data"] = {
-            task: {
-                split: (
-                    {**spec, "path": resolve(spec["path"])}
-                    if isinstance(spec, dict) and "path" in spec
-                    else resolve(spec)
-                )
-                for split, spec in splits.items()
-            }
-            if isinstance(splits, dict)
-            else splits
-            for task, splits in data.items()
-        }
+
+    if isinstance(raw.get("data"), dict):
+        data = {}
+        for task, splits in raw["data"].items():
+            if isinstance(splits, dict):  # else a type error, reported later with its place
+                splits = {split: resolve_split(spec) for split, spec in splits.items()}
+            data[task] = splits
+        raw["data"] = data
     return raw
 
 

@@ -23,7 +23,7 @@ from harness.progress import NullProgress, Progress, step
 from harness.reports import build_results, build_samples, write_reports
 from harness.reports.history import update_index
 from harness.reports.modelcard import write_model_card
-from harness.reports.schema import add_verdicts
+from harness.reports.schema import add_verdicts, with_gates
 from harness.rundir import RunDir
 from harness.tasks import Task
 from harness.tasks.prompting import context_length
@@ -114,7 +114,7 @@ def run_cycle(
                 add_verdicts(results, config)  # the guard tasks join the verdicts and the decision
         results["durations"]["total"] = round(time.perf_counter() - started, 3)  # up to the reports
         if gates:
-            results = _with_gates(results, check(gates, results))
+            results = with_gates(results, check(gates, results))
         paths = write_reports(run_dir.reports_dir, results, samples)
         update_index(run_dir.reports_dir.parent)  # the output folder's run history
         if train:
@@ -205,17 +205,6 @@ class _TrainingProgress:
     def finish(self) -> None:
         if self.done is not None:
             self.progress.finish("train")
-
-
-def _with_gates(results: dict, gates: list[dict]) -> dict:
-    """``results`` with the gates' results as ``"gates"``, after ``"decision"`` (else ``"tasks"``)."""
-    anchor = "decision" if "decision" in results else "tasks"
-    with_gates = {}
-    for key, value in results.items():
-        with_gates[key] = value
-        if key == anchor:
-            with_gates["gates"] = gates
-    return with_gates
 
 
 @contextmanager

@@ -23,6 +23,7 @@ Building blocks (fixtures; the callable ones are factories):
 * ``examples(n)``, ``train_config(**train)``: fine-tuning inputs;
 * ``write_jsonl``, ``write_config`` (a TOML config file from a dict), ``write_plugin`` (a plugin
   file registering tasks and presets);
+* ``echo_plugin(root)``: a plugin with one small "echo" task and its data;
 * ``run_config(root, plugin)``: a small run's Config (the small Llama, CPU, outputs under root);
 * ``run_harness(*args)`` / ``start_harness(*args)``: the ``harness`` CLI in a subprocess;
 * ``shared_data``: the real data sets in ``../shared/data`` (skipped when absent, a failure on CI).
@@ -425,6 +426,26 @@ def write_plugin() -> Callable:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def echo_plugin(write_jsonl, write_plugin) -> Callable:
+    """``echo_plugin(root, n_test=8, n_train=16) -> Path``: a plugin file with one "echo" task
+    ("Repeat the input.": ``word i`` -> ``word i``, answers of at most 4 new tokens), its data
+    and the plugin written into ``root``."""
+
+    def make(root: Path, n_test: int = 8, n_train: int = 16) -> Path:
+        rows = [{"input": f"word {i}", "output": f"word {i}"} for i in range(n_test + n_train)]
+        task = {
+            "name": "echo",
+            "instruction": "Repeat the input.",
+            "test": write_jsonl(Path(root) / "test.jsonl", rows[:n_test]),
+            "train": write_jsonl(Path(root) / "train.jsonl", rows[n_test:]),
+            "max_new_tokens": 4,
+        }
+        return write_plugin(Path(root) / "echo_task.py", tasks=[task])
+
+    return make
 
 
 @pytest.fixture(scope="session")

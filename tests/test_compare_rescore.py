@@ -155,7 +155,10 @@ def test_rescore_checks_new_gates_and_exits_1_when_one_fails(runs, tmp_path, cap
     assert code == 1
     summary = json.loads(capsys.readouterr().out)
     assert summary["gates_passed"] is False and summary["exit_code"] == 1
-    assert _results(folder)["gates"][0]["expression"] == "echo.exact_match>=1.01"
+    rescored = _results(folder)
+    assert rescored["gates"][0]["expression"] == "echo.exact_match>=1.01"
+    keys = list(rescored)
+    assert keys[keys.index("decision") + 1] == "gates"  # where a run's results.json has them
 
 
 def test_rescore_of_a_folder_without_results_is_one_line_exit_2(tmp_path, capsys):

@@ -41,21 +41,14 @@ metric_list:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, run_config, write_jsonl, write_plugin):
+def setup(tmp_path_factory, run_config, write_jsonl, echo_plugin):
     root = tmp_path_factory.mktemp("guard")
     docs = [{"n": i, "label": i % 2} for i in range(16)]
     data = write_jsonl(root / "parity.jsonl", docs)
     yaml_path = root / "guards" / "parity.yaml"
     yaml_path.parent.mkdir()
     yaml_path.write_text(TASK_YAML.format(data=data), encoding="utf-8")
-    rows = [{"input": f"word {i}", "output": f"word {i}"} for i in range(24)]
-    task = {
-        "name": "echo",
-        "test": write_jsonl(root / "test.jsonl", rows[:8]),
-        "train": write_jsonl(root / "train.jsonl", rows[8:]),
-        "max_new_tokens": 4,
-    }
-    plugin = write_plugin(root / "echo_task.py", tasks=[task])
+    plugin = echo_plugin(root)
 
     def make(**changes) -> Config:
         config = run_config(root, plugin, epochs=2, **changes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 import pytest
 from browser import check_report, chromium
@@ -73,7 +74,9 @@ def _run(n: int) -> tuple[dict, list[dict]]:
 
 def test_report_in_chromium_with_5000_examples(browser_binary, tmp_path):
     results, samples = _run(N)
+    started = time.perf_counter()
     paths = write_reports(tmp_path / "run", results, samples)
+    written = time.perf_counter() - started
     choice = [s for s in samples if s["task"] == "choice"]
     worse = [s["id"] for s in choice if s["scores_before"]["accuracy"] > s["scores_after"]["accuracy"]]
     gains = sorted(
@@ -90,8 +93,10 @@ def test_report_in_chromium_with_5000_examples(browser_binary, tmp_path):
         {"label": "more", "click": "samples-more"},
     ]
     record = check_report(paths["html"], steps, tmp_path / "chromium")
+    size = paths["html"].stat().st_size / 1e6
     print(
-        f"\n{N} examples: load {record['load_ms']:.0f} ms; steps (ms):",
+        f"\n{N} examples: report.html {size:.2f} MB, written in {written:.2f} s; "
+        f"load {record['load_ms']:.0f} ms; steps (ms):",
         [round(s["ms"]) for s in record["steps"][1:]],
     )
 

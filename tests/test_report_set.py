@@ -18,19 +18,10 @@ from harness.reports.modelcard import CARD_FILE
 
 
 @pytest.fixture(scope="module")
-def make_config(tmp_path_factory, run_config, write_jsonl, write_plugin):
+def make_config(tmp_path_factory, run_config, echo_plugin):
     """``make_config(root)``: the suite's small Llama, fully tuned for one epoch on an "echo" task
     (16 training, 8 test examples), reports under ``root/reports``, models under ``root/runs``."""
-    data = tmp_path_factory.mktemp("report-set-data")
-    rows = [{"input": f"word {i}", "output": f"word {i}"} for i in range(24)]
-    task = {
-        "name": "echo",
-        "instruction": "Repeat the input.",
-        "test": write_jsonl(data / "test.jsonl", rows[:8]),
-        "train": write_jsonl(data / "train.jsonl", rows[8:]),
-        "max_new_tokens": 4,
-    }
-    plugin = write_plugin(data / "echo_task.py", tasks=[task])
+    plugin = echo_plugin(tmp_path_factory.mktemp("report-set-data"))
 
     def make(root: Path) -> Config:
         return run_config(root, plugin)

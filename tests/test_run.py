@@ -45,35 +45,14 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def make_config(tmp_path_factory, tiny_model_dir, write_jsonl, write_plugin):
+def make_config(tmp_path_factory, echo_plugin, run_config):
     """``make_config(**changes)``: the suite's small Llama, fully tuned for one epoch on an
     "echo" task (16 training examples, 8 test examples), everything written under one folder."""
     root = tmp_path_factory.mktemp("cycle")
-    rows = [{"input": f"word {i}", "output": f"word {i}"} for i in range(N_TRAIN + N_TEST)]
-    task = {
-        "name": "echo",
-        "instruction": "Repeat the input.",
-        "test": write_jsonl(root / "test.jsonl", rows[:N_TEST]),
-        "train": write_jsonl(root / "train.jsonl", rows[N_TEST:]),
-        "max_new_tokens": 4,
-    }
-    plugin = write_plugin(root / "echo_task.py", tasks=[task])
+    plugin = echo_plugin(root, N_TEST, N_TRAIN)
 
     def make(**changes) -> Config:
-        settings = {
-            "model": str(tiny_model_dir),
-            "method": "full",
-            "tasks": ["echo"],
-            "plugins": [str(plugin)],
-            "device": "cpu",
-            "threads": 1,
-            "output_dir": str(root / "reports"),
-            "models_dir": str(root / "runs"),
-            "cache": False,
-        }
-        config = Config(**{**settings, **changes})
-        config.train.epochs, config.train.batch_size, config.eval.batch_size = 1, 8, 8
-        return config
+        return run_config(root, plugin, **changes)
 
     return make
 

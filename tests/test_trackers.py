@@ -31,20 +31,12 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def tensorboard_run(tmp_path_factory, run_config, write_jsonl, write_plugin):
+def tensorboard_run(tmp_path_factory, run_config, echo_plugin):
     """One run reporting to TensorBoard: 2 epochs of 4 steps, the loss logged every step, a dev
     evaluation every 2 steps; returns (results, logs folder, recorded progress)."""
     pytest.importorskip("tensorboard")
     root = tmp_path_factory.mktemp("trackers")
-    rows = [{"input": f"word {i}", "output": f"word {i}"} for i in range(48)]
-    task = {
-        "name": "echo",
-        "instruction": "Repeat the input.",
-        "test": write_jsonl(root / "test.jsonl", rows[:8]),
-        "train": write_jsonl(root / "train.jsonl", rows[8:]),
-        "max_new_tokens": 4,
-    }
-    plugin = write_plugin(root / "echo_task.py", tasks=[task])
+    plugin = echo_plugin(root, n_test=8, n_train=40)
     config = run_config(root, plugin, epochs=2, method="auto")
     config.eval.batch_size = 4
     config.train.logging_steps, config.train.eval_every, config.train.dev_size = 1, 2, 8

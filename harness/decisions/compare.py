@@ -21,7 +21,7 @@ from harness.decisions.gates import check, check_names, parse
 from harness.decisions.rescore import metric_registry, resolve_metric, saved_config, score_task, task_rows
 from harness.errors import HarnessError, did_you_mean
 from harness.evaluation import guard
-from harness.reports.schema import SCHEMA_VERSION, add_verdicts
+from harness.reports.schema import SCHEMA_VERSION, add_verdicts, with_gates
 from harness.reports.store import HTML_FILE, MD_FILE, RESULTS_FILE, SAMPLES_FILE, load_run
 from harness.versions import git_commit
 
@@ -58,12 +58,12 @@ def compare_runs(
         entry = {k: v for k, v in task_a.items() if k not in ("verdict", "flips", "baseline_cached")}
         entry["n_test"] = len(rows)
         if task_a.get("kind") == "guard":  # lm-eval's saved scores, paired like harness's own
-            entry["metrics"] = {m: task_a["metrics"][m] for m in shared}
+            saved = {"metrics": {m: task_a["metrics"][m] for m in shared}}
             corpus = {
                 "before": {m: task_a["metrics"][m][a["phase"]] for m in shared},
                 "after": {m: task_b["metrics"][m][b["phase"]] for m in shared},
             }
-            entry["metrics"] = guard.recorded_metrics(entry, rows, corpus, config)
+            entry["metrics"] = guard.recorded_metrics(saved, rows, corpus, config)
         else:
             metrics = {m: resolve_metric(registry, m, name, a["where"]) for m in shared}
             entry["metrics"] = score_task(metrics, rows, config)
@@ -92,7 +92,7 @@ def compare_runs(
     parsed = [parse(expression) for expression in gates]
     if parsed:
         check_names(parsed, {n: list(t["metrics"]) for n, t in entries.items()}, "run")
-        results["gates"] = check(parsed, results)
+        results = with_gates(results, check(parsed, results))
     results["reports"] = {"html": HTML_FILE, "markdown": MD_FILE, "samples": SAMPLES_FILE}
     return results, samples
 

@@ -18,7 +18,7 @@ from harness.decisions.gates import Gate, check, check_names, parse
 from harness.errors import HarnessError
 from harness.evaluation import guard
 from harness.metrics import Metric, MetricResult
-from harness.reports.schema import add_verdicts, metric_entry, per_example
+from harness.reports.schema import add_verdicts, metric_entry, per_example, with_gates
 from harness.reports.store import RESULTS_FILE, load_run
 from harness.versions import library_versions
 
@@ -38,7 +38,7 @@ def rescore(run_dir: Path, *, plugin_specs: Sequence[str] = (), gates: Sequence[
     where = f"{Path(run_dir) / RESULTS_FILE}"
     config = saved_config(results, where)
     registry = metric_registry([*config.plugins, *plugin_specs])
-    old = {name: _primary_numbers(task) for name, task in results["tasks"].items()}
+    old = {name: _numbers(task) for name, task in results["tasks"].items()}
     for name, task in results["tasks"].items():
         rows = task_rows(samples, name, task, where)
         if task.get("kind") == "guard":  # lm-eval's scores: the statistics again, from the saved ones
@@ -57,11 +57,11 @@ def rescore(run_dir: Path, *, plugin_specs: Sequence[str] = (), gates: Sequence[
     if all_gates:
         names = {n: list(t["metrics"]) for n, t in results["tasks"].items()}
         check_names(all_gates, names, "eval" if results["mode"] == "eval" else "run")
-        results["gates"] = check(all_gates, results)
+        results = with_gates(results, check(all_gates, results))
     changes = [
         f"{name}: {line}"
         for name, task in results["tasks"].items()
-        for line in _changed(old[name], _primary_numbers(task))
+        for line in _changed(old[name], _numbers(task))
     ]
     if changes:
         results["rescored"] = {
@@ -148,7 +148,7 @@ def _phases(rows: list[dict]) -> tuple[str, ...]:
     return PHASES if all("prediction_after" in row for row in rows) else PHASES[:1]
 
 
-def _primary_numbers(task: dict) -> dict:
+def _numbers(task: dict) -> dict:
     """The numbers a reader acts on, to list what a rescore changed: every metric's before/after
     and p-value, and the verdict."""
     numbers = {}

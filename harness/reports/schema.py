@@ -97,6 +97,19 @@ def add_verdicts(results: dict, config: Config) -> None:
         results["tasks"][name]["verdict"] = verdict
 
 
+def with_gates(results: dict, gates: list[dict]) -> dict:
+    """``results`` with the gates' results as ``"gates"``, after ``"decision"`` (else ``"tasks"``),
+    where results.json keeps them (an existing ``"gates"`` is replaced in place)."""
+    anchor = "decision" if "decision" in results else "tasks"
+    placed = {}
+    for key, value in results.items():
+        if key != "gates":
+            placed[key] = value
+        if key == anchor:
+            placed["gates"] = gates
+    return placed
+
+
 def build_samples(workload: Workload, before: dict, after: dict | None = None) -> list[dict]:
     """One row per test example per task: prompt, input, references, and the predictions and
     per-example scores before (and after) tuning."""
