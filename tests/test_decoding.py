@@ -122,3 +122,41 @@ def test_decoding_raises_no_deprecation_warning(name, request, no_fallback):
         warnings.simplefilter("error", DeprecationWarning)
         assert len(evaluation.generate(model, tokenizer, PROMPTS, 6, ("\n",), 2)) == len(PROMPTS)
         assert len(evaluation.choice_logprobs(model, tokenizer, PROMPTS, ["yes", "no"])) == len(PROMPTS)
+
+
+@pytest.mark.parametrize("name", ["llama", "gpt2"])
+def test_joined_caches_decode_as_one_batch(name, request):
+    """Continuous batching writes ``DynamicLayer.keys``/``values`` (transformers has no public way
+    to merge two caches): two separately prefilled groups, joined, give the next-token logits of
+    the same prompts prefilled together, so a change of the cache layout upstream fails here."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    from harness.evaluation import greedy
+
+    model, tokenizer = request.getfixturevalue(name)
+    ids = [tokenizer(prompt)["input_ids"] for prompt in PROMPTS]
+    keyword = forward.cache_argument(model)
+    with torch.inference_mode():
+        first = greedy._prefill(model, keyword, ids[:2], [0, 1], tokenizer.pad_token_id, "cpu")
+        second = greedy._prefill(model, keyword, ids[2:], [2, 3], tokenizer.pad_token_id, "cpu")
+        together = greedy._prefill(model, keyword, ids, [0, 1, 2, 3], tokenizer.pad_token_id, "cpu")
+        assert type(first.cache) is DynamicCache and greedy._joinable(first.cache)
+        layer = first.cache.layers[0]
+        assert type(layer) is DynamicLayer and layer.keys.dim() == 4 and layer.keys.shape[0] == 2
+        assert layer.keys.shape[2] == first.cache.get_seq_length() == first.mask.shape[1]
+        joined = greedy._join(first, second)
+        assert joined.prompts == [0, 1, 2, 3] and joined.cache.get_seq_length() == joined.mask.shape[1]
+        torch.testing.assert_close(joined.tokens, together.tokens, rtol=0, atol=0)
+        torch.testing.assert_close(joined.positions, together.positions, rtol=0, atol=0)
+        logits = {}
+        for label, rows in (("joined", joined), ("together", together)):
+            mask = torch.cat([rows.mask, rows.mask.new_ones((4, 1))], dim=1)
+            out = model(
+                input_ids=rows.tokens[:, None],
+                attention_mask=mask,
+                position_ids=rows.positions,
+                use_cache=True,
+                **{keyword: rows.cache},
+            )
+            logits[label] = out.logits[:, -1]
+    torch.testing.assert_close(logits["joined"], logits["together"], rtol=0, atol=1e-5)

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness import evaluation  # noqa: E402
-from harness.evaluation import generation, predictions  # noqa: E402
+from harness.evaluation import generation, greedy, predictions  # noqa: E402
 from harness.metrics import Metric, MetricResult  # noqa: E402
 from harness.tasks import DataSource, Example, Task  # noqa: E402
 
@@ -112,8 +112,11 @@ def test_generate_keeps_input_order_and_reports_progress(model, tokenizer):
     batched = evaluation.generate(model, tokenizer, prompts, 4, ("\n",), 2, seen.append)
     alone = [evaluation.generate(model, tokenizer, [p], 4, ("\n",), 1)[0] for p in prompts]
     assert batched == alone
-    assert seen == [2, 2, 1]
+    assert sum(seen) == 5 and all(n > 0 for n in seen)  # reported as prompts finish
     assert evaluation.generate(model, tokenizer, [], 4) == []
+    nothing = []
+    assert evaluation.generate(model, tokenizer, prompts, 0, (), 2, nothing.append) == [""] * 5
+    assert nothing == [5]
 
 
 @pytest.mark.gpu
@@ -205,9 +208,7 @@ def test_lean_loop_stops_at_eos_stop_strings_and_max_new_tokens(chatty, tokenize
     for stop in [(), ("\n",), ("###",)]:
         candidates = generation._stop_candidates(tokenizer, stop) if stop else None
         ids = [tokenizer(p)["input_ids"] for p in prompts]
-        tokens = generation._greedy_batch(
-            chatty, tokenizer, ids, 12, stop, candidates, frozenset({eos}), 3, "cpu"
-        )
+        tokens = greedy.greedy_tokens(chatty, tokenizer, ids, 12, stop, candidates, frozenset({eos}), 3, 8)
         reasons = {"eos": 0, "stop": 0, "max": 0}
         for row in tokens:
             assert len(row) <= 12 and eos not in row
@@ -224,8 +225,8 @@ def test_lean_loop_stops_at_eos_stop_strings_and_max_new_tokens(chatty, tokenize
         assert reasons["stop"] > 0 or not stop
 
 
-def test_finished_rows_leave_the_batch(chatty, tokenizer):
-    """Decode steps run only on the rows still generating."""
+def _decode_rows(model, run) -> list[int]:
+    """The number of rows of each decode step (one input token per row) while ``run()`` runs."""
     rows = []
 
     def record(module, args, kwargs):
@@ -233,12 +234,45 @@ def test_finished_rows_leave_the_batch(chatty, tokenizer):
         if ids.shape[1] == 1:
             rows.append(ids.shape[0])
 
-    handle = chatty.register_forward_pre_hook(record, with_kwargs=True)
+    handle = model.register_forward_pre_hook(record, with_kwargs=True)
     try:
-        evaluation.generate(chatty, tokenizer, _prompts(16, seed=11), 12, ("\n",), 16)
+        run()
     finally:
         handle.remove()
+    return rows
+
+
+def test_finished_rows_leave_the_batch(chatty, tokenizer):
+    """Decode steps run only on the rows still generating."""
+    rows = _decode_rows(
+        chatty, lambda: evaluation.generate(chatty, tokenizer, _prompts(16, seed=11), 12, ("\n",), 16)
+    )
     assert rows[0] <= 16 and rows == sorted(rows, reverse=True) and rows[-1] < rows[0]
+
+
+def test_waiting_prompts_join_a_shrunken_batch(chatty, tokenizer, monkeypatch):
+    """Continuous batching: once half the rows have finished, the next prompts are prefilled and
+    join the running batch (its row count goes back up), never beyond the batch size; the
+    predictions are those of ``model.generate`` on separate batches (the matching test above)."""
+    prompts = _prompts(40, seed=16)
+    reference = generation._generate_hf(chatty, tokenizer, prompts, 40, ("\n",), 8)
+    _no_fallback(monkeypatch)
+    outputs = []
+    rows = _decode_rows(
+        chatty, lambda: outputs.extend(evaluation.generate(chatty, tokenizer, prompts, 40, ("\n",), 8))
+    )
+    assert outputs == reference
+    assert max(rows) <= 8
+    joins = [i for i in range(1, len(rows)) if rows[i] > rows[i - 1]]
+    assert joins  # rows that joined a running batch
+    monkeypatch.setattr(greedy, "REFILL_AT", 0.0)  # a batch runs to its end before the next starts
+    separate = _decode_rows(chatty, lambda: evaluation.generate(chatty, tokenizer, prompts, 40, ("\n",), 8))
+    assert len(rows) < len(separate)  # fewer decode steps with joins
+    assert sum(rows) == sum(separate)  # the same tokens decoded: no step is spent on a finished row
+    monkeypatch.setattr(greedy, "REFILL_AT", 0.5)
+    monkeypatch.setattr(greedy, "_joinable", lambda cache: False)  # a sliding-window cache, say
+    unjoinable = _decode_rows(chatty, lambda: evaluation.generate(chatty, tokenizer, prompts, 40, ("\n",), 8))
+    assert unjoinable == separate
 
 
 def test_shared_prompt_prefix_runs_once(model, tokenizer):
@@ -475,3 +509,24 @@ def test_scored_computes_the_task_metrics_on_predictions():
     assert result.scores["exact"].per_example == [1.0, 0.0, 1.0]
     assert (result.prompts, result.predictions) == (made.prompts, made.predictions)
     assert (result.scoring, result.choice_logprobs) == ("loglik", made.choice_logprobs)
+
+
+def test_the_joined_cache_does_not_grow_with_the_number_of_prompts(chatty, tokenizer, monkeypatch):
+    """Positions only rows that have left attended to are cut when others join: over 120 prompts
+    in batches of 4 the cache stays within the longest prompt plus twice ``max_new_tokens``."""
+    prompts = _prompts(120, seed=17)
+    widths = []
+
+    def record(module, args, kwargs):
+        if kwargs["input_ids"].shape[1] == 1 and kwargs.get("attention_mask") is not None:
+            widths.append(kwargs["attention_mask"].shape[1])
+
+    reference = generation._generate_hf(chatty, tokenizer, prompts, 20, ("\n",), 4)
+    _no_fallback(monkeypatch)
+    handle = chatty.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        assert evaluation.generate(chatty, tokenizer, prompts, 20, ("\n",), 4) == reference
+    finally:
+        handle.remove()
+    longest = max(len(tokenizer(p)["input_ids"]) for p in prompts)
+    assert widths and max(widths) <= longest + 2 * 20

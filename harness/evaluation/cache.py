@@ -123,6 +123,7 @@ PREDICTION_MODULES = (
     "harness.models.loading",
     "harness.evaluation.forward",
     "harness.evaluation.generation",
+    "harness.evaluation.greedy",
     "harness.evaluation.loglik",
     "harness.evaluation.predictions",
 )

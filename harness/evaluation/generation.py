@@ -3,11 +3,11 @@ the fallback for models it cannot drive and as the reference its tests compare w
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Callable, Collection, Sequence
 
-from harness.evaluation.forward import _forward_parameters, cache_argument, returned_cache
+from harness.evaluation.forward import _forward_parameters, cache_argument
+from harness.evaluation.greedy import greedy_tokens
 from harness.tasks.prompting import truncate_at_stop
 
 
@@ -26,8 +26,9 @@ def generate(
     end-of-turn token, say).
 
     Prompts are sorted by length (longest first, so memory peaks early and padding is minimal)
-    and batched with left padding; results come back in input order. Each batch is decoded by a
-    lean greedy loop over the model's KV cache instead of ``model.generate``:
+    and decoded with left padding by a lean greedy loop over the model's KV cache
+    (:func:`harness.evaluation.greedy.greedy_tokens`) instead of ``model.generate``; results
+    come back in input order. ``on_batch(n)`` is called as ``n`` prompts finish.
 
     * one prefill forward over the padded prompts (position ids ``cumsum(mask) - 1``, clamped
       at 0, exactly as ``generate`` derives them; only the last position's logits computed),
@@ -41,7 +42,10 @@ def generate(
     * a row is finished when it produces EOS, when its text so far contains a stop string, or
       after ``max_new_tokens`` tokens, and finished rows are **dropped** from the batch (the KV
       cache, attention mask and positions are index-selected), so no forward pass is spent on
-      them; the loop ends when no row is left;
+      them; once the batch has shrunk to half of ``batch_size``, the next prompts are prefilled
+      and **join** it (continuous batching: their cache is left-padded to the running one's
+      length, or the running one to theirs), so decode steps run on full batches rather than
+      on each batch's tail of long answers;
     * stop strings are checked by token id: a precomputed table (per tokenizer and stop strings)
       of the tokens that can complete a stop string (see :func:`_stop_candidates`); only rows
       whose new token is in it have their text decoded and searched. Stop strings for which no
@@ -71,145 +75,41 @@ def generate(
             model, tokenizer, prompts, max_new_tokens, stop, batch_size, on_batch, end_ids=end_ids
         )
     stop_strings = tuple(s for s in stop if s)
+    if max_new_tokens <= 0:
+        if on_batch is not None:
+            on_batch(len(prompts))
+        return [""] * len(prompts)
     encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-    outputs: list[str] = [""] * len(prompts)
     device = next(model.parameters()).device
     candidates = _stop_candidates(tokenizer, stop_strings) if stop_strings else None
     if candidates is not None and candidates.device != device:
         candidates = candidates.to(device)
-    eos_ids = end_of_sequence_ids(model, tokenizer) | frozenset(end_ids)
     eos_id = tokenizer.eos_token_id
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = eos_id if eos_id is not None else 0
-    lean = True
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch_ids = [encoded[i] for i in rows]
-        tokens = None
-        if max_new_tokens > 0 and lean:
-            tokens = _greedy_batch(
-                model, tokenizer, batch_ids, max_new_tokens, stop_strings, candidates, eos_ids, pad_id, device
-            )
-            lean = tokens is not None
-        if tokens is not None:
-            texts = [
-                truncate_at_stop(text, stop_strings)
-                for text in tokenizer.batch_decode(tokens, skip_special_tokens=True)
-            ]
-        elif max_new_tokens > 0:  # the model returned no KV cache: let ``generate`` do it
-            texts = _generate_hf(
-                model, tokenizer, [prompts[i] for i in rows], max_new_tokens, stop, len(rows), end_ids=end_ids
-            )
-        else:
-            texts = [""] * len(rows)
-        for index, text in zip(rows, texts, strict=True):
-            outputs[index] = text
-        if on_batch is not None:
-            on_batch(len(rows))
-    return outputs
-
-
-def _greedy_batch(
-    model, tokenizer, batch_ids, max_new_tokens, stop_strings, candidates, eos_ids, pad_id, device
-):
-    """The greedy new tokens of each prompt of one batch (EOS not included), or ``None`` when
-    the model returns no KV cache; see :func:`generate`."""
-    import torch
-
-    size = len(batch_ids)
-    cache_arg = cache_argument(model)
-    # The token prefix every prompt of the batch shares (a task's instruction, say) runs once,
-    # as one row, and its KV cache is copied to every row; each prompt always keeps at least
-    # its last token in its own part, whose logits give the first new token.
-    shared = len(os.path.commonprefix(batch_ids)) if size > 1 else 0
-    shared = max(0, min(shared, min(len(ids) for ids in batch_ids) - 1))
-    if shared < _MIN_SHARED_PREFIX:
-        shared = 0
-    parts = [ids[shared:] for ids in batch_ids]
-    width = max(1, max(len(ids) for ids in parts))  # an all-empty batch: one padded column
-    input_ids = torch.full((size, width), pad_id, dtype=torch.long)
-    mask = torch.ones((size, shared + width), dtype=torch.long)
-    mask[:, shared:] = 0
-    for row, ids in enumerate(parts):
-        if ids:
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            mask[row, shared + width - len(ids) :] = 1
-    # Position ids as ``generate`` derives them: cumsum(mask) - 1, 0 on padding (left, or
-    # between the shared prefix and a shorter prompt's own part).
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
-    # As in ``generate``: without padding the mask is dropped (no mask to build at each step).
-    mask = mask.to(device) if not bool(mask.all()) else None
-    generated: list[list[int]] = [[] for _ in range(size)]
-    active = list(range(size))  # batch row -> prompt row of the current (shrinking) batch
-    with torch.inference_mode():
-        cache = None
-        if shared:
-            out = model(
-                input_ids=torch.tensor([batch_ids[0][:shared]], dtype=torch.long, device=device),
-                position_ids=torch.arange(shared, device=device)[None],
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            cache = returned_cache(out)
-            if cache is None or not hasattr(cache, "reorder_cache"):
-                return None  # e.g. a training-mode model with gradient checkpointing
-            cache.reorder_cache(torch.zeros(size, dtype=torch.long, device=device))
-        out = model(
-            input_ids=input_ids.to(device),
-            attention_mask=mask,
-            position_ids=positions.to(device),
-            use_cache=True,
-            logits_to_keep=1,
-            **{cache_arg: cache},
+    tokens = greedy_tokens(
+        model,
+        tokenizer,
+        [encoded[i] for i in order],
+        max_new_tokens,
+        stop_strings,
+        candidates,
+        end_of_sequence_ids(model, tokenizer) | frozenset(end_ids),
+        pad_id,
+        batch_size,
+        on_batch,
+    )
+    if tokens is None:  # the model returned no KV cache: let ``generate`` do it
+        return _generate_hf(
+            model, tokenizer, prompts, max_new_tokens, stop, batch_size, on_batch, end_ids=end_ids
         )
-        cache = returned_cache(out)
-        if cache is None or not hasattr(cache, "reorder_cache"):
-            return None  # e.g. a training-mode model with gradient checkpointing
-        next_positions = positions[:, -1:].to(device) + 1
-        for step in range(max_new_tokens):
-            new = out.logits[:, -1].argmax(dim=-1)
-            new_list = new.tolist()
-            for row, token in zip(active, new_list, strict=True):
-                generated[row].append(token)
-            if step == max_new_tokens - 1:
-                break
-            finished = [i for i, token in enumerate(new_list) if token in eos_ids]
-            if stop_strings:
-                if candidates is None:  # no sound token filter: search every row's text
-                    check = range(len(active))
-                else:
-                    check = torch.isin(new, candidates).nonzero().flatten().tolist()
-                for i in check:
-                    if new_list[i] not in eos_ids:
-                        text = tokenizer.decode(generated[active[i]], skip_special_tokens=True)
-                        if any(s in text for s in stop_strings):
-                            finished.append(i)
-            if finished:
-                if len(finished) == len(active):
-                    break
-                done = set(finished)
-                keep = [i for i in range(len(active)) if i not in done]
-                active = [active[i] for i in keep]
-                index = torch.tensor(keep, dtype=torch.long, device=device)
-                cache.reorder_cache(index)
-                new = new[index]
-                next_positions = next_positions[index]
-                if mask is not None:
-                    mask = mask[index]
-            if mask is not None:
-                mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            out = model(
-                input_ids=new[:, None],
-                attention_mask=mask,
-                position_ids=next_positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **{cache_arg: cache},
-            )
-            next_positions = next_positions + 1
-    return [tokens[:-1] if tokens and tokens[-1] in eos_ids else tokens for tokens in generated]
+    outputs: list[str] = [""] * len(prompts)
+    texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
+    for index, text in zip(order, texts, strict=True):
+        outputs[index] = truncate_at_stop(text, stop_strings)
+    return outputs
 
 
 def end_of_sequence_ids(model, tokenizer) -> frozenset[int]:
@@ -324,9 +224,6 @@ def _lean_decoding_supported(model) -> bool:
             return False
     return True
 
-
-# A shorter shared prefix is not worth its extra forward pass.
-_MIN_SHARED_PREFIX = 4
 
 # tokenizer -> {(vocabulary size, stop strings): candidate token ids}
 _STOP_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
