@@ -184,6 +184,15 @@ def evaluation_section(tuned_dir: Path, args) -> dict:
     harness(warm_up)
     harness_s, harness_all, harness_out = eval_speed.timed(lambda: harness(workload), args.repeats)
     log(f"evaluation: harness {count / harness_s:.1f} examples/s")
+    from harness.evaluation import greedy
+
+    refill_at, greedy.REFILL_AT = greedy.REFILL_AT, 0.0  # continuous batching off: batch by batch
+    try:
+        separate_s, separate_all, separate_out = eval_speed.timed(lambda: harness(workload), args.repeats)
+    finally:
+        greedy.REFILL_AT = refill_at
+    log(f"evaluation: harness without joins {count / separate_s:.1f} examples/s")
+    joined_same = eval_speed.agreement(harness_out, separate_out, workload)[0]
     if cuda:
         torch.cuda.empty_cache()
 
@@ -213,6 +222,9 @@ def evaluation_section(tuned_dir: Path, args) -> dict:
         "lm_eval_seconds_all": [round(t, 3) for t in lm_eval_all],
         "lm_eval_examples_per_s": round(count / lm_eval_s, 1),
         "harness_vs_lm_eval": round(lm_eval_s / harness_s, 3),
+        "harness_without_joins_seconds_all": [round(t, 3) for t in separate_all],
+        "joins_speedup": round(separate_s / harness_s, 3),
+        "joins_identical_predictions": f"{joined_same}/{total}",
         "identical_predictions": f"{same}/{total}",
         "mismatches": mismatches[:5],
     }
@@ -363,6 +375,7 @@ def summary(result: dict) -> dict:
         "peak_memory_gib": {k: r.get("peak_memory_gib") for k, r in runs.items()},
         "train_set_loss": {k: r.get("train_set_loss") for k, r in runs.items()},
         "evaluation_harness_vs_lm_eval": evaluation.get("harness_vs_lm_eval"),
+        "evaluation_joins_speedup": evaluation.get("joins_speedup"),
         "evaluation_examples_per_s": {
             "harness": evaluation.get("harness_examples_per_s"),
             "lm_eval": evaluation.get("lm_eval_examples_per_s"),

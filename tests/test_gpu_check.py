@@ -37,5 +37,6 @@ def test_gpu_check_cpu_smoke_runs_every_section(tmp_path):
     evaluation = result["sections"]["evaluation"]
     assert evaluation["examples"] == 24 and evaluation["harness_examples_per_s"] > 0
     assert evaluation["identical_predictions"].endswith("/24")
+    assert evaluation["joins_identical_predictions"] == "24/24" and evaluation["joins_speedup"] > 0
     summary = json.loads(done.stdout)
     assert summary["errors"] == {} and summary["training_harness_vs_trl"] > 0
