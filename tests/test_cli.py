@@ -112,6 +112,26 @@ def test_console_script_is_installed(tmp_path):
     assert all(name in result.stdout for name in ("sentiment", "summarization", "translation"))
 
 
+def test_the_console_script_returns_main_exit_code_with_objects_frozen(monkeypatch):
+    """``harness`` runs :func:`cli.console`: main's exit code, after ``gc.freeze()`` (the final
+    garbage collections at exit then skip what the imports created); main alone freezes nothing."""
+    import gc
+    import tomllib
+
+    from harness import cli
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts["harness"] == "harness.cli:console"
+    gc.unfreeze()
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    try:
+        assert cli.console() == 3
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert main(["tasks", "list"]) == 0 and gc.get_freeze_count() == 0
+
+
 # --- in-process listings ---------------------------------------------------------------------------
 
 
