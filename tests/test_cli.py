@@ -112,9 +112,10 @@ def test_console_script_is_installed(tmp_path):
     assert all(name in result.stdout for name in ("sentiment", "summarization", "translation"))
 
 
-def test_the_console_script_returns_main_exit_code_with_objects_frozen(monkeypatch):
-    """``harness`` runs :func:`cli.console`: main's exit code, after ``gc.freeze()`` (the final
-    garbage collections at exit then skip what the imports created); main alone freezes nothing."""
+def test_the_console_script_tunes_the_garbage_collector(monkeypatch):
+    """``harness`` runs :func:`cli.console`: main's exit code, with a larger first collection
+    threshold and ``gc.freeze()`` before exit (the final collections then skip what the imports
+    created); main alone changes neither."""
     import gc
     import tomllib
 
@@ -123,12 +124,14 @@ def test_the_console_script_returns_main_exit_code_with_objects_frozen(monkeypat
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
     assert scripts["harness"] == "harness.cli:console"
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     monkeypatch.setattr(cli, "main", lambda: 3)
     try:
         assert cli.console() == 3
-        assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == cli.GC_THRESHOLD
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     assert main(["tasks", "list"]) == 0 and gc.get_freeze_count() == 0
 
 
