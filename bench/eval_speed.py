@@ -377,7 +377,7 @@ def versions() -> dict:
 
 
 def harness_source_state() -> dict:
-    """Which harness code was measured: its path, git commit and changes, hash of the generation loop."""
+    """Which harness code was measured: its path, git commit and changes, hashes of the decoding code."""
     import harness
 
     package = Path(harness.__file__).resolve().parent
@@ -390,13 +390,16 @@ def harness_source_state() -> dict:
         return proc.stdout.strip() if proc.returncode == 0 else None
 
     changes = git("status", "--porcelain", "--", ".")
-    generation = (package / "evaluation" / "generation.py").read_bytes()
-    return {
+    state = {
         "package": str(package),
         "commit": git("rev-parse", "HEAD"),
         "uncommitted_harness_files": None if changes is None else changes.splitlines(),
-        "generation_py_sha256": hashlib.sha256(generation).hexdigest(),
     }
+    for name in ("generation.py", "greedy.py"):
+        path = package / "evaluation" / name
+        if path.exists():
+            state[name.replace(".", "_") + "_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return state
 
 
 def print_table(rows: list[dict], reference_rate: dict[str, float]) -> str:
