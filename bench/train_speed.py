@@ -519,11 +519,14 @@ def one_run(
 
 
 def summarize(records: list[dict], variants: list[str]) -> dict:
-    """Per variant: median speed over repeats; losses and metrics from the first repeat."""
+    """Per variant: median speed over all runs (every seed and repeat); losses and metrics from
+    the first repeat of the first seed, and the train-set loss of every seed (mean, spread)."""
     summary = {}
     for variant in variants:
         runs = [r for r in records if r["variant"] == variant]
         first = runs[0]
+        by_seed = {r["seed"]: r["train_set_loss"] for r in reversed(runs)}  # the first repeat's
+        seed_losses = [by_seed[seed] for seed in sorted(by_seed)]
         summary[variant] = {
             "repeats": len(runs),
             "real_tokens_per_s": statistics.median(r["real_tokens_per_s"] for r in runs),
@@ -539,9 +542,28 @@ def summarize(records: list[dict], variants: list[str]) -> dict:
             "padding_fraction": first["padding_fraction"],
             "final_loss_last10pct": first["final_loss_last10pct"],
             "train_set_loss": first["train_set_loss"],
+            "train_set_loss_by_seed": dict(sorted(by_seed.items())),
+            "train_set_loss_mean": round(statistics.fmean(seed_losses), 4),
+            "train_set_loss_stdev": round(statistics.stdev(seed_losses), 4) if len(seed_losses) > 1 else None,
             "after": first.get("after"),
         }
     return summary
+
+
+def loss_gap_over_seeds(h: dict, t: dict) -> dict:
+    """harness's train-set loss relative to another trainer's, seed by seed (same seed = same
+    initial weights and hyperparameters, different batch order), with the mean and its standard
+    error: a single seed cannot tell a real gap from the noise of the batch order."""
+    seeds = sorted(set(h["train_set_loss_by_seed"]) & set(t["train_set_loss_by_seed"]))
+    gaps = [h["train_set_loss_by_seed"][s] / t["train_set_loss_by_seed"][s] - 1 for s in seeds]
+    mean = statistics.fmean(gaps)
+    stderr = statistics.stdev(gaps) / math.sqrt(len(gaps)) if len(gaps) > 1 else None
+    return {
+        "seeds": seeds,
+        "train_set_loss_gap_by_seed": [round(g, 4) for g in gaps],
+        "train_set_loss_gap_mean": round(mean, 4),
+        "train_set_loss_gap_stderr": round(stderr, 4) if stderr is not None else None,
+    }
 
 
 def comparisons(summary: dict) -> dict:
@@ -564,6 +586,16 @@ def comparisons(summary: dict) -> dict:
             # single-task), so the like-for-like loss is the final model's loss on the training set
             "met_by_train_set_loss": bool(speedup >= TARGET_SPEEDUP and abs(set_gap) <= LOSS_TOLERANCE),
             "met_by_last10pct_step_loss": bool(speedup >= TARGET_SPEEDUP and abs(loss_gap) <= LOSS_TOLERANCE),
+            **loss_gap_over_seeds(h, t),
+        }
+    if "harness" in summary and "trl-padding-free" in summary:
+        h, t = summary["harness"], summary["trl-padding-free"]
+        out["harness_vs_trl_padding_free"] = {
+            "speedup_real_tokens_per_s": round(h["real_tokens_per_s"] / t["real_tokens_per_s"], 3),
+            "speedup_real_tokens_per_cpu_s": round(
+                h["real_tokens_per_cpu_s"] / t["real_tokens_per_cpu_s"], 3
+            ),
+            **loss_gap_over_seeds(h, t),
         }
     if "harness" in summary and "trainer" in summary:
         h, p = summary["harness"], summary["trainer"]
@@ -620,6 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: available cores)")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved repeats; speed = median")
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds (batch order); losses reported per seed and mean"
+    )
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"from {', '.join(VARIANTS)}")
     parser.add_argument("--no-eval", action="store_true", help="skip the after-tuning evaluation")
     parser.add_argument(
@@ -672,13 +707,17 @@ def main(argv: list[str] | None = None) -> int:
     presets = plugins.presets(plugins.make_plugin_manager())
     install_trainer_patches()
 
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     records = []
     started = time.perf_counter()
-    for repeat in range(args.repeats):
+    rounds = [(seed, repeat) for seed in seeds for repeat in range(args.repeats)]
+    for turn, (seed, repeat) in enumerate(rounds):
+        config.seed = hp["seed"] = seed
         # rotate the order so that no trainer always runs first (warm caches) or last
-        order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
+        order = variants[turn % len(variants) :] + variants[: turn % len(variants)]
         for variant in order:
-            print(f"[repeat {repeat + 1}/{args.repeats}] {variant} ...", file=sys.stderr, flush=True)
+            where = f"seed {seed}, repeat {repeat + 1}/{args.repeats}"
+            print(f"[{where}] {variant} ...", file=sys.stderr, flush=True)
             record = one_run(
                 variant,
                 workload,
@@ -688,10 +727,10 @@ def main(argv: list[str] | None = None) -> int:
                 total_steps,
                 presets,
                 threads,
-                evaluate=(repeat == 0 and not args.no_eval),
-                profile_dir=args.profile if repeat == 0 else None,
+                evaluate=(turn == 0 and not args.no_eval),
+                profile_dir=args.profile if turn == 0 else None,
             )
-            record["repeat"] = repeat
+            record["repeat"], record["seed"] = repeat, seed
             print(
                 f"    {record['real_tokens_per_s']:.0f} real tok/s, {record['train_seconds']:.1f} s, "
                 f"loss {record['final_loss_last10pct']:.4f}, load {record['load_average_after']}",
@@ -731,6 +770,7 @@ def main(argv: list[str] | None = None) -> int:
             "prompt_template": config.prompt_template,
             "total_steps": total_steps,
             **hp,
+            "seeds": seeds,
         },
         "summary": summary,
         "comparison": comparison,
