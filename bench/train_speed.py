@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 VARIANTS = (
     "harness",
+    "harness-trl-order",
     "trl",
     "trainer",
     "trainer-grouped",
@@ -69,8 +70,10 @@ VARIANTS = (
     "trl-padding-free",
 )
 DEFAULT_VARIANTS = ("harness", "trl", "trainer")
-TARGET_SPEEDUP = 1.3  # harness real tokens/s >= 1.3x TRL's ...
-LOSS_TOLERANCE = 0.02  # ... at a final loss within 2%
+TARGET_SPEEDUP = 2.0  # issue 13: harness real tokens per CPU-second >= 2x TRL's ...
+# ... at an equal or lower train-set loss: the mean relative gap over seeds at most this many
+# standard errors above zero (a smaller gap is the noise of the batch order, not a worse trainer)
+LOSS_NOISE_STDERRS = 2.0
 
 
 # ------------------------------------------------------------------------------- measurement
@@ -241,9 +244,20 @@ def training_args_kwargs(hp: dict, total_steps: int) -> dict:
     )
 
 
-def run_harness(loaded, examples, config, workdir: Path):
+def run_harness(loaded, examples, config, workdir: Path, same_order_as_trl: bool = False):
+    """``fine_tune``; with ``same_order_as_trl`` the examples are handed over in the order that
+    harness's own seeded shuffle turns back into ``examples``, so that the Trainer's sampler (same
+    seed as TRL's) draws exactly TRL's batches: the loss curves then differ only by rounding."""
     from harness.training import fine_tune
+    from harness.training.batching import shuffled
 
+    if same_order_as_trl:
+        positions = shuffled(range(len(examples)), config.seed)  # shuffled[i] = input[positions[i]]
+        handed = [None] * len(examples)
+        for i, position in enumerate(positions):
+            handed[position] = examples[i]
+        assert shuffled(handed, config.seed) == list(examples)
+        examples = handed
     model, result = fine_tune(loaded, examples, config, workdir / "model")
     return model, {"steps": result.steps}
 
@@ -471,8 +485,8 @@ def one_run(
         metered(loaded.model, profile_path) as meter,
     ):
         workdir = Path(tmp)
-        if variant == "harness":
-            model, info = run_harness(loaded, examples, config, workdir)
+        if variant.startswith("harness"):
+            model, info = run_harness(loaded, examples, config, workdir, variant == "harness-trl-order")
         elif variant.startswith("trl"):
             model, info = run_trl(loaded, examples, config, workdir, hp, total_steps, variant)
         elif variant.startswith("trainer"):
@@ -566,27 +580,41 @@ def loss_gap_over_seeds(h: dict, t: dict) -> dict:
     }
 
 
-def comparisons(summary: dict) -> dict:
+def comparisons(summary: dict, records: list[dict]) -> dict:
     out = {}
     if "harness" in summary and "trl" in summary:
         h, t = summary["harness"], summary["trl"]
         speedup = h["real_tokens_per_s"] / t["real_tokens_per_s"]
+        cpu_speedup = h["real_tokens_per_cpu_s"] / t["real_tokens_per_cpu_s"]
         loss_gap = h["final_loss_last10pct"] / t["final_loss_last10pct"] - 1
         set_gap = h["train_set_loss"] / t["train_set_loss"] - 1
+        seeds = loss_gap_over_seeds(h, t)
+        noise = LOSS_NOISE_STDERRS * (seeds["train_set_loss_gap_stderr"] or 0.0)
         out["harness_vs_trl"] = {
             "speedup_real_tokens_per_s": round(speedup, 3),
-            "speedup_real_tokens_per_cpu_s": round(
-                h["real_tokens_per_cpu_s"] / t["real_tokens_per_cpu_s"], 3
-            ),
+            "speedup_real_tokens_per_cpu_s": round(cpu_speedup, 3),
             "wall_time_ratio": round(t["train_seconds"] / h["train_seconds"], 3),
             "final_loss_relative_gap": round(loss_gap, 4),
             "train_set_loss_relative_gap": round(set_gap, 4),
-            "target": f">= {TARGET_SPEEDUP}x real tokens/s at final loss within {LOSS_TOLERANCE:.0%}",
-            # the step-loss tail depends on which batches come last (length-grouped batches are
-            # single-task), so the like-for-like loss is the final model's loss on the training set
-            "met_by_train_set_loss": bool(speedup >= TARGET_SPEEDUP and abs(set_gap) <= LOSS_TOLERANCE),
-            "met_by_last10pct_step_loss": bool(speedup >= TARGET_SPEEDUP and abs(loss_gap) <= LOSS_TOLERANCE),
-            **loss_gap_over_seeds(h, t),
+            **seeds,
+            "target": f">= {TARGET_SPEEDUP}x real tokens per CPU-second at an equal or lower train-set "
+            f"loss (mean gap over seeds <= {LOSS_NOISE_STDERRS:g} standard errors)",
+            # the step-loss tail depends on which batches come last, so the like-for-like loss is
+            # the final model's loss on the training set, over several seeds (batch orders)
+            "met": bool(cpu_speedup >= TARGET_SPEEDUP and seeds["train_set_loss_gap_mean"] <= noise),
+        }
+    if "harness-trl-order" in summary and "trl" in summary:
+        # identical batches: the loss curves must agree up to rounding (TRL's chunked LM head)
+        curves = {(r["variant"], r["seed"]): r["loss_curve"] for r in records if r["repeat"] == 0}
+        gaps = [
+            max(abs(a - b) for a, b in zip(curves[("harness-trl-order", seed)], curve, strict=True))
+            for (variant, seed), curve in curves.items()
+            if variant == "trl" and ("harness-trl-order", seed) in curves
+        ]
+        same = summary["harness-trl-order"]
+        out["harness_in_trl_order_vs_trl"] = {
+            "max_step_loss_difference": round(max(gaps), 5) if gaps else None,
+            **loss_gap_over_seeds(same, summary["trl"]),
         }
     if "harness" in summary and "trl-padding-free" in summary:
         h, t = summary["harness"], summary["trl-padding-free"]
@@ -740,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append(record)
 
     summary = summarize(records, variants)
-    comparison = comparisons(summary)
+    comparison = comparisons(summary, records)
     task_names = [t.name for t in workload.tasks]
     print()
     print_table(summary, comparison, task_names)
