@@ -12,8 +12,10 @@ checkpointing). They differ only in how each one batches and runs the data:
 * ``trainer``  -- ``transformers.Trainer`` with harness's tokenization and
   ``DataCollatorForSeq2Seq`` (right padding, labels padded with -100), random order.
 
-Optional variants (``--variants``): ``trainer-varlen`` (plain Trainer, random order, padding-free
-flattened batches with a per-example SDPA attention: a prototype, not harness),
+Optional variants (``--variants``): ``harness-trl-order`` (harness handed the examples so that
+its batches are exactly TRL's: the loss curves must then agree up to rounding),
+``trainer-varlen`` (plain Trainer, random order, padding-free flattened batches with a
+per-example SDPA attention: a prototype, not harness),
 ``trainer-grouped`` (plain Trainer + ``group_by_length``), ``trainer-bucketed`` and
 ``trainer-bucketed-tokennorm`` (length-homogeneous batches in shuffled order), ``trl-bfd`` (TRL
 exact packing, ``packing_strategy="bfd"``, padding-free position_ids rows) and ``trl-padding-free``.
@@ -33,6 +35,7 @@ Usage::
     python bench/train_speed.py                 # 3 epochs, torch threads = available cores
     python bench/train_speed.py --repeats 3     # interleaved repeats, median speed reported
     python bench/train_speed.py --threads 1 --variants harness,trl,trainer,trl-bfd
+    python bench/train_speed.py --seeds 0,1,2,3,4   # one run per seed (batch order); loss per seed
 
 Results go to ``bench/results/train_speed-<date>-<commit>.json`` and a table is printed.
 """
