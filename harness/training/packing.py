@@ -263,6 +263,7 @@ class LastMLPOnLabelRows:
         self.model = base_model(model)
         self.mlp = last_mlp(model)
         self.rows = None  # positions kept in the current forward (1-D indices), or None: all
+        self.length: int | None = None  # the row's length those positions index
         self.width: int | None = None
         self.handles: list = []
 
@@ -286,10 +287,11 @@ class LastMLPOnLabelRows:
         keep = kwargs.get("logits_to_keep")
         is_mask = isinstance(keep, torch.Tensor) and keep.dtype == torch.bool and keep.dim() == 2
         self.rows = keep[0].nonzero().reshape(-1) if is_mask and keep.shape[0] == 1 else None
+        self.length = keep.shape[1] if self.rows is not None else None
 
     def _take_rows(self, module, args):
         hidden = args[0] if args else None
-        if self.rows is None or hidden is None or hidden.dim() != 3 or hidden.shape[0] != 1:
+        if self.rows is None or hidden is None or hidden.dim() != 3 or hidden.shape[:2] != (1, self.length):
             self.width = None
             return None
         self.width = hidden.shape[1]
