@@ -12,8 +12,10 @@ checkpointing). They differ only in how each one batches and runs the data:
 * ``trainer``  -- ``transformers.Trainer`` with harness's tokenization and
   ``DataCollatorForSeq2Seq`` (right padding, labels padded with -100), random order.
 
-Optional variants (``--variants``): ``trainer-varlen`` (plain Trainer, random order, padding-free
-flattened batches with a per-example SDPA attention: a prototype, not harness),
+Optional variants (``--variants``): ``harness-trl-order`` (harness handed the examples so that
+its batches are exactly TRL's: the loss curves must then agree up to rounding),
+``trainer-varlen`` (plain Trainer, random order, padding-free flattened batches with a
+per-example SDPA attention: a prototype, not harness),
 ``trainer-grouped`` (plain Trainer + ``group_by_length``), ``trainer-bucketed`` and
 ``trainer-bucketed-tokennorm`` (length-homogeneous batches in shuffled order), ``trl-bfd`` (TRL
 exact packing, ``packing_strategy="bfd"``, padding-free position_ids rows) and ``trl-padding-free``.
@@ -33,6 +35,7 @@ Usage::
     python bench/train_speed.py                 # 3 epochs, torch threads = available cores
     python bench/train_speed.py --repeats 3     # interleaved repeats, median speed reported
     python bench/train_speed.py --threads 1 --variants harness,trl,trainer,trl-bfd
+    python bench/train_speed.py --seeds 0,1,2,3,4   # one run per seed (batch order); loss per seed
 
 Results go to ``bench/results/train_speed-<date>-<commit>.json`` and a table is printed.
 """
@@ -59,6 +62,7 @@ sys.path.insert(0, str(ROOT))
 
 VARIANTS = (
     "harness",
+    "harness-trl-order",
     "trl",
     "trainer",
     "trainer-grouped",
@@ -69,8 +73,10 @@ VARIANTS = (
     "trl-padding-free",
 )
 DEFAULT_VARIANTS = ("harness", "trl", "trainer")
-TARGET_SPEEDUP = 1.3  # harness real tokens/s >= 1.3x TRL's ...
-LOSS_TOLERANCE = 0.02  # ... at a final loss within 2%
+TARGET_SPEEDUP = 2.0  # issue 13: harness real tokens per CPU-second >= 2x TRL's ...
+# ... at an equal or lower train-set loss: the mean relative gap over seeds at most this many
+# standard errors above zero (a smaller gap is the noise of the batch order, not a worse trainer)
+LOSS_NOISE_STDERRS = 2.0
 
 
 # ------------------------------------------------------------------------------- measurement
@@ -241,9 +247,20 @@ def training_args_kwargs(hp: dict, total_steps: int) -> dict:
     )
 
 
-def run_harness(loaded, examples, config, workdir: Path):
+def run_harness(loaded, examples, config, workdir: Path, same_order_as_trl: bool = False):
+    """``fine_tune``; with ``same_order_as_trl`` the examples are handed over in the order that
+    harness's own seeded shuffle turns back into ``examples``, so that the Trainer's sampler (same
+    seed as TRL's) draws exactly TRL's batches: the loss curves then differ only by rounding."""
     from harness.training import fine_tune
+    from harness.training.batching import shuffled
 
+    if same_order_as_trl:
+        positions = shuffled(range(len(examples)), config.seed)  # shuffled[i] = input[positions[i]]
+        handed = [None] * len(examples)
+        for i, position in enumerate(positions):
+            handed[position] = examples[i]
+        assert shuffled(handed, config.seed) == list(examples)
+        examples = handed
     model, result = fine_tune(loaded, examples, config, workdir / "model")
     return model, {"steps": result.steps}
 
@@ -471,8 +488,8 @@ def one_run(
         metered(loaded.model, profile_path) as meter,
     ):
         workdir = Path(tmp)
-        if variant == "harness":
-            model, info = run_harness(loaded, examples, config, workdir)
+        if variant.startswith("harness"):
+            model, info = run_harness(loaded, examples, config, workdir, variant == "harness-trl-order")
         elif variant.startswith("trl"):
             model, info = run_trl(loaded, examples, config, workdir, hp, total_steps, variant)
         elif variant.startswith("trainer"):
@@ -519,11 +536,14 @@ def one_run(
 
 
 def summarize(records: list[dict], variants: list[str]) -> dict:
-    """Per variant: median speed over repeats; losses and metrics from the first repeat."""
+    """Per variant: median speed over all runs (every seed and repeat); losses and metrics from
+    the first repeat of the first seed, and the train-set loss of every seed (mean, spread)."""
     summary = {}
     for variant in variants:
         runs = [r for r in records if r["variant"] == variant]
         first = runs[0]
+        by_seed = {r["seed"]: r["train_set_loss"] for r in reversed(runs)}  # the first repeat's
+        seed_losses = [by_seed[seed] for seed in sorted(by_seed)]
         summary[variant] = {
             "repeats": len(runs),
             "real_tokens_per_s": statistics.median(r["real_tokens_per_s"] for r in runs),
@@ -539,31 +559,74 @@ def summarize(records: list[dict], variants: list[str]) -> dict:
             "padding_fraction": first["padding_fraction"],
             "final_loss_last10pct": first["final_loss_last10pct"],
             "train_set_loss": first["train_set_loss"],
+            "train_set_loss_by_seed": dict(sorted(by_seed.items())),
+            "train_set_loss_mean": round(statistics.fmean(seed_losses), 4),
+            "train_set_loss_stdev": round(statistics.stdev(seed_losses), 4) if len(seed_losses) > 1 else None,
             "after": first.get("after"),
         }
     return summary
 
 
-def comparisons(summary: dict) -> dict:
+def loss_gap_over_seeds(h: dict, t: dict) -> dict:
+    """harness's train-set loss relative to another trainer's, seed by seed (same seed = same
+    initial weights and hyperparameters, different batch order), with the mean and its standard
+    error: a single seed cannot tell a real gap from the noise of the batch order."""
+    seeds = sorted(set(h["train_set_loss_by_seed"]) & set(t["train_set_loss_by_seed"]))
+    gaps = [h["train_set_loss_by_seed"][s] / t["train_set_loss_by_seed"][s] - 1 for s in seeds]
+    mean = statistics.fmean(gaps)
+    stderr = statistics.stdev(gaps) / math.sqrt(len(gaps)) if len(gaps) > 1 else None
+    return {
+        "seeds": seeds,
+        "train_set_loss_gap_by_seed": [round(g, 4) for g in gaps],
+        "train_set_loss_gap_mean": round(mean, 4),
+        "train_set_loss_gap_stderr": round(stderr, 4) if stderr is not None else None,
+    }
+
+
+def comparisons(summary: dict, records: list[dict]) -> dict:
     out = {}
     if "harness" in summary and "trl" in summary:
         h, t = summary["harness"], summary["trl"]
         speedup = h["real_tokens_per_s"] / t["real_tokens_per_s"]
+        cpu_speedup = h["real_tokens_per_cpu_s"] / t["real_tokens_per_cpu_s"]
         loss_gap = h["final_loss_last10pct"] / t["final_loss_last10pct"] - 1
         set_gap = h["train_set_loss"] / t["train_set_loss"] - 1
+        seeds = loss_gap_over_seeds(h, t)
+        noise = LOSS_NOISE_STDERRS * (seeds["train_set_loss_gap_stderr"] or 0.0)
         out["harness_vs_trl"] = {
             "speedup_real_tokens_per_s": round(speedup, 3),
-            "speedup_real_tokens_per_cpu_s": round(
-                h["real_tokens_per_cpu_s"] / t["real_tokens_per_cpu_s"], 3
-            ),
+            "speedup_real_tokens_per_cpu_s": round(cpu_speedup, 3),
             "wall_time_ratio": round(t["train_seconds"] / h["train_seconds"], 3),
             "final_loss_relative_gap": round(loss_gap, 4),
             "train_set_loss_relative_gap": round(set_gap, 4),
-            "target": f">= {TARGET_SPEEDUP}x real tokens/s at final loss within {LOSS_TOLERANCE:.0%}",
-            # the step-loss tail depends on which batches come last (length-grouped batches are
-            # single-task), so the like-for-like loss is the final model's loss on the training set
-            "met_by_train_set_loss": bool(speedup >= TARGET_SPEEDUP and abs(set_gap) <= LOSS_TOLERANCE),
-            "met_by_last10pct_step_loss": bool(speedup >= TARGET_SPEEDUP and abs(loss_gap) <= LOSS_TOLERANCE),
+            **seeds,
+            "target": f">= {TARGET_SPEEDUP}x real tokens per CPU-second at an equal or lower train-set "
+            f"loss (mean gap over seeds <= {LOSS_NOISE_STDERRS:g} standard errors)",
+            # the step-loss tail depends on which batches come last, so the like-for-like loss is
+            # the final model's loss on the training set, over several seeds (batch orders)
+            "met": bool(cpu_speedup >= TARGET_SPEEDUP and seeds["train_set_loss_gap_mean"] <= noise),
+        }
+    if "harness-trl-order" in summary and "trl" in summary:
+        # identical batches: the loss curves must agree up to rounding (TRL's chunked LM head)
+        curves = {(r["variant"], r["seed"]): r["loss_curve"] for r in records if r["repeat"] == 0}
+        gaps = [
+            max(abs(a - b) for a, b in zip(curves[("harness-trl-order", seed)], curve, strict=True))
+            for (variant, seed), curve in curves.items()
+            if variant == "trl" and ("harness-trl-order", seed) in curves
+        ]
+        same = summary["harness-trl-order"]
+        out["harness_in_trl_order_vs_trl"] = {
+            "max_step_loss_difference": round(max(gaps), 5) if gaps else None,
+            **loss_gap_over_seeds(same, summary["trl"]),
+        }
+    if "harness" in summary and "trl-padding-free" in summary:
+        h, t = summary["harness"], summary["trl-padding-free"]
+        out["harness_vs_trl_padding_free"] = {
+            "speedup_real_tokens_per_s": round(h["real_tokens_per_s"] / t["real_tokens_per_s"], 3),
+            "speedup_real_tokens_per_cpu_s": round(
+                h["real_tokens_per_cpu_s"] / t["real_tokens_per_cpu_s"], 3
+            ),
+            **loss_gap_over_seeds(h, t),
         }
     if "harness" in summary and "trainer" in summary:
         h, p = summary["harness"], summary["trainer"]
@@ -620,6 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: available cores)")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved repeats; speed = median")
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds (batch order); losses reported per seed and mean"
+    )
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"from {', '.join(VARIANTS)}")
     parser.add_argument("--no-eval", action="store_true", help="skip the after-tuning evaluation")
     parser.add_argument(
@@ -672,13 +738,17 @@ def main(argv: list[str] | None = None) -> int:
     presets = plugins.presets(plugins.make_plugin_manager())
     install_trainer_patches()
 
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     records = []
     started = time.perf_counter()
-    for repeat in range(args.repeats):
+    rounds = [(seed, repeat) for seed in seeds for repeat in range(args.repeats)]
+    for turn, (seed, repeat) in enumerate(rounds):
+        config.seed = hp["seed"] = seed
         # rotate the order so that no trainer always runs first (warm caches) or last
-        order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
+        order = variants[turn % len(variants) :] + variants[: turn % len(variants)]
         for variant in order:
-            print(f"[repeat {repeat + 1}/{args.repeats}] {variant} ...", file=sys.stderr, flush=True)
+            where = f"seed {seed}, repeat {repeat + 1}/{args.repeats}"
+            print(f"[{where}] {variant} ...", file=sys.stderr, flush=True)
             record = one_run(
                 variant,
                 workload,
@@ -688,10 +758,10 @@ def main(argv: list[str] | None = None) -> int:
                 total_steps,
                 presets,
                 threads,
-                evaluate=(repeat == 0 and not args.no_eval),
-                profile_dir=args.profile if repeat == 0 else None,
+                evaluate=(turn == 0 and not args.no_eval),
+                profile_dir=args.profile if turn == 0 else None,
             )
-            record["repeat"] = repeat
+            record["repeat"], record["seed"] = repeat, seed
             print(
                 f"    {record['real_tokens_per_s']:.0f} real tok/s, {record['train_seconds']:.1f} s, "
                 f"loss {record['final_loss_last10pct']:.4f}, load {record['load_average_after']}",
@@ -701,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append(record)
 
     summary = summarize(records, variants)
-    comparison = comparisons(summary)
+    comparison = comparisons(summary, records)
     task_names = [t.name for t in workload.tasks]
     print()
     print_table(summary, comparison, task_names)
@@ -731,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
             "prompt_template": config.prompt_template,
             "total_steps": total_steps,
             **hp,
+            "seeds": seeds,
         },
         "summary": summary,
         "comparison": comparison,

@@ -181,6 +181,36 @@ def test_label_only_logits_give_the_same_loss_and_gradients(random_llama, tiny_g
         torch.testing.assert_close(kept_grads[name], grad, atol=1e-6, rtol=1e-5, msg=name)
 
 
+@pytest.mark.parametrize("architecture", ["llama", "gpt2"])
+def test_last_mlp_on_label_rows_gives_the_same_loss_and_gradients(random_llama, tiny_gpt2, architecture):
+    """The last layer's MLP run on the label positions only (the rest of the row gets zeros, and
+    is dropped before the LM head) gives the loss and gradients of the MLP over the whole row."""
+    model = random_llama() if architecture == "llama" else tiny_gpt2(attn_implementation="sdpa")[0]
+    model.eval()  # no dropout: both passes compute the same function
+    mlp = packing.last_mlp(model)
+    assert mlp is not None
+    seen = []
+    mlp.register_forward_hook(lambda module, args, output: seen.append(args[0].shape[1]))  # rows it ran on
+    batch = features(seed=5)
+    inputs = packing.flatten_collator(label_logits_only=True)(batch)
+    runs = {}
+    for label_rows in (False, True):
+        attention = packing.TrainingAttention(model, packing.register(), label_rows=label_rows)
+        attention.enable()
+        try:
+            runs[label_rows] = loss_and_grads(model, dict(inputs))
+        finally:
+            attention.disable()
+    rows, kept = inputs["input_ids"].shape[1], int(inputs["logits_to_keep"].sum())
+    assert seen == [rows, kept] and kept < rows
+    (full_loss, full_grads, _), (cut_loss, cut_grads, _) = runs[False], runs[True]
+    torch.testing.assert_close(cut_loss, full_loss, atol=1e-6, rtol=1e-6)
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(cut_grads[name], grad, atol=1e-6, rtol=1e-5, msg=name)
+    loss_and_grads(model, flat(batch))  # disabled: the MLP sees the whole row again
+    assert seen[-1] == rows
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(random_llama):
     model = random_llama().train()
     batch = features()

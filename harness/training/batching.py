@@ -36,13 +36,14 @@ def choose_batching(model, loaded, train_cfg) -> Batching:
     """Padding-free rows with per-example attention when asked for and the model supports them,
     else right-padded batches."""
     attention, fallback = None, None
+    label_logits_only = packing.slices_logits(model)
     if train_cfg.padding_free:
         fallback = packing.unsupported_reason(model, train_cfg.max_length)
         if fallback is None:
             name = packing.attention_for(model, loaded.device, loaded.dtype)
-            attention = packing.TrainingAttention(model, name)
+            attention = packing.TrainingAttention(model, name, label_rows=label_logits_only)
     if attention:
-        collator = packing.flatten_collator(label_logits_only=packing.slices_logits(model))
+        collator = packing.flatten_collator(label_logits_only=label_logits_only)
     else:
         collator = make_collator(loaded.tokenizer.pad_token_id)
     return Batching(collator, attention, fallback)
