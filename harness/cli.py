@@ -37,6 +37,7 @@ EXIT_CODES = """exit codes:
 
 EPILOG = "\n\n".join((EXAMPLES, GATES, EXIT_CODES))
 LOG_WIDTH = 120  # columns of the output when it goes to a file or pipe
+GC_THRESHOLD = 10_000  # the collector's first threshold in the console script (see console())
 GATE_FAILED, INTERNAL_ERROR, INTERRUPTED = 1, 3, 130  # bad input: HarnessError.exit_code (2)
 
 
@@ -366,11 +367,10 @@ class RichProgress:
 
 def _live_values(fields: dict) -> str:
     """``loss 0.4123  learning_rate 2.9e-03`` (numbers compact, names as given)."""
-    parts = []
-    for name, value in fields.items():
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        parts.append(f"{name} {text}")
-    return "  ".join(parts)
+    texts = {
+        name: f"{value:.4g}" if isinstance(value, float) else str(value) for name, value in fields.items()
+    }
+    return "  ".join(f"{name} {text}" for name, text in texts.items())
 
 
 def _toml_string(value: str) -> str:
@@ -384,27 +384,16 @@ def _version() -> str:
 
 
 def console() -> int:
-    """The ``harness`` console script (and ``python -m harness.cli``): :func:`main`, with the
-    garbage collector tuned for a process that imports torch and transformers.
-
-    Only here: a process that calls :func:`main` itself (the tests do) collects as usual.
-    """
+    """The ``harness`` console script: :func:`main` with the garbage collector tuned (only here; tests
+    call main() in-process). A larger first threshold spares the ~8 full collections Python's default
+    (700) makes while torch and transformers are imported, ``gc.freeze()`` the final ones at exit
+    (atexit handlers still run): ~1-2 s a run (bench/README.md, "The process's start and exit")."""
     import gc
 
-    # Importing torch and transformers creates about a million long-lived objects, and with
-    # Python's default thresholds (700, 10, 10) the collector makes ~8 full passes over them
-    # during the imports (1.1 s of a 8 s `harness eval`, measured with gc.callbacks); a larger
-    # first threshold leaves none (0.5 s of collection in all). Cyclic garbage is still
-    # collected, a little later.
     gc.set_threshold(GC_THRESHOLD, 10, 10)
     code = main()
-    # At exit, Python's final collections walk every object the imports created (~1 s);
-    # freezing them skips that walk. atexit handlers, flushing and closing still run.
     gc.freeze()
     return code
-
-
-GC_THRESHOLD = 10_000
 
 
 if __name__ == "__main__":
