@@ -1,5 +1,5 @@
 """The ``harness`` command line: a thin layer over the Python API (:mod:`harness.api`), with
-rich progress bars (:class:`RichProgress`) and a summary table.
+rich progress bars and a summary table (:mod:`harness.reports.terminal`).
 
 Start-up stays light: torch and transformers are imported only by commands that need them.
 """
@@ -263,6 +263,7 @@ def _run(args, console) -> int:
     from harness import api, distributed
     from harness.config import load_config
     from harness.decisions.gates import parse_all
+    from harness.reports.terminal import RichProgress
 
     parse_all(cli_gates=args.gate)  # a malformed gate fails first (names are checked by the API)
     overrides, options = list(args.overrides), {}
@@ -322,55 +323,6 @@ def _outcome(args, console, results: dict, paths: dict) -> int:
     if args.json:
         print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))
     return code
-
-
-class RichProgress:
-    """:class:`harness.progress.Progress` as rich progress bars: one line per step (description,
-    bar, done/total, elapsed time), and the live values ``advance`` passes (loss, learning rate).
-    Use it as a context manager around the run."""
-
-    def __init__(self, console, disable: bool = False):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[live]}"),
-            console=console,
-            disable=disable,
-        )
-        self._ids: dict[str, int] = {}  # step key -> rich task id
-        self._unsized: set[str] = set()  # steps started without a total
-
-    def __enter__(self) -> RichProgress:
-        self._bars.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._bars.stop()
-
-    def start(self, key: str, description: str, total: int | None = None) -> None:
-        self._ids[key] = self._bars.add_task(description, total=total, live="")
-        if total is None:
-            self._unsized.add(key)
-
-    def advance(self, key: str, amount: int = 1, **fields: object) -> None:
-        live = {"live": _live_values(fields)} if fields else {}
-        self._bars.update(self._ids[key], advance=amount, **live)
-
-    def finish(self, key: str) -> None:
-        if key in self._unsized:  # a step of unknown length: show it complete
-            self._bars.update(self._ids[key], total=1, completed=1)
-
-
-def _live_values(fields: dict) -> str:
-    """``loss 0.4123  learning_rate 2.9e-03`` (numbers compact, names as given)."""
-    texts = {
-        name: f"{value:.4g}" if isinstance(value, float) else str(value) for name, value in fields.items()
-    }
-    return "  ".join(f"{name} {text}" for name, text in texts.items())
 
 
 def _toml_string(value: str) -> str:

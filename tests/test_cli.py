@@ -364,8 +364,8 @@ def test_argparse_errors_exit_2(capsys):
 def test_rich_progress_shows_steps_counts_and_live_values():
     from rich.console import Console
 
-    from harness.cli import RichProgress
     from harness.progress import step
+    from harness.reports.terminal import RichProgress
 
     console = Console(record=True, width=150, color_system=None, force_terminal=False)
     with RichProgress(console) as bars:
