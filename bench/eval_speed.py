@@ -241,21 +241,17 @@ def lm_eval_e2e(model: Path, workdir: Path, env, include: Path, names: dict[str,
     return wall, predictions, prompts, cmd
 
 
-CPU_TIMES: dict[int, list[float]] = {}  # id(times) -> the process CPU seconds of each call
-
-
 def timed(fn, repeats: int):
-    """(min seconds, all seconds, result of the last call) over ``repeats`` calls; the CPU
-    seconds of each call (``time.process_time``, which contention from other processes inflates
-    far less than wall time) are kept in :data:`CPU_TIMES` under ``id`` of the returned list."""
+    """(min wall seconds, all wall seconds, result of the last call, the CPU seconds of each call)
+    over ``repeats`` calls; CPU time (``time.process_time``) is inflated far less than wall time
+    by other processes."""
     times, cpu, result = [], [], None
     for _ in range(repeats):
         started, started_cpu = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
-    CPU_TIMES[id(times)] = cpu
-    return min(times), times, result
+    return min(times), times, result, cpu
 
 
 def harness_generate(loaded, workload, batch_size: int) -> dict[str, list[str]]:
@@ -459,13 +455,18 @@ def main(argv=None) -> int:
 
         log(f"harness generate(), batch {batch_size}, {args.repeats} repeats ...")
         harness_generate(loaded, warm, batch_size)
-        wall, times, reference = timed(lambda: harness_generate(loaded, workload, batch_size), args.repeats)
+
+        def ours():
+            return harness_generate(loaded, workload, batch_size)
+
+        wall, times, reference, cpu = timed(ours, args.repeats)
         rows.append(
             {
                 "system": f"harness generate() (batch {batch_size})",
                 "kind": "gen",
                 "wall_s": wall,
                 "times": times,
+                "cpu_times": cpu,
                 "identical": (n_examples, n_examples),
             }
         )
@@ -476,7 +477,7 @@ def main(argv=None) -> int:
         refill_at, greedy.REFILL_AT = greedy.REFILL_AT, 0.0  # each batch decoded to its end
         log(f"harness generate() without joins (continuous batching off), {args.repeats} repeats ...")
         try:
-            wall, times, preds = timed(lambda: harness_generate(loaded, workload, batch_size), args.repeats)
+            wall, times, preds, cpu = timed(ours, args.repeats)
         finally:
             greedy.REFILL_AT = refill_at
         same, total, mismatches = agreement(reference, preds, workload)
@@ -486,6 +487,7 @@ def main(argv=None) -> int:
                 "kind": "gen",
                 "wall_s": wall,
                 "times": times,
+                "cpu_times": cpu,
                 "identical": (same, total),
                 "mismatches": mismatches,
             }
@@ -495,7 +497,7 @@ def main(argv=None) -> int:
             label = "naive loop (1 prompt/generate" + (", stop_strings)" if stop_strings else ")")
             log(f"{label}, {args.repeats} repeats ...")
             naive_generate(loaded.model, loaded.tokenizer, warm, stop_strings)
-            wall, times, preds = timed(
+            wall, times, preds, cpu = timed(
                 lambda s=stop_strings: naive_generate(loaded.model, loaded.tokenizer, workload, s),
                 args.repeats,
             )
@@ -506,6 +508,7 @@ def main(argv=None) -> int:
                     "kind": "gen",
                     "wall_s": wall,
                     "times": times,
+                    "cpu_times": cpu,
                     "identical": (same, total),
                     "mismatches": mismatches,
                 }
@@ -543,7 +546,7 @@ def main(argv=None) -> int:
             }
             log(f"lm-eval HFLM.generate_until, batch {LM_EVAL_BATCH_SIZE}, {args.repeats} repeats ...")
             lm_eval_generate(lm, warm)
-            wall, times, preds = timed(lambda: lm_eval_generate(lm, workload), args.repeats)
+            wall, times, preds, cpu = timed(lambda: lm_eval_generate(lm, workload), args.repeats)
             same, total, mismatches = agreement(reference, preds, workload, normalise=str.strip)
             same_raw, _, _ = agreement(reference, preds, workload)
             rows.append(
@@ -552,6 +555,7 @@ def main(argv=None) -> int:
                     "kind": "gen",
                     "wall_s": wall,
                     "times": times,
+                    "cpu_times": cpu,
                     "identical": (same, total),
                     "identical_raw": (same_raw, total),
                     "mismatches": mismatches,
@@ -609,9 +613,8 @@ def main(argv=None) -> int:
         for row in rows:
             row["examples"] = n_examples
             row["examples_per_s"] = n_examples / row["wall_s"]
-            if id(row["times"]) in CPU_TIMES:
-                row["cpu_s"] = min(CPU_TIMES[id(row["times"])])
-                row["cpu_times"] = CPU_TIMES[id(row["times"])]
+            if "cpu_times" in row:
+                row["cpu_s"] = min(row["cpu_times"])
         reference_rate = {
             kind: next(
                 r["examples_per_s"] for r in rows if r["kind"] == kind and r["system"].startswith("harness")

@@ -182,13 +182,13 @@ def evaluation_section(tuned_dir: Path, args) -> dict:
         return outputs
 
     harness(warm_up)
-    harness_s, harness_all, harness_out = eval_speed.timed(lambda: harness(workload), args.repeats)
+    harness_s, harness_all, harness_out, _ = eval_speed.timed(lambda: harness(workload), args.repeats)
     log(f"evaluation: harness {count / harness_s:.1f} examples/s")
     from harness.evaluation import greedy
 
     refill_at, greedy.REFILL_AT = greedy.REFILL_AT, 0.0  # continuous batching off: batch by batch
     try:
-        separate_s, separate_all, separate_out = eval_speed.timed(lambda: harness(workload), args.repeats)
+        separate_s, separate_all, separate_out, _ = eval_speed.timed(lambda: harness(workload), args.repeats)
     finally:
         greedy.REFILL_AT = refill_at
     log(f"evaluation: harness without joins {count / separate_s:.1f} examples/s")
@@ -209,7 +209,7 @@ def evaluation_section(tuned_dir: Path, args) -> dict:
         return outputs
 
     lm_eval(warm_up)
-    lm_eval_s, lm_eval_all, lm_eval_out = eval_speed.timed(lambda: lm_eval(workload), args.repeats)
+    lm_eval_s, lm_eval_all, lm_eval_out, _ = eval_speed.timed(lambda: lm_eval(workload), args.repeats)
     log(f"evaluation: lm-eval {count / lm_eval_s:.1f} examples/s")
     same, total, mismatches = eval_speed.agreement(harness_out, lm_eval_out, workload, normalise=str.strip)
     return {

@@ -264,7 +264,7 @@ class LastMLPOnLabelRows:
         self.mlp = last_mlp(model)
         self.rows = None  # positions kept in the current forward (1-D indices), or None: all
         self.length: int | None = None  # the row's length those positions index
-        self.width: int | None = None
+        self.cut = False  # whether the MLP's current call got the kept positions only
         self.handles: list = []
 
     def enable(self) -> None:
@@ -291,16 +291,15 @@ class LastMLPOnLabelRows:
 
     def _take_rows(self, module, args):
         hidden = args[0] if args else None
-        if self.rows is None or hidden is None or hidden.dim() != 3 or hidden.shape[:2] != (1, self.length):
-            self.width = None
-            return None
-        self.width = hidden.shape[1]
-        return (hidden[:, self.rows], *args[1:])
+        self.cut = not (
+            self.rows is None or hidden is None or hidden.dim() != 3 or hidden.shape[:2] != (1, self.length)
+        )
+        return (hidden[:, self.rows], *args[1:]) if self.cut else None
 
     def _put_back(self, module, args, output):
-        if self.width is None:
+        if not self.cut:
             return None
-        full = output.new_zeros(output.shape[0], self.width, *output.shape[2:])
+        full = output.new_zeros(output.shape[0], self.length, *output.shape[2:])
         return full.index_copy(1, self.rows, output)
 
 
