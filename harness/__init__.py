@@ -13,18 +13,14 @@ For plugin authors::
 Importing harness is light: torch is imported when a run starts.
 """
 
-import pluggy
-
-__version__ = "0.1.0"
-
-hookimpl = pluggy.HookimplMarker("harness")
-"""Decorator that marks a function in a plugin module as a hook implementation."""
-
-from harness.api import RunOutcome, evaluate, resume, run  # noqa: E402
-from harness.config import Config, load_config  # noqa: E402
-from harness.metrics import Metric, MetricResult  # noqa: E402
-from harness.progress import Progress  # noqa: E402
-from harness.tasks import DataSource, Example, Task  # noqa: E402
+from harness.api import RunOutcome, evaluate, resume, run
+from harness.config import Config
+from harness.config_loader import load_config
+from harness.hookspecs import hookimpl
+from harness.metrics import Metric, MetricResult
+from harness.progress import Progress
+from harness.tasks import DataSource, Example, Task
+from harness.versions import __version__
 
 __all__ = [
     "Config",

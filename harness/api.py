@@ -71,8 +71,8 @@ def evaluate(
     :param tasks: the task names to evaluate, instead of ``config.tasks``.
     :param gates: gate expressions, as for :func:`run`; only absolute ones (no baseline here).
     """
-    from harness.config import validate
     from harness.cycle import run_cycle
+    from harness.validation import validate
 
     config = config if config is not None else Config()
     changes = {"model": model} if model is not None else {}

@@ -261,7 +261,7 @@ def _failure(as_json: bool, code: int, message: str) -> int:
 
 def _run(args, console) -> int:
     from harness import api, distributed
-    from harness.config import load_config
+    from harness.config_loader import load_config
     from harness.decisions.gates import parse_all
     from harness.reports.terminal import RichProgress
 
@@ -330,7 +330,7 @@ def _toml_string(value: str) -> str:
 
 
 def _version() -> str:
-    from harness import __version__
+    from harness.versions import __version__
 
     return __version__
 

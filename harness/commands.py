@@ -84,7 +84,7 @@ def _show_tokens(args, console, task, examples) -> int:
     marked, and the length distribution against the context and ``train.max_length``."""
     from rich.text import Text
 
-    from harness.config import load_config
+    from harness.config_loader import load_config
     from harness.tasks.preview import load_tokenizer, preview
 
     overrides = list(args.overrides) + ([f'model="{args.model}"'] if args.model else [])

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness import distributed, models
-from harness.config import Config, validate
+from harness.config import Config
 from harness.decisions.gates import Gate, check, check_names
 from harness.evaluation import cache, guard, predict_sharded, scored
 from harness.models.device import default_threads
@@ -24,14 +24,14 @@ from harness.reports import build_results, build_samples, write_reports
 from harness.reports.history import update_index
 from harness.reports.modelcard import write_model_card
 from harness.reports.schema import add_verdicts, with_gates
+from harness.reports.tracking import log_final_results
 from harness.rundir import RunDir
 from harness.tasks import Task
 from harness.tasks.prompting import context_length
 from harness.tasks.splits import mix_examples
-from harness.trackers import log_final_results
 from harness.training import DevSet, fine_tune
 from harness.training.lora import check_targets, resolve_method
-from harness.validation import check_writable
+from harness.validation import check_writable, validate
 from harness.workload import Workload, prepare
 
 

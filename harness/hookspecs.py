@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from harness.tasks import Task
 
 hookspec = pluggy.HookspecMarker("harness")
+"""Marks a function below as a hook specification."""
+
+hookimpl = pluggy.HookimplMarker("harness")
+"""Decorator that marks a function in a plugin module as a hook implementation (public as
+``harness.hookimpl``)."""
 
 
 @hookspec

@@ -331,7 +331,7 @@ def describe(pm: pluggy.PluginManager) -> list[tuple[str, str, str, list[str]]]:
     (``built-in``, ``installed (dist-name)``, ``plugins folder``, ``--plugin``, ``tasks folder``,
     ``--tasks-dir``, ``shipped by PLUGIN``); version is its distribution's (installed), harness's
     (built-in), or the module's ``__version__`` where it has one."""
-    from harness import __version__
+    from harness.versions import __version__
 
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     rows = []

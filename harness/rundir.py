@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import distributed
-from harness.config import Config, config_from_dict, to_dict
+from harness.config import Config, to_dict
+from harness.config_loader import config_from_dict
 from harness.errors import HarnessError
 from harness.files import atomic_write_json
 

@@ -8,6 +8,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+__version__ = "0.1.0"
+"""harness's version (public as ``harness.__version__``; pyproject.toml reads it from here)."""
+
 LIBRARIES = (
     "torch",
     "transformers",
@@ -24,8 +27,6 @@ LIBRARIES = (
 
 def library_versions() -> dict[str, str | None]:
     """``{"python": ..., "harness": ..., <library>: version or None}``."""
-    from harness import __version__
-
     versions: dict[str, str | None] = {"python": platform.python_version(), "harness": __version__}
     for name in LIBRARIES:
         try:

@@ -810,7 +810,7 @@ def test_lenient_data_is_accepted(tmp_path, suffix, variant):
 
 
 def test_lenient_config_is_accepted(tmp_path):
-    from harness.config import load_config
+    from harness.config_loader import load_config
 
     path = tmp_path / "c.toml"
     text = BOM + 'model = "tiny"\n\n[train]\nepochs = 2\n[lora]\nr = 4\n\n\n'
@@ -831,7 +831,7 @@ def test_columns_as_a_comma_separated_string_are_names(tmp_path):
 
 
 def test_duplicate_rows_are_a_warning(tmp_path):
-    from harness.config import load_config
+    from harness.config_loader import load_config
     from harness.workload import prepare
 
     _write(tmp_path, {"dup.jsonl": '{"input": "a", "output": "b"}\n' * 3 + '{"input": "c", "output": "d"}\n'})

@@ -363,7 +363,7 @@ def test_no_cache_flag_sets_cache_false():
 
     args = build_parser().parse_args(["eval", "--no-cache"])
     assert args.no_cache is True
-    from harness.config import load_config
+    from harness.config_loader import load_config
 
     assert load_config(None, ["cache=false"]).cache is False
     assert load_config(None, []).cache is True

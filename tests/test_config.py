@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import PROMPT_TEMPLATES, Config, load_config, to_dict
+from harness.config import PROMPT_TEMPLATES, Config, to_dict
+from harness.config_loader import load_config
 from harness.errors import HarnessError
 
 

@@ -97,6 +97,21 @@ def test_references_field(tmp_path, write_jsonl):
         load(bad, fields={"references": "refs"})
 
 
+def test_a_references_column_is_read_by_its_name(tmp_path, write_jsonl):
+    """A row's ``references`` list counts without a ``fields`` mapping (scitldr's test rows carry
+    every TLDR there); rows without it, or with null, fall back to the output alone."""
+    rows = [
+        {"input": "a", "output": "x", "references": ["x", "y", "z"]},
+        {"input": "b", "output": "w"},
+        {"input": "c", "output": "v", "references": None},
+    ]
+    first, second, third = load(write_jsonl(tmp_path / "d.jsonl", rows))
+    assert (first.references, second.references, third.references) == (("x", "y", "z"), ("w",), ("v",))
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"input": "a", "output": "x", "references": []}])
+    with pytest.raises(DataError, match=r"bad\.jsonl:1: field 'references': expected a non-empty list"):
+        load(bad)
+
+
 def test_numbers_become_text(tmp_path, write_jsonl):
     path = write_jsonl(tmp_path / "d.jsonl", [{"input": 12, "output": 3.5}])
     (example,) = load(path)

@@ -173,7 +173,8 @@ def test_default_threads_share_the_cores_between_the_local_ranks(monkeypatch):
 
 
 def test_engine_keys_pass_through_only_when_set():
-    from harness.config import Config, TrainConfig, load_config
+    from harness.config import Config, TrainConfig
+    from harness.config_loader import load_config
     from harness.training import engine_arguments
 
     default = load_config(REPO / "configs" / "default.toml")

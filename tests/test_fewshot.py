@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness.config import PROMPT_TEMPLATES, Config, load_config
+from harness.config import PROMPT_TEMPLATES, Config
+from harness.config_loader import load_config
 from harness.errors import HarnessError
 from harness.evaluation import cache
 from harness.metrics.builtin import builtin_metrics

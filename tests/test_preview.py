@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harness import Example
 from harness.cli import main
-from harness.config import load_config
+from harness.config_loader import load_config
 from harness.tasks.overlap import describe, overlap
 from harness.tasks.prompting import IGNORE_INDEX, training_tokens
 from harness.workload import prepare

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness.config import Config, config_from_dict, to_dict
+from harness.config import Config, to_dict
+from harness.config_loader import config_from_dict
 from harness.errors import HarnessError
 from harness.rundir import RUN_STATE, RunDir, resumed_config
 

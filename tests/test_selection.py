@@ -129,7 +129,7 @@ def test_a_small_task_gets_a_dev_split_that_can_carry_signal_and_a_warning():
 
 
 def test_prepare_warns_about_small_dev_splits(tmp_path, write_jsonl, write_plugin):
-    from harness.config import load_config
+    from harness.config_loader import load_config
     from harness.workload import prepare
 
     rows = [{"input": e.input, "output": e.output} for e in noise_examples(64)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import training
-from harness.config import load_config
+from harness.config_loader import load_config
 from harness.errors import HarnessError
 from harness.metrics import Metric
 from harness.tasks import DataSource, Task, splits

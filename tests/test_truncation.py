@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import PROMPT_TEMPLATES, load_config
+from harness.config import PROMPT_TEMPLATES
+from harness.config_loader import load_config
 from harness.errors import DataError, HarnessError
 from harness.tasks import Example
 from harness.tasks.prompting import (

@@ -16,14 +16,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import __version__
 from harness.decisions.gates import check, check_names, parse
 from harness.decisions.rescore import metric_registry, resolve_metric, saved_config, score_task, task_rows
 from harness.errors import HarnessError, did_you_mean
 from harness.evaluation import guard
 from harness.reports.schema import SCHEMA_VERSION, add_verdicts, with_gates
 from harness.reports.store import HTML_FILE, MD_FILE, RESULTS_FILE, SAMPLES_FILE, load_run
-from harness.versions import git_commit
+from harness.versions import __version__, git_commit
 
 # what the provenance diff looks at; run-specific values (ids, paths of outputs, times) are left out
 PROVENANCE = ("config", "model", "versions", "generation", "device", "harness_version", "git_commit")

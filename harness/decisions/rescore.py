@@ -12,15 +12,16 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import __version__, plugins
-from harness.config import Config, config_from_dict
+from harness import plugins
+from harness.config import Config
+from harness.config_loader import config_from_dict
 from harness.decisions.gates import Gate, check, check_names, parse
 from harness.errors import HarnessError
 from harness.evaluation import guard
 from harness.metrics import Metric, MetricResult
 from harness.reports.schema import add_verdicts, metric_entry, per_example, with_gates
 from harness.reports.store import RESULTS_FILE, load_run
-from harness.versions import library_versions
+from harness.versions import __version__, library_versions
 
 PHASES = ("before", "after")
 

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from harness import hookimpl
 from harness.errors import HarnessError
+from harness.hookspecs import hookimpl
 from harness.metrics import sufficient_stats
 from harness.metrics.metric import Metric, MetricResult
 

@@ -25,9 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import builtin, hookimpl
-from harness.errors import DataError, HarnessError
+from harness import builtin
+from harness.errors import HarnessError
 from harness.files import cache_root, temporary_dir
+from harness.hookspecs import hookimpl
+from harness.jsonl import read_jsonl
 
 PRESET_VERSION = 1
 """Bump when the build procedure changes in a way the hyperparameters do not capture."""
@@ -148,20 +150,11 @@ def corpus_texts(tasks_dir: Path | None = None) -> list[str]:
     texts: list[str] = []
     files = sorted(tasks_dir.glob("*/train.jsonl")) if tasks_dir.is_dir() else []
     for path in files:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(path, f"invalid JSON: {exc.msg}", line=number) from exc
-                if not isinstance(record, dict):
-                    raise DataError(path, "expected a JSON object", line=number)
-                for field in ("input", "output"):
-                    value = record.get(field)
-                    if isinstance(value, str) and value.strip():
-                        texts.append(value)
+        for _, record in read_jsonl(path):
+            for field in ("input", "output"):
+                value = record.get(field)
+                if isinstance(value, str) and value.strip():
+                    texts.append(value)
     if not texts:
         raise HarnessError(f"{tasks_dir}: no */train.jsonl with text to build the tiny preset from")
     texts.extend(TEMPLATE_TEXTS)

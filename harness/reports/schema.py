@@ -7,7 +7,7 @@ import datetime as dt
 import platform
 from collections.abc import Collection
 
-from harness import __version__
+from harness.versions import __version__
 from harness.config import Config, to_dict
 from harness.decisions import decide
 from harness.reports.provenance import cost_entry, provenance_entry

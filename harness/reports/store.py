@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+from harness import jsonl
+from harness.jsonl import read_jsonl
 from harness.errors import HarnessError
 from harness.files import atomic_dir, write_new_file
 from harness.reports.charts import CHART_DIR, render_charts
@@ -28,7 +30,7 @@ def write_reports(run_dir: Path, results: dict, samples: list[dict]) -> dict[str
         results = {**results, "reports": {"html": HTML_FILE, "markdown": MD_FILE, "samples": SAMPLES_FILE}}
     texts = {
         RESULTS_FILE: json.dumps(results, indent=2, ensure_ascii=False) + "\n",
-        SAMPLES_FILE: "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples),
+        SAMPLES_FILE: jsonl.dump_all(samples),
         **_rendered(results, samples),
     }
     with atomic_dir(run_dir) as tmp:
@@ -96,10 +98,5 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict]]:
     samples: list[dict] = []
     spath = run_dir / SAMPLES_FILE
     if spath.is_file():
-        for i, line in enumerate(spath.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    samples.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise HarnessError(f"{spath}:{i}: invalid JSON: {e.msg}") from None
+        samples = [row for _, row in read_jsonl(spath)]
     return results, samples

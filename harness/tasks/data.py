@@ -7,14 +7,13 @@ Every error names the file, the line and the field at fault (:class:`DataError`)
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import DataError, HarnessError
+from harness.jsonl import decode_line, read_jsonl
 from harness.tasks.task import DataSource, Example, Task
 
 REQUIRED_FIELDS = ("input", "output")
@@ -81,7 +80,7 @@ def _rows(source: DataSource) -> Iterator[tuple[int, dict]]:
     elif kind == "parquet":
         rows = formats.read_parquet(path)
     elif kind == "jsonl":
-        rows = _read_jsonl(path)
+        rows = read_jsonl(path)
     else:
         rows = _read_table(path, kind, source.columns)
     output = source.fields.get("output", "output")
@@ -91,43 +90,10 @@ def _rows(source: DataSource) -> Iterator[tuple[int, dict]]:
         yield line, row
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            line = _decoded(path, raw, line_no).rstrip("\r\n")
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                ended = " (the line ends early)" if exc.pos >= len(line.rstrip()) else ""
-                raise DataError(
-                    path, f"malformed JSON: {exc.msg} (column {exc.pos + 1}){ended}", line=line_no
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(path, f"expected a JSON object, got {type(row).__name__}", line=line_no)
-            yield line_no, row
-
-
-def _decoded(path: Path, raw: bytes, line_no: int) -> str:
-    """One line of bytes as text: UTF-8, a BOM at the start of the file dropped; other bytes
-    raise a :class:`DataError` naming the line and column."""
-    if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8) :]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            path,
-            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); save the file as UTF-8",
-            line=line_no,
-        ) from None
-
-
 def _read_table(path: Path, kind: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
     delimiter = "\t" if kind == "tsv" else ","
     with path.open("rb") as handle:
-        text = "".join(_decoded(path, raw, line_no) for line_no, raw in enumerate(handle, start=1))
+        text = "".join(decode_line(path, raw, line_no) for line_no, raw in enumerate(handle, start=1))
     # TSV has no quoting: a line like '" I love it.\t1' keeps its quote (and does not swallow
     # the lines after it, as csv's default quoting would).
     quoting = csv.QUOTE_NONE if kind == "tsv" else csv.QUOTE_MINIMAL
@@ -205,8 +171,10 @@ def _to_example(row: dict, line: int, source: DataSource, task: Task, split: str
 
 
 def _references(row: dict, source: DataSource, line: int, output: str) -> tuple[str, ...]:
-    column = source.fields.get("references")
-    if column is None:
+    """The row's accepted answers: its ``references`` column (by that name unless ``fields``
+    maps it elsewhere), else (no such column, or null) the output alone."""
+    column = source.fields.get("references", "references")
+    if row.get(column) is None:
         return (output,)
     value = row.get(column)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import DataError, HarnessError
+from harness.jsonl import read_jsonl
 
 DATASETS_EXTRA = "pip install 'harness[datasets]'"
 
@@ -23,7 +24,7 @@ def read_json(path: Path) -> Iterator[tuple[int, dict]]:
     text = path.read_text(encoding="utf-8-sig")
     start = len(text) - len(text.lstrip())
     if not text[start:].startswith("["):
-        yield from _json_lines(path, text)
+        yield from read_jsonl(path)
         return
     decoder = json.JSONDecoder()
     position = _skip(text, start + 1)
@@ -56,19 +57,6 @@ def _skip(text: str, position: int) -> int:
     while position < len(text) and text[position].isspace():
         position += 1
     return position
-
-
-def _json_lines(path: Path, text: str) -> Iterator[tuple[int, dict]]:
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=line_no) from None
-        if not isinstance(row, dict):
-            raise DataError(path, f"expected a JSON object, got {type(row).__name__}", line=line_no)
-        yield line_no, row
 
 
 def read_parquet(path: Path) -> Iterator[tuple[int, dict]]:
