@@ -13,7 +13,7 @@ For plugin authors::
 Importing harness is light: torch is imported when a run starts.
 """
 
-from harness.api import RunOutcome, evaluate, resume, run
+from harness.api import RunOutcome, SeedOutcome, evaluate, resume, run, run_seeds
 from harness.config import Config
 from harness.config_loader import load_config
 from harness.hookspecs import hookimpl
@@ -30,6 +30,7 @@ __all__ = [
     "MetricResult",
     "Progress",
     "RunOutcome",
+    "SeedOutcome",
     "Task",
     "__version__",
     "evaluate",
@@ -37,4 +38,5 @@ __all__ = [
     "load_config",
     "resume",
     "run",
+    "run_seeds",
 ]

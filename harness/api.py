@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from harness.config import Config
+from harness.errors import HarnessError
 from harness.progress import NullProgress, Progress
 
 
@@ -49,10 +50,35 @@ def run(
     """
     from harness.cycle import run_cycle
 
+    if config.seeds > 1:
+        raise HarnessError(
+            f"config: seeds = {config.seeds}: a seed set is harness.run_seeds() (harness run --seeds N), "
+            "not harness.run()"
+        )
     checks = _parsed_gates(config, gates)
     return RunOutcome(
         *run_cycle(config, train=True, progress=progress or NullProgress(), resume=resume, gates=checks)
     )
+
+
+class SeedOutcome(NamedTuple):
+    """What a seed set returns: the seeds.json content, its files' paths (``results``,
+    ``markdown``, ``html``), and each seed's :class:`RunOutcome` in seed order."""
+
+    summary: dict
+    paths: dict[str, Path]
+    runs: list[RunOutcome]
+
+
+def run_seeds(config: Config, *, progress: Progress | None = None, gates: Sequence[str] = ()) -> SeedOutcome:
+    """``config.seeds`` tunings on one baseline, each with its own training seed (``config.seed``,
+    ``config.seed + 1``, ...) and its own run folder, and the verdict over them that accounts
+    for the spread of training itself (:mod:`harness.seeds`)."""
+    from harness.seeds import run_seeds as run_set
+
+    checks = _parsed_gates(config, gates)
+    summary, paths, runs = run_set(config, progress=progress or NullProgress(), gates=checks)
+    return SeedOutcome(summary, paths, [RunOutcome(r["results"], r["paths"]) for r in runs])
 
 
 def evaluate(

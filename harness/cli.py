@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     commands.choices["run"].add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="tune N times with training seeds seed, seed+1, ... on one baseline, and judge the gain "
+        "against the spread of training itself (config key: seeds)",
+    )
+    commands.choices["run"].add_argument(
         "--resume",
         metavar="RUN_ID",
         help="continue an interrupted run from its last checkpoint, with its saved config "
@@ -277,6 +284,9 @@ def _run(args, console) -> int:
             options[overrides[-1]] = f"{option} {value!r}"  # errors name the option as typed
     if args.no_cache:
         overrides.append("cache=false")
+    if getattr(args, "seeds", None) is not None:
+        overrides.append(f"seeds={args.seeds}")
+        options[overrides[-1]] = f"--seeds {args.seeds}"
     config = load_config(args.config, overrides, options)
     config.plugins = list(config.plugins) + list(args.plugin)
     config.tasks_dirs = list(config.tasks_dirs) + list(args.tasks_dirs)
@@ -286,6 +296,11 @@ def _run(args, console) -> int:
         progress = None if quiet else bars
         if args.command == "eval":
             results, paths = api.evaluate(config, progress=progress, gates=args.gate)
+        elif config.seeds > 1:
+            if args.resume:
+                raise HarnessError("--resume continues one run; it cannot be combined with seeds > 1")
+            outcome = api.run_seeds(config, progress=progress, gates=args.gate)
+            return 0 if not distributed.is_main() else _seed_outcome(args, console, outcome)
         elif args.resume:  # the run's saved config; the options only locate it (models_dir)
             results, paths = api.resume(
                 args.resume, models_dir=config.models_dir, progress=progress, gates=args.gate
@@ -322,6 +337,37 @@ def _outcome(args, console, results: dict, paths: dict) -> int:
             console.print(f"{kind:>9}: {paths[kind]}")
     if args.json:
         print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))
+    return code
+
+
+def _seed_outcome(args, console, outcome) -> int:
+    """What a person reads after a seed set: a line per seed's run, the seed table, the set's
+    report; exit code 1 when a gate failed in any seed's run."""
+    from rich.markup import escape
+
+    from harness.reports.seeds import seed_table
+
+    code = 0
+    for seed, run in zip(outcome.summary["seeds"], outcome.runs, strict=True):
+        failed = [g for g in run.results.get("gates", []) if not g["passed"]]
+        code = GATE_FAILED if failed else code
+        decision = (run.results.get("decision") or {}).get("summary", "")
+        gates = f"; {len(failed)} gate(s) failed" if failed else ""
+        console.print(
+            f"seed {seed}: run {run.results['run_id']}: {escape(decision)}{gates}  ({run.paths['html']})"
+        )
+    console.print(seed_table(outcome.summary))
+    for warning in outcome.summary.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for kind in ("html", "markdown", "results"):
+        console.print(f"{kind:>9}: {outcome.paths[kind]}")
+    if args.json:
+        paths = {kind: str(path) for kind, path in outcome.paths.items()}
+        print(
+            json.dumps(
+                {"exit_code": code, "seeds": outcome.summary, "paths": paths}, indent=2, ensure_ascii=False
+            )
+        )
     return code
 
 

@@ -39,6 +39,9 @@ class TrainConfig:
     padding_free: bool = True
     logging_steps: int = 10
     max_steps: int = -1  # > 0 overrides epochs
+    # the training seed (data order, adapter initialisation, dropout); -1 = the run's seed. A seed
+    # set (seeds > 1) tunes with seed, seed + 1, ... here, everything else seeded as the run's seed
+    seed: int = -1
     eval_every: int = 0  # dev evaluation (and checkpoint) every N steps; 0 = once per epoch
     dev_size: int = 20  # dev examples held out per trained task (at most a quarter of its train); 0 = none
     # keep the best checkpoint by: mean (of the tasks' normalised primary metrics, each weighted by its
@@ -121,6 +124,9 @@ class Config:
     plugins: list[str] = field(default_factory=list)  # extra plugin files or modules
     tasks_dirs: list[str] = field(default_factory=list)  # folders of *.toml task files (besides ./tasks)
     seed: int = 0
+    # tunings with different training seeds on one baseline, and a verdict over them that accounts
+    # for the spread of training itself (harness/seeds.py); 1 = a single run
+    seeds: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 = one per core this process may use
     prompt_template: str = (
@@ -143,6 +149,10 @@ class Config:
     def prompt(self) -> str:
         """The prompt template text."""
         return PROMPT_TEMPLATES.get(self.prompt_template, self.prompt_template)
+
+    def training_seed(self) -> int:
+        """The seed of training: ``train.seed``, else the run's ``seed``."""
+        return self.seed if self.train.seed == -1 else self.train.seed
 
 
 CHOICES = {

@@ -139,7 +139,7 @@ def _baseline(loaded, workload: Workload, config: Config, progress: Progress) ->
 def _tune(loaded, workload: Workload, config: Config, run_dir: RunDir, progress: Progress, resume: bool):
     """Fine-tune on the mixed training examples, choosing checkpoints on the dev split; returns
     the tuned model and the :class:`~harness.training.TrainResult`."""
-    examples = mix_examples(workload.train, workload.train_weights, config.seed)
+    examples = mix_examples(workload.train, workload.train_weights, config.training_seed())
     dev_tasks = [task for task in workload.tasks if task.name in workload.dev]
     dev = DevSet(dev_tasks, workload.dev, workload.metrics, config.eval.batch_size, workload.shots)
     bar = _TrainingProgress(progress)

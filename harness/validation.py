@@ -34,6 +34,7 @@ DATA_SPLITS = ("train", "test")
 SOURCE_KEYS = ("path", "fields", "labels", "columns", "limit")
 KNOWN_FIELDS = ("instruction", "input", "output", "id", "references")
 MAX_SEED = 2**32 - 1  # numpy's limit; transformers' set_seed seeds numpy too
+MAX_SEEDS = 100  # tunings in one seed set
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
@@ -142,6 +143,21 @@ def validate(config: Config, locate: Locator | None = None) -> None:
     dropout = config.lora.dropout
     check(0 <= dropout < 1, "lora.dropout", f"lora.dropout must be at least 0 and below 1, got {dropout:g}")
     check(0 <= config.seed <= MAX_SEED, "seed", f"seed must be between 0 and {MAX_SEED}, got {config.seed}")
+    check(
+        -1 <= config.train.seed <= MAX_SEED,
+        "train.seed",
+        f"train.seed must be -1 (the run's seed) or between 0 and {MAX_SEED}, got {config.train.seed}",
+    )
+    check(
+        1 <= config.seeds <= MAX_SEEDS,
+        "seeds",
+        f"seeds must be between 1 and {MAX_SEEDS}, got {config.seeds}",
+    )
+    check(
+        config.seed + config.seeds - 1 <= MAX_SEED,
+        "seeds",
+        f"seed + seeds - 1 must be at most {MAX_SEED} (the last training seed)",
+    )
     check(
         config.stats.min_effect >= 0,
         "stats.min_effect",

@@ -75,7 +75,7 @@ def fine_tune(
     method = resolve_method(config, loaded.source)
     model, lora_modules = prepare_model(loaded.model, config, method)
     batching = choose_batching(model, loaded, train_cfg)
-    ordered = shuffled(examples, config.seed)
+    ordered = shuffled(examples, config.training_seed())
     limit = training_limit(loaded, train_cfg)
     features = build_train_features(loaded.tokenizer, ordered, config.prompt(), limit)
     steps_per_epoch, total_steps = count_steps(len(features), train_cfg)
@@ -131,6 +131,10 @@ def prepare_model(model, config: Config, method: str) -> tuple[object, list[str]
     checkpointing when configured; and the modules that got adapters (None for full)."""
     lora_modules = None
     if method == "lora":
+        if config.train.seed != -1:  # a seed set's tuning: its own adapter initialisation too
+            import torch
+
+            torch.manual_seed(config.train.seed)
         model = apply_lora(model, config)
         lora_modules = lora_module_names(model)
     model.train()
@@ -208,8 +212,8 @@ def _training_arguments(config: Config, loaded, checkpoints: Path, total_steps: 
         greater_is_better=True,
         restore_callback_states_from_checkpoint=True,
         report_to=list(train_cfg.report_to) or "none",
-        seed=config.seed,
-        data_seed=config.seed,
+        seed=config.training_seed(),
+        data_seed=config.training_seed(),
         use_cpu=loaded.device == "cpu",
         bf16=loaded.dtype == "bfloat16",
         train_sampling_strategy="random",  # mixed-task batches (seeded by data_seed); see packing.py

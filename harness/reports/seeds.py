@@ -1,0 +1,156 @@
+"""A seed set's report: ``seeds.json``, ``seeds.md`` and ``seeds.html`` with a chart of every
+seed's delta per task, beside the runs' own folders. Data text (task and metric names, run ids)
+is escaped in both formats."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+from harness.files import atomic_dir, write_new_file
+from harness.reports.charts import _figure, _rc, _svg, inline_svg
+from harness.reports.render import md_escape
+
+SEEDS_JSON, SEEDS_MD, SEEDS_HTML, SEEDS_SVG = "seeds.json", "seeds.md", "seeds.html", "seeds.svg"
+
+
+def write_seed_set(folder: Path, summary: dict) -> dict[str, Path]:
+    """Write the seed set's files as ``folder`` (all at once); their paths by kind."""
+    svg = seed_chart(summary)
+    texts = {
+        SEEDS_JSON: json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
+        SEEDS_MD: render_seed_markdown(summary, SEEDS_SVG if svg else None),
+        SEEDS_HTML: render_seed_html(summary, svg),
+        **({SEEDS_SVG: svg} if svg else {}),
+    }
+    with atomic_dir(folder) as tmp:
+        for name, text in texts.items():
+            write_new_file(tmp / name, text)
+    return {"html": folder / SEEDS_HTML, "markdown": folder / SEEDS_MD, "results": folder / SEEDS_JSON}
+
+
+def _fmt(value, scale: float = 1.0, signed: bool = False) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return "—"
+    digits = 2 if scale > 1.5 else 4
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def seed_rows(summary: dict) -> list[list[str]]:
+    """One row per task: task, metric, before, after per seed, mean delta [CI], seed spread,
+    verdict (plain text; the renderers escape it)."""
+    rows = []
+    for name, t in summary["tasks"].items():
+        s = t["scale"]
+        ci = t.get("ci")
+        interval = f" [{_fmt(ci[0], s, True)}, {_fmt(ci[1], s, True)}]" if ci else ""
+        rows.append(
+            [
+                name,
+                t["metric"],
+                _fmt(t["before"], s),
+                " / ".join(_fmt(a, s) for a in t["after_by_seed"]),
+                _fmt(t["mean_delta"], s, True) + interval,
+                _fmt(t["seed_sd"], s),
+                t["outcome"],
+            ]
+        )
+    return rows
+
+
+HEADER = ["task", "metric", "before", "after (each seed)", "mean delta [CI]", "seed spread (sd)", "verdict"]
+
+
+def seed_table(summary: dict):
+    """The seed table for the terminal (a rich ``Table``), headed by the set's decision."""
+    from rich.table import Table
+
+    table = Table(title=summary["decision"]["summary"], title_justify="left")
+    for i, name in enumerate(HEADER):
+        table.add_column(name, justify="right" if 2 <= i <= 5 else "left")
+    for row in seed_rows(summary):
+        table.add_row(*row)
+    return table
+
+
+def render_seed_markdown(summary: dict, chart: str | None) -> str:
+    lines = [f"# Seed set {md_escape(summary['set_id'])}", "", md_escape(summary["decision"]["summary"]), ""]
+    lines += [
+        f"Training seeds {', '.join(map(str, summary['seeds']))} on one baseline; each seed's own run: "
+        + ", ".join(f"[{md_escape(r['run_id'])}](../{md_escape(r['run_id'])}/report.md)" for r in summary["runs"]),
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
+    lines += ["| " + " | ".join(md_escape(cell) for cell in row) + " |" for row in seed_rows(summary)]
+    lines += ["", _legend(summary), ""]
+    lines += [f"- {md_escape(name)}: {md_escape(t['reason'])}" for name, t in summary["tasks"].items()]
+    lines += [f"- warning: {md_escape(w)}" for w in summary.get("warnings", [])]
+    if chart:
+        lines += ["", f"![every seed's delta per task]({chart})"]
+    return "\n".join(lines) + "\n"
+
+
+def _legend(summary: dict) -> str:
+    d = summary["decision"]
+    return (
+        f"Mean delta over the seeds with a {100 * (1 - d['alpha']):g}% interval from the test set's noise and the "
+        "seeds' spread together; improved/regressed also need |mean delta| above the seed spread "
+        f"and at least the minimum effect ({d['min_effect']:g} × the metric's scale)."
+    )
+
+
+def render_seed_html(summary: dict, svg: str | None) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in HEADER)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in seed_rows(summary)
+    )
+    runs = ", ".join(
+        f'<a href="../{esc(r["run_id"], quote=True)}/report.html">{esc(r["run_id"])}</a>' for r in summary["runs"]
+    )
+    reasons = "".join(f"<li>{esc(n)}: {esc(t['reason'])}</li>" for n, t in summary["tasks"].items())
+    reasons += "".join(f"<li>warning: {esc(w)}</li>" for w in summary.get("warnings", []))
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>Seed set {esc(summary['set_id'])}</title><style>"
+        "body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #d0d7de;padding:.3em .6em;text-align:left}</style></head><body>"
+        f"<h1>Seed set {esc(summary['set_id'])}</h1><p><strong>{esc(summary['decision']['summary'])}</strong></p>"
+        f"<p>Training seeds {esc(', '.join(map(str, summary['seeds'])))} on one baseline; each seed's run: {runs}</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<p>{esc(_legend(summary))}</p><ul>{reasons}</ul>"
+        + (f"<figure>{inline_svg(svg)}</figure>" if svg else "")
+        + "</body></html>\n"
+    )
+
+
+def seed_chart(summary: dict) -> str | None:
+    """Per task, each seed's delta (points on a 0-100 scale) as a dot, the mean as a bar with its
+    interval, the seeds' spread readable as the dots' scatter."""
+    tasks = list(summary["tasks"].items())
+    if not tasks:
+        return None
+
+    def points(value, scale):
+        return value * 100.0 / (scale or 1.0)
+
+    with _rc():
+        fig = _figure(7.2, 0.9 + 0.6 * len(tasks))
+        ax = fig.add_subplot()
+        ax.axvline(0, color="#8c959f", linewidth=1)
+        for y, (_, t) in enumerate(reversed(tasks)):
+            scale = t["scale"]
+            deltas = [points(d, scale) for d in t["delta_by_seed"]]
+            ax.plot(deltas, [y] * len(deltas), "o", color="#0969da", alpha=0.7, markersize=6)
+            if t.get("ci"):
+                ax.plot([points(x, scale) for x in t["ci"]], [y - 0.25] * 2, color="#1f2328", linewidth=2)
+            ax.plot([points(t["mean_delta"], scale)], [y - 0.25], "|", color="#1f2328", markersize=12)
+        ax.set_yticks(range(len(tasks)), [f"{n}\n{t['metric']}" for n, t in reversed(tasks)])
+        ax.set_ylim(-0.7, len(tasks) - 0.4)
+        ax.set_xlabel("after − before per seed (dots), mean with its interval (bar); points on a 0–100 scale")
+        ax.grid(axis="x", color="#eaeef2")
+        return _svg(fig)
