@@ -36,7 +36,8 @@ def test_raw_line_separators_written_by_other_tools_are_read(tmp_path):
 def test_errors_name_the_file_line_and_column(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b'{"a": 1}\n\n{"a": \n')
-    with pytest.raises(DataError, match=r"bad\.jsonl:3: malformed JSON: .*\(column 7\) \(the line ends early\)"):
+    ends_early = r"bad\.jsonl:3: malformed JSON: .*\(column 7\) \(the line ends early\)"
+    with pytest.raises(DataError, match=ends_early):
         list(jsonl.read_jsonl(path))
     path.write_bytes(b'{"a": "\xff"}\n')
     with pytest.raises(DataError, match=r"bad\.jsonl:1: not UTF-8 text \(byte 0xff at column 8\)"):

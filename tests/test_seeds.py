@@ -33,7 +33,8 @@ def _run(deltas_ci: dict[str, tuple[float, float, float]], outcome="improved") -
         }
         for name, (before, delta, half) in deltas_ci.items()
     }
-    return {"run_id": "r", "tasks": tasks, "decision": {"alpha": 0.05, "min_effect": 0.01, "correction": "holm"}}
+    decision = {"alpha": 0.05, "min_effect": 0.01, "correction": "holm"}
+    return {"run_id": "r", "tasks": tasks, "decision": decision}
 
 
 def test_a_steady_gain_is_improved_and_the_error_adds_the_seeds_spread():
@@ -101,8 +102,11 @@ def test_a_seed_set_end_to_end(tmp_path, echo_plugin, run_config, capsys):
     assert [r.results["tasks"]["echo"]["baseline_cached"] for r in runs] == [False, True]
     echo = summary["tasks"]["echo"]
     assert echo["baseline_shared"] is True
-    assert echo["delta_by_seed"] == [r.results["tasks"]["echo"]["metrics"]["exact_match"]["delta"] for r in runs]
-    assert summary["runs"] == [{"seed": s, "run_id": r.results["run_id"]} for s, r in zip((0, 1), runs)]
+    deltas = [r.results["tasks"]["echo"]["metrics"]["exact_match"]["delta"] for r in runs]
+    assert echo["delta_by_seed"] == deltas
+    assert summary["runs"] == [
+        {"seed": s, "run_id": r.results["run_id"]} for s, r in zip((0, 1), runs, strict=True)
+    ]
     assert json.loads(paths["results"].read_text(encoding="utf-8")) == summary
     page = paths["html"].read_text(encoding="utf-8")
     assert "<svg" in page and summary["decision"]["summary"] in page
