@@ -30,9 +30,10 @@ GATES = """gates (--gate EXPR, repeatable; config [gates] require = [...]):
 
 EXIT_CODES = """exit codes:
   0    success; every gate passed (or none given)
-  1    a gate failed
+  1    a gate failed; a release policy said NO-GO
   2    bad input: config, data, names, a malformed gate (before any model work)
   3    internal error (rerun with --debug for the traceback)
+  4    a release policy said INCONCLUSIVE: a critical task's test set cannot tell
   130  interrupted (Ctrl-C)"""
 
 EPILOG = "\n\n".join((EXAMPLES, GATES, EXIT_CODES))
@@ -153,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run", metavar="RUN", help="a run's report folder, or its id under --output-dir")
     report.add_argument("-o", "--output-dir", default="reports", help="where run ids are looked up")
+    gate = commands.add_parser(
+        "gate",
+        help="apply a release policy (TOML) to a saved run: GO, WARN, NO-GO or INCONCLUSIVE",
+        description="apply a release policy (TOML) to a saved run: GO, WARN, NO-GO or INCONCLUSIVE "
+        "(see harness/decisions/policy.py for the file's keys)",
+        parents=[debug],
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gate.add_argument("policy", metavar="POLICY", type=Path, help="the policy file")
+    gate.add_argument("run", metavar="RUN", help="a run's report folder, or its id under --output-dir")
+    gate.add_argument("-o", "--output-dir", default="reports", help="where run ids are looked up")
+    gate.add_argument("--json", action="store_true", help="the decision as JSON on stdout")
     saved = {
         "rescore": "score a saved run again from its predictions (no model): metrics, statistics, "
         "verdicts, gates; rewrites its reports",
@@ -228,6 +242,8 @@ def _command(args, console) -> int:
 
     if args.command == "report":
         return commands.report(args, console)
+    if args.command == "gate":
+        return commands.gate(args, console)
     if args.command == "compare":
         return _outcome(args, console, *commands.compare(args))
     if args.command == "rescore":

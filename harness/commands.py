@@ -185,6 +185,28 @@ def report(args, console) -> int:
     return 0
 
 
+def gate(args, console) -> int:
+    """``harness gate POLICY RUN``: a release policy's decision on a saved run, one line and a
+    line per task (``--json``: the decision as JSON); the decision's exit code."""
+    import json
+
+    from harness.decisions.policy import apply_policy, load_policy
+    from harness.reports.store import load_run
+
+    policy = load_policy(args.policy)
+    results, _ = load_run(run_folder(args.run, args.output_dir))
+    decision = apply_policy(policy, results)
+    if args.json:
+        print(json.dumps(decision, indent=2, ensure_ascii=False))
+        return decision["exit_code"]
+    style = {"GO": "green", "WARN": "yellow", "NO-GO": "red", "INCONCLUSIVE": "magenta"}[decision["decision"]]
+    console.print(f"[bold {style}]{escape(decision['line'])}[/]  (run {escape(str(results.get('run_id')))})")
+    for name, task in decision["tasks"].items():
+        what = f"{escape(name)} ({task['tier']}, {escape(str(task['metric']))})"
+        console.print(f"  {what}: {task['outcome']}: {escape(task['why'])}", highlight=False)
+    return decision["exit_code"]
+
+
 def rescore(args) -> tuple[dict, dict[str, Path], list[str]]:
     """``harness rescore RUN``: score a saved run again from its predictions and rewrite its
     report files (and the run history); returns the new results, the paths written and what
