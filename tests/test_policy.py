@@ -122,3 +122,22 @@ def test_harness_gate_on_a_saved_run(tmp_path, capsys):
     assert main(["gate", str(tmp_path / "p.toml"), str(run), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["decision"] == "NO-GO"
     assert main(["gate", str(tmp_path / "missing.toml"), str(run)]) == 2
+
+
+def test_a_rule_on_a_slice(tmp_path):
+    results = _results(a=(0.8, 0.82, 0.02, "no significant change"))
+    results["tasks"]["a"]["slices"] = {
+        "field": "domain",
+        "metric": "accuracy",
+        "values": {"imdb": {"n": 50, "before": 0.8, "after": 0.7, "delta": -0.1, "delta_ci": [-0.2, 0.0]}},
+    }
+    policy = _policy(
+        tmp_path,
+        '[tasks."a[imdb]"]\ntier = "critical"\nmax_drop = 0.05\n[tasks."a[yelp]"]\ntier = "supporting"\n',
+    )
+    shown = apply_policy(policy, results)
+    assert (
+        shown["tasks"]["a[imdb]"]["outcome"] == "NO-GO"
+        and "change -0.1000" in shown["tasks"]["a[imdb]"]["why"]
+    )
+    assert shown["tasks"]["a[yelp]"]["status"] == "missing" and shown["tasks"]["a[yelp]"]["outcome"] == "WARN"

@@ -19,6 +19,9 @@ passes, fails, or (non-inferiority only) cannot tell: the point estimate is with
 the one-sided bound is not. A task fails when a check fails and cannot tell when one cannot;
 with no checks, its verdict decides (regressed fails, inconclusive cannot tell).
 
+A rule may name a slice of a task (``[tasks."sentiment[imdb]"]``, see a task's ``slice_field``):
+its rules apply to that slice's before/after, delta and interval, on the slices' metric.
+
 A critical task that fails is NO-GO and one that cannot tell is INCONCLUSIVE; a supporting task
 either way is WARN; an advisory one is only noted. The run's line is the most severe of its
 tasks' (NO-GO > INCONCLUSIVE > WARN > GO); exit codes :data:`EXIT_CODES`.
@@ -152,16 +155,24 @@ def apply_policy(policy: Policy, results: dict) -> dict:
 
 
 def _task(rule: TaskRule, results: dict, alpha: float) -> dict:
-    task = (results.get("tasks") or {}).get(rule.task)
+    name, _, value = rule.task.partition("[")
+    task = (results.get("tasks") or {}).get(name)
     metric = rule.metric or (task or {}).get("primary_metric")
     entry = ((task or {}).get("metrics") or {}).get(metric) or {}
+    if value:  # a slice, "task[value]": its entry, with the direction and scale of its metric
+        slices = (task or {}).get("slices") or {}
+        metric = slices.get("metric")
+        found = (slices.get("values") or {}).get(value.removesuffix("]"))
+        task = task if found is not None and (rule.metric in (None, metric)) else None
+        whole = ((task or {}).get("metrics") or {}).get(metric) or {}
+        entry = {**{k: whole.get(k) for k in ("higher_is_better", "scale")}, **(found or {})}
     head = {"tier": rule.tier, "metric": metric}
     if not _number(entry.get("after")) or not _number(entry.get("before")):
         status = "missing"
         why = f"not in the run{'' if task is None else ' with a before/after pair of ' + str(metric)}"
         return {**head, "status": status, "outcome": MISSING[rule.missing], "checks": [], "why": why}
     checks = _checks(rule, entry, results, alpha)
-    verdict = (task.get("verdict") or {}).get("outcome")
+    verdict = (entry if value else task.get("verdict") or {}).get("outcome")
     if not checks:
         passed = {"regressed": False, "inconclusive": None}.get(verdict, True)
         checks = [{"name": "verdict", "passed": passed, "detail": f"the run's verdict: {verdict}"}]
