@@ -89,13 +89,15 @@ def _end_of_turn(tokenizer) -> str:
             tails.append(text[text.rindex(_SENTINEL) + len(_SENTINEL) :])
     if not tails:
         return ""
-    # What a turn ends with is what both renderings share: a template may close the whole
-    # conversation with more (Phi-3 writes EOS after the last turn's <|end|>).
-    common = tails[0]
+    # A turn ends with the tokens both renderings share after the answer: a template may close
+    # the whole conversation with more (Phi-3 writes EOS after the last turn's <|end|>).
+    first = encode(tokenizer, tails[0], offsets=True, special=False)
+    shared = first["input_ids"]
     for tail in tails[1:]:
-        while not tail.startswith(common):
-            common = common[:-1]
-    return common.rstrip()
+        ids = encode(tokenizer, tail, special=False)["input_ids"]
+        while ids[: len(shared)] != shared:
+            shared = shared[:-1]
+    return tails[0][: first["offset_mapping"][len(shared) - 1][1]].rstrip() if shared else ""
 
 
 def end_of_turn_stops(tokenizer) -> tuple[frozenset[int], tuple[str, ...]]:
