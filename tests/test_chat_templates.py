@@ -315,3 +315,36 @@ def test_evaluation_prompts_of_a_long_input_are_cut_to_the_context(family):
     [(prompt, cut)] = evaluation_prompts(tokenizer, "chat", task, [long], 128)
     assert cut and len(tokenizer(prompt)["input_ids"]) <= 128 - task.max_new_tokens
     assert prompt.endswith(spec.opening)
+
+
+def test_tasks_show_tokens_shows_the_template_turn_end_trained(tmp_path, tiny_llama, capsys):
+    from harness.cli import main
+
+    model, _ = tiny_llama()
+    tokenizer = family_tokenizer(tiny_llama, FAMILIES[0])  # ChatML: <|im_end|>, not EOS, ends a turn
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    args = ["tasks", "show", "sentiment", "--tokens", "--model", str(tmp_path / "model")]
+    assert main([*args, "--set", 'prompt_template="chat"']) == 0
+    out = capsys.readouterr().out
+    assert "supervised: 'Negative<|im_end|>'" in out or "supervised: 'Positive<|im_end|>'" in out
+    assert "note:" not in out
+    assert main(args) == 0  # the default template: the chat template is named, once
+    out = capsys.readouterr().out
+    assert out.count("the model has a chat template") == 1 and "<|endoftext|>'" in out
+
+
+def test_a_run_names_an_unused_chat_template_in_its_warnings_once(tmp_path, tiny_llama, echo_plugin):
+    from harness.config import load_config
+    from harness.workload import prepare
+
+    plugin = echo_plugin(tmp_path)
+    tokenizer = family_tokenizer(tiny_llama, FAMILIES[2])
+    for template, expected in (("alpaca", 1), ("chat", 0)):
+        config = load_config(
+            None, [f"plugins=[{str(plugin)!r}]", "tasks=['echo']", f"prompt_template={template!r}"]
+        )
+        workload = prepare(config)
+        workload.fit(tokenizer, 512, config)
+        assert sum("the model has a chat template" in w for w in workload.warnings) == expected

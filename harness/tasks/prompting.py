@@ -85,7 +85,7 @@ def template_notes(tokenizer, template: str) -> list[str]:
     has_template = bool(getattr(tokenizer, "chat_template", None))
     if template != CHAT and has_template:
         return [
-            f"the model has a chat template, but prompt_template = {template!r} does not use it: set "
+            "the model has a chat template, but the prompt template in use is not it: set "
             'prompt_template = "chat" to train and evaluate in the format the model was tuned on'
         ]
     if template == CHAT and has_template and not chat.renders_turn_by_turn(tokenizer):
