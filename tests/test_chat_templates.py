@@ -348,3 +348,27 @@ def test_a_run_names_an_unused_chat_template_in_its_warnings_once(tmp_path, tiny
         workload = prepare(config)
         workload.fit(tokenizer, 512, config)
         assert sum("the model has a chat template" in w for w in workload.warnings) == expected
+
+
+def test_a_run_on_instruction_rows_with_the_chat_template_completes(
+    tmp_path, tiny_llama, echo_plugin, run_config
+):
+    import json
+
+    import harness
+
+    llama3 = next(f for f in FAMILIES if f.name == "llama3")
+    model, _ = tiny_llama()
+    tokenizer = family_tokenizer(tiny_llama, llama3)
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    plugin = echo_plugin(tmp_path, n_test=4, n_train=8)
+    config = run_config(tmp_path, plugin, model=str(tmp_path / "model"), prompt_template="chat")
+    outcome = harness.run(config)
+    assert not [w for w in outcome.results["warnings"] if "chat template" in w]
+    samples = [json.loads(line) for line in outcome.paths["samples"].read_text(encoding="utf-8").splitlines()]
+    assert [s["prompt"] for s in samples] == [
+        f"<|start_header_id|>user<|end_header_id|>\n\nRepeat the input.\n\nword {i}<|eot_id|>{llama3.opening}"
+        for i in range(4)
+    ]  # the tokenizer adds the one BOS

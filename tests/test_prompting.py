@@ -303,3 +303,25 @@ def test_chat_prompt_without_a_chat_template_is_a_clear_error():
     tokenizer.chat_template = None
     with pytest.raises(HarnessError, match="chat template"):
         build_prompt("chat", Example(id="x", instruction="i", input="x", output="y"), tokenizer)
+
+
+def test_fitting_a_long_input_prints_no_indexing_errors_warning(tiny_llama, caplog):
+    """transformers warns that a sequence over ``model_max_length`` "will result in indexing
+    errors" the first time it tokenizes one; harness measures whole inputs before cutting them
+    to fit, so its own tokenizer calls must not print that."""
+    import logging
+
+    from harness import DataSource, Task
+    from harness.tasks.prompting import evaluation_prompts, training_tokens
+
+    tokenizer = tiny_llama()[1]
+    tokenizer.model_max_length = 32
+    long = Example(id="l", instruction="Classify.", input="great food " * 100, output="Positive")
+    task = Task(name="t", instruction="i", test=DataSource("x.jsonl"), metrics=("exact_match",))
+    with caplog.at_level(logging.WARNING):
+        item, cut = training_tokens(tokenizer, PROMPT_TEMPLATES["compact"], long, 64)
+        [(_, eval_cut)] = evaluation_prompts(tokenizer, PROMPT_TEMPLATES["compact"], task, [long], 96)
+        assert cut and eval_cut and len(item.input_ids) <= 64
+        assert "indexing errors" not in caplog.text
+        tokenizer(long.input)  # what an unguarded call prints
+    assert "indexing errors" in caplog.text
