@@ -75,7 +75,7 @@ _PROBES = (
 def end_of_turn(tokenizer) -> str:
     """The text the chat template writes after an assistant turn's content, before the next turn
     (``<|im_end|>``), whitespace after it excluded; empty when it writes none."""
-    key = (id(tokenizer), tokenizer.chat_template, tokenizer.bos_token, len(tokenizer))
+    key = (id(tokenizer), str(tokenizer.chat_template), tokenizer.bos_token, len(tokenizer))
     if key not in _END_OF_TURN:
         _END_OF_TURN[key] = _end_of_turn(tokenizer)
     return _END_OF_TURN[key]

@@ -65,11 +65,11 @@ def chat_prompt(tokenizer, example: Example) -> str:
             return conversation
     prompt = chat.render(tokenizer, chat.instruction_turns(example)[:-1], generation_prompt=True)
     if prompt is None:
-        raise chat_refused()
+        raise _chat_refused()
     return prompt
 
 
-def chat_refused():
+def _chat_refused():
     """The one-line error of a chat template that refuses a plain user turn."""
     from harness.errors import HarnessError
 
@@ -86,7 +86,7 @@ def template_notes(tokenizer, template: str) -> list[str]:
     if template != CHAT and has_template:
         return [
             "the model has a chat template, but the prompt template in use is not it: set "
-            'prompt_template = "chat" to train and evaluate in the format the model was tuned on'
+            'prompt_template = "chat" to train and evaluate in the chat format'
         ]
     if template == CHAT and has_template and not chat.renders_turn_by_turn(tokenizer):
         return [
@@ -239,7 +239,7 @@ def _exchange_tokens(
     def tokens(candidate: Example) -> TokenizedExample:
         item = chat.conversation_tokens(tokenizer, chat.instruction_turns(candidate))
         if item is None:  # it rendered turn by turn whole, so it does with a shorter input
-            raise chat_refused()
+            raise _chat_refused()
         return item
 
     try:
