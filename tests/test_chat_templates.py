@@ -184,7 +184,7 @@ def test_an_instruction_row_trains_on_the_rendered_exchange(family):
         )
     if spec.eos != spec.end:
         assert tokenizer.eos_token_id not in [
-            t for t, label in zip(item.input_ids, item.labels, strict=True) if label != -100
+            t for t, label in zip(item.input_ids, item.labels, strict=True) if label != IGNORE_INDEX
         ]
 
 
@@ -235,9 +235,8 @@ def test_a_long_input_is_cut_and_the_answer_and_end_of_turn_kept(family):
     long = Example(id="l", instruction="Classify.", input="great food " * 100, output="Positive")
     whole, _ = training_tokens(tokenizer, "chat", long, 10_000)
     item, cut = training_tokens(tokenizer, "chat", long, 96)
-    assert cut and len(item.input_ids) <= 96 < len(whole.input_ids)
+    assert cut and 96 - 3 <= len(item.input_ids) <= 96 < len(whole.input_ids)  # as much input as fits
     assert supervised_runs(tokenizer, item) == [f"Positive{spec.end}"]
-    assert len(training_tokens(tokenizer, "chat", long, len(item.input_ids) + 3)[0].input_ids) > 93
 
 
 def test_the_token_preview_shows_what_is_trained(family):
