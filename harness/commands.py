@@ -119,6 +119,8 @@ def _show_tokens(args, console, task, examples) -> int:
         f"{seen.truncated} of {len(seen.lengths)} examples exceed it and would have their input cut",
         highlight=False,
     )
+    for note in seen.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if seen.unfit:
         console.print(
             f"[bold red]{seen.unfit} of {len(seen.lengths)} examples cannot fit[/] even with their input "

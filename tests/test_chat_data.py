@@ -97,7 +97,7 @@ def test_a_too_long_conversation_loses_its_oldest_exchange_and_keeps_the_system_
     assert "Be brief." in text and "Name a colour." not in text and "Another one?" in text
 
 
-def test_when_the_last_exchange_alone_does_not_fit_the_flattened_example_is_cut(tokenizer):
+def test_when_the_last_exchange_alone_does_not_fit_it_trains_as_one_exchange_its_input_cut(tokenizer):
     last = (("user", "And a third? " + "very " * 60), ("assistant", "Red."))
     example = chat_example(CONVERSATION[:-2] + last)
     example = Example(
@@ -105,8 +105,10 @@ def test_when_the_last_exchange_alone_does_not_fit_the_flattened_example_is_cut(
     )
     item, cut = training_tokens(tokenizer, "chat", example, 60)
     assert cut and len(item.input_ids) <= 60
-    assert item.input_ids[-1] == tokenizer.eos_token_id  # today's flattened behaviour: answer + EOS
-    assert supervised_runs(tokenizer, item) == [f"Red.{tokenizer.eos_token}"]
+    assert tokenizer.eos_token_id not in item.input_ids  # the template's turn end, not EOS
+    assert supervised_runs(tokenizer, item) == ["Red.<|im_end|>"]
+    text = tokenizer.decode(item.input_ids)
+    assert "<|im_start|>user\nBe brief.\n\nword word" in text and "Name a colour." not in text
 
 
 def test_the_token_preview_shows_the_conversation_as_training_sees_it(tokenizer):

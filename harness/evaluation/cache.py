@@ -120,6 +120,7 @@ def key_material(
 PREDICTION_MODULES = (
     "harness.tasks.prompting",
     "harness.tasks.chat",
+    "harness.tasks.tokens",
     "harness.tasks.fewshot",
     "harness.models.loading",
     "harness.evaluation.forward",
