@@ -154,14 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run", metavar="RUN", help="a run's report folder, or its id under --output-dir")
     report.add_argument("-o", "--output-dir", default="reports", help="where run ids are looked up")
+    policy_help = "apply a release policy (TOML) to a saved run: GO, WARN, NO-GO or INCONCLUSIVE"
+    raw = argparse.RawDescriptionHelpFormatter
     gate = commands.add_parser(
-        "gate",
-        help="apply a release policy (TOML) to a saved run: GO, WARN, NO-GO or INCONCLUSIVE",
-        description="apply a release policy (TOML) to a saved run: GO, WARN, NO-GO or INCONCLUSIVE "
-        "(see harness/decisions/policy.py for the file's keys)",
-        parents=[debug],
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "gate", help=policy_help, parents=[debug], epilog=EXIT_CODES, formatter_class=raw
     )
     gate.add_argument("policy", metavar="POLICY", type=Path, help="the policy file")
     gate.add_argument("run", metavar="RUN", help="a run's report folder, or its id under --output-dir")
@@ -357,26 +353,13 @@ def _outcome(args, console, results: dict, paths: dict) -> int:
 
 
 def _seed_outcome(args, console, outcome) -> int:
-    """What a person reads after a seed set: a line per seed's run, the seed table, the set's
-    report; exit code 1 when a gate failed in any seed's run."""
-    from rich.markup import escape
+    """Print a seed set's outcome (:func:`harness.reports.seeds.print_seed_set`); exit code 1 when
+    a gate failed in any seed's run."""
+    from harness.reports.seeds import print_seed_set
 
-    from harness.reports.seeds import seed_table
-
-    code = 0
-    for seed, run in zip(outcome.summary["seeds"], outcome.runs, strict=True):
-        failed = [g for g in run.results.get("gates", []) if not g["passed"]]
-        code = GATE_FAILED if failed else code
-        decision = (run.results.get("decision") or {}).get("summary", "")
-        gates = f"; {len(failed)} gate(s) failed" if failed else ""
-        console.print(
-            f"seed {seed}: run {run.results['run_id']}: {escape(decision)}{gates}  ({run.paths['html']})"
-        )
-    console.print(seed_table(outcome.summary))
-    for warning in outcome.summary.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {escape(warning)}")
-    for kind in ("html", "markdown", "results"):
-        console.print(f"{kind:>9}: {outcome.paths[kind]}")
+    failed = any(not gate["passed"] for run in outcome.runs for gate in run.results.get("gates", []))
+    code = GATE_FAILED if failed else 0
+    print_seed_set(console, outcome)
     if args.json:
         paths = {kind: str(path) for kind, path in outcome.paths.items()}
         print(

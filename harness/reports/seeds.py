@@ -75,6 +75,23 @@ def seed_table(summary: dict):
     return table
 
 
+def print_seed_set(console, outcome) -> None:
+    """What a person reads after a seed set: a line per seed's run, the seed table, warnings, the
+    set's report files."""
+    from rich.markup import escape
+
+    for seed, run in zip(outcome.summary["seeds"], outcome.runs, strict=True):
+        failed = [g for g in run.results.get("gates", []) if not g["passed"]]
+        decision = (run.results.get("decision") or {}).get("summary", "")
+        gates = f"; {len(failed)} gate(s) failed" if failed else ""
+        console.print(f"seed {seed}: run {run.results['run_id']}: {escape(decision)}{gates}  ({run.paths['html']})")
+    console.print(seed_table(outcome.summary))
+    for warning in outcome.summary.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for kind in ("html", "markdown", "results"):
+        console.print(f"{kind:>9}: {outcome.paths[kind]}")
+
+
 def render_seed_markdown(summary: dict, chart: str | None) -> str:
     lines = [f"# Seed set {md_escape(summary['set_id'])}", "", md_escape(summary["decision"]["summary"]), ""]
     lines += [
