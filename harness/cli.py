@@ -192,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.choices["compare"].add_argument(
         "--tasks", help="comma-separated tasks to compare (default: all shared)"
     )
+    commands.choices["compare"].add_argument(
+        "--allow-mismatch",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="compare although the runs differ in FIELD (repeatable): prompts, prompt_template, "
+        "instruction, num_fewshot, max_new_tokens, stop, scoring, choices, task_version, max_length, "
+        "metric_settings; the report says so",
+    )
     return parser
 
 

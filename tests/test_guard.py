@@ -154,13 +154,13 @@ def test_bad_guard_entries_are_one_line(setup, entry, message):
         harness.run(config)
 
 
-def test_compare_pairs_guard_tasks_from_their_saved_scores(guarded, setup):
-    from harness.decisions.compare import compare_runs
+def test_compare_pairs_guard_tasks_from_their_saved_scores(guarded, setup, tmp_path):
+    from harness.compare import compare
 
     config = setup["make"]()
     config.guard.tasks = [str(setup["yaml"])]
     _, base_paths = harness.evaluate(config)
     results, paths = guarded
-    compared, _ = compare_runs(base_paths["results"].parent, paths["results"].parent)
+    compared, _ = compare(base_paths["results"].parent, paths["results"].parent, tmp_path)
     assert compared["tasks"]["parity"]["metrics"] == results["tasks"]["parity"]["metrics"]
     assert compared["tasks"]["parity"]["verdict"] == results["tasks"]["parity"]["verdict"]

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness.config import Config
-from harness.decisions import decide
+from harness.decisions import conclude, decide
 from harness.errors import HarnessError
 from harness.reports import (
     build_results,
@@ -277,7 +277,7 @@ def _results(workload, before, after, **changes):
         "samples": build_samples(workload, before, after),
         **changes,
     }
-    return build_results(**arguments)
+    return conclude(build_results(**arguments), config)  # the verdicts, as every flow concludes
 
 
 def test_build_results_keys_values_and_stats_settings(evaluated):

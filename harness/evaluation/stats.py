@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.config import StatsConfig
+from harness.config import Config, StatsConfig
 from harness.metrics import Metric, MetricResult
 
 ESTIMATORS = ("two-sided", "sacrebleu")
@@ -271,6 +271,35 @@ def compare(
         "test": "mcnemar-exact" if binary else "paired-bootstrap",
         "significant": bool(paired["p_value"] < alpha),
         "n_resamples": int(n_resamples),
+    }
+
+
+def metric_entry(
+    metric: Metric, references, before: MetricResult, after: MetricResult | None, config: Config
+) -> dict[str, Any]:
+    """One metric's entry in ``results["tasks"][task]["metrics"]``: before, after and delta, its
+    settings, and the before/after comparison (:func:`compare`) under ``config.stats`` and
+    ``config.seed``. The cycle, ``rescore``, ``compare`` and the guard suite all build it here.
+
+    :param before: the :class:`~harness.metrics.MetricResult` of the base (or first) model;
+        ``after``: of the tuned (or second) one, ``None`` in an evaluation.
+    """
+    return {
+        "higher_is_better": metric.higher_is_better,
+        "scale": metric.scale,
+        "before": before.score,
+        "after": after.score if after else None,
+        "delta": (after.score - before.score) if after else None,
+        "settings": dict(before.settings),
+        **compare(
+            metric,
+            references,
+            before,
+            after,
+            seed=config.seed,
+            n_resamples=config.stats.n_resamples,
+            alpha=config.stats.alpha,
+        ),
     }
 
 

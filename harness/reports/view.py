@@ -364,5 +364,5 @@ def _compared_lines(results: dict) -> list[str]:
             lines.append(f"{side} = run {run.get('run_id')} ({what})")
     if lines and "differences" in results:
         n = len(results["differences"] or [])
-        lines.append(f"{n} provenance value{'' if n == 1 else 's'} differ (see Run metadata)")
+        lines.append(f"{n} provenance {'value differs' if n == 1 else 'values differ'} (see Run metadata)")
     return lines
