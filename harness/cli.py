@@ -31,6 +31,8 @@ GATES = """gates (--gate EXPR, repeatable; config [gates] require = [...]):
 EXIT_CODES = """exit codes:
   0    success; every gate passed (or none given)
   1    a gate failed
+  4    no gate failed, but one names a task whose verdict is inconclusive (too few test
+       examples to tell a change from none; the gate's detail says how many would)
   2    bad input: config, data, names, a malformed gate (before any model work)
   3    internal error (rerun with --debug for the traceback)
   130  interrupted (Ctrl-C)"""
@@ -302,10 +304,11 @@ def _outcome(args, console, results: dict, paths: dict) -> int:
     training ended, warnings, gates, paths; ``--json``: the summary on stdout); the exit code."""
     from rich.markup import escape
 
+    from harness.decisions.gates import exit_code
     from harness.reports.terminal import json_summary, print_gates, summary_table
 
     gates = results.get("gates", [])
-    code = GATE_FAILED if any(not gate["passed"] for gate in gates) else 0
+    code = exit_code(gates)  # 0, 1 (GATE_FAILED) or 4 (a gated task inconclusive)
     console.print(summary_table(results))
     training = results.get("training") or {}
     if training.get("stop_reason"):

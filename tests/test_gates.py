@@ -233,6 +233,7 @@ def test_no_regression_passes():
         "actual": 0,
         "detail": "no primary metric regressed (2 tasks)",
         "source": "--gate",
+        "inconclusive": [],
     }
 
 

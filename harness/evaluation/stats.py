@@ -40,7 +40,7 @@ Estimators (``B`` = number of resamples, ``δ*_b`` = after − before on resampl
   rejected a true null 13 % of the time at alpha = 0.05), and it gives p = 1/(B+1) when a
   system is compared with itself.
 * accuracy-type metrics (0/1 per-example scores): McNemar's exact test on the discordant
-  pairs, see :func:`mcnemar_exact`.
+  pairs, see :func:`mcnemar_exact` (or its mid-p version, ``compare(..., mcnemar="mid-p")``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from harness.config import StatsConfig
 from harness.metrics import Metric, MetricResult
 
 ESTIMATORS = ("two-sided", "sacrebleu")
+MCNEMAR_TESTS = ("exact", "mid-p")
 N_RESAMPLES = StatsConfig.n_resamples
 """Default number of bootstrap resamples (``[stats] n_resamples``)."""
 ALPHA = StatsConfig.alpha
@@ -173,15 +174,19 @@ def mcnemar_exact(before_correct: Sequence[float], after_correct: Sequence[float
     """
     from scipy.stats import binomtest
 
+    b, c = discordant_pairs(before_correct, after_correct)
+    if b + c == 0:
+        return 1.0
+    return float(binomtest(c, b + c, 0.5, alternative="two-sided").pvalue)
+
+
+def discordant_pairs(before_correct: Sequence[float], after_correct: Sequence[float]) -> tuple[int, int]:
+    """``(b, c)``: the examples right before and wrong after, and wrong before and right after."""
     before = np.asarray(before_correct, dtype=np.float64) > 0.5
     after = np.asarray(after_correct, dtype=np.float64) > 0.5
     if before.shape != after.shape:
         raise ValueError(f"mcnemar: {before.size} before but {after.size} after")
-    b = int(np.count_nonzero(before & ~after))
-    c = int(np.count_nonzero(~before & after))
-    if b + c == 0:
-        return 1.0
-    return float(binomtest(c, b + c, 0.5, alternative="two-sided").pvalue)
+    return int(np.count_nonzero(before & ~after)), int(np.count_nonzero(~before & after))
 
 
 def paired_bootstrap(
@@ -198,8 +203,9 @@ def paired_bootstrap(
     One resample matrix is shared by ``before`` and ``after``. ``estimator`` picks the
     p-value definition (``"two-sided"`` or ``"sacrebleu"``, see the module docstring).
 
-    :returns: ``{"before_ci", "after_ci", "delta_ci", "p_value"}``, or ``None`` when the
-        metric has neither per-example scores nor sufficient statistics.
+    :returns: ``{"before_ci", "after_ci", "delta_ci", "delta_se", "p_value"}`` (``delta_se``:
+        the standard deviation of the resampled deltas), or ``None`` when the metric has neither
+        per-example scores nor sufficient statistics.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"bootstrap: unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
@@ -222,6 +228,7 @@ def paired_bootstrap(
         "before_ci": percentile_ci(scores_before, level),
         "after_ci": percentile_ci(scores_after, level),
         "delta_ci": percentile_ci(deltas, level),
+        "delta_se": float(np.std(deltas)),
         "p_value": float(p),
     }
 
@@ -239,18 +246,25 @@ def compare(
     n_resamples: int = N_RESAMPLES,
     alpha: float = ALPHA,
     estimator: str = "two-sided",
+    mcnemar: str = "exact",
 ) -> dict[str, Any]:
     """The statistics to merge into one metric entry of ``results.json``.
 
     Run mode: ``before_ci``, ``after_ci``, ``delta_ci`` (``[lo, hi]``, at level ``1 − alpha``),
     ``p_value``, ``test`` (``"mcnemar-exact"`` for accuracy-type metrics whose per-example
-    scores are all 0/1, else ``"paired-bootstrap"``), ``significant`` (``p_value < alpha``)
-    and ``n_resamples``. Eval mode (``after is None``): ``before_ci`` only. ``{}`` when the
-    metric has neither per-example scores nor sufficient statistics.
+    scores are all 0/1, ``"mcnemar-mid-p"`` with ``mcnemar="mid-p"``, else ``"paired-bootstrap"``),
+    ``significant`` (``p_value < alpha``), ``n_resamples``, ``n_examples``, ``delta_se`` (the
+    bootstrap standard deviation of the delta) and, for McNemar, ``discordant``
+    (``{"right_to_wrong": b, "wrong_to_right": c}``): what :mod:`harness.decisions.power` needs.
+    Eval mode (``after is None``): ``before_ci`` only. ``{}`` when the metric has neither
+    per-example scores nor sufficient statistics.
 
     :param references: the examples' references; only used to check the number of examples
         (the statistics need nothing but the two results).
+    :param mcnemar: ``"exact"`` or ``"mid-p"`` (:func:`harness.decisions.power.mcnemar_mid_p`).
     """
+    if mcnemar not in MCNEMAR_TESTS:
+        raise ValueError(f"mcnemar must be one of {', '.join(MCNEMAR_TESTS)}, got {mcnemar!r}")
     level = 1.0 - alpha
     n = _n_examples(before)
     if n is None:
@@ -264,13 +278,22 @@ def compare(
     if paired is None:
         return {}
     binary = metric.binary and (_is_binary(before.per_example) and _is_binary(after.per_example))
+    extra: dict[str, Any] = {}
     if binary:
+        b, c = discordant_pairs(before.per_example, after.per_example)
         paired["p_value"] = mcnemar_exact(before.per_example, after.per_example)
+        if mcnemar == "mid-p":
+            from harness.decisions.power import mcnemar_mid_p
+
+            paired["p_value"] = mcnemar_mid_p(b, c)
+        extra["discordant"] = {"right_to_wrong": b, "wrong_to_right": c}
     return {
         **paired,
-        "test": "mcnemar-exact" if binary else "paired-bootstrap",
+        "test": f"mcnemar-{mcnemar}" if binary else "paired-bootstrap",
         "significant": bool(paired["p_value"] < alpha),
         "n_resamples": int(n_resamples),
+        "n_examples": n,
+        **extra,
     }
 
 
@@ -290,6 +313,8 @@ def flips(
       "delta"}``; only strictly positive (negative) deltas; ties keep data order.
     * corpus-only primary metric (no per-example score, e.g. BLEU): as continuous, ranked by
       sentence-level chrF (``sacrebleu.sentence_chrf``), which ``ranked_by`` says.
+
+    Every form also carries ``"predictions"``: :func:`prediction_spread` of the rows.
 
     ``None`` in eval mode (no ``prediction_after``) or when the task has no rows.
     """
@@ -313,6 +338,7 @@ def flips(
                 "wrong_to_right": fixed[:k],
                 "right_to_wrong": broken[:k],
                 "counts": {"wrong_to_right": len(fixed), "right_to_wrong": len(broken)},
+                "predictions": prediction_spread(rows),
             }
     else:
         from sacrebleu.metrics import CHRF
@@ -339,4 +365,28 @@ def flips(
 
     gains = [item(i) for i in order if delta[i] > 0][:k]
     losses = [item(i) for i in np.argsort(delta, kind="stable") if delta[i] < 0][:k]
-    return {"ranked_by": ranked_by, "largest_gains": gains, "largest_losses": losses}
+    return {
+        "ranked_by": ranked_by,
+        "largest_gains": gains,
+        "largest_losses": losses,
+        "predictions": prediction_spread(rows),
+    }
+
+
+def prediction_spread(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+    """The most common prediction before and after tuning, and the most common reference, of one
+    task's rows: ``{"before"|"after"|"references": {"value", "share", "distinct"}}`` (predictions
+    compared after stripping whitespace). A model that answers one label for (nearly) every
+    example shows as a share near 1 (:func:`harness.decisions.verdicts.constant_warnings` warns)."""
+    from collections import Counter
+
+    def top(values: list[str]) -> dict:
+        counts = Counter(values)
+        value, count = counts.most_common(1)[0]
+        return {"value": value, "share": round(count / len(values), 4), "distinct": len(counts)}
+
+    return {
+        "before": top([str(r.get("prediction_before") or "").strip() for r in rows]),
+        "after": top([str(r.get("prediction_after") or "").strip() for r in rows]),
+        "references": top([str(r.get("reference") or "").strip() for r in rows]),
+    }

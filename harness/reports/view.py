@@ -147,92 +147,10 @@ def metric_rows(task: dict) -> list[dict]:
     return rows
 
 
-VERDICT_LABELS = {
-    "improved": "▲ improved",
-    "regressed": "▼ REGRESSED",
-    "no significant change": "no significant change",
-}
-VERDICT_CLASSES = {"improved": "improved", "regressed": "regressed", "no significant change": "unchanged"}
-LEANINGS = {"up": "leaning better", "down": "leaning worse"}
-
-
-def verdict_view(task: dict) -> dict | None:
-    """A task's verdict (results.json ``verdict``) as shown: a label that does not rely on colour
-    (``▼ REGRESSED``), the leaning, the primary metric's values, delta with CI, p-values, the reason.
-    ``None`` when the task has no verdict (an evaluation, or a run recorded before verdicts)."""
-    v = task.get("verdict")
-    if not isinstance(v, dict) or v.get("outcome") not in VERDICT_LABELS:
-        return None
-    entry = (task.get("metrics") or {}).get(v.get("metric")) or {}
-    scale = entry.get("scale")
-    leaning = LEANINGS.get(v.get("leaning"), "") if v["outcome"] == "no significant change" else ""
-    label = VERDICT_LABELS[v["outcome"]]
-    p, p_raw = fmt_p(v.get("p_adjusted")), fmt_p(v.get("p_value"))
-    return {
-        "outcome": v["outcome"],
-        "css": VERDICT_CLASSES[v["outcome"]],
-        "label": label,
-        "leaning": leaning,
-        "text": f"{label}, {leaning}" if leaning else label,
-        "metric": str(v.get("metric")),
-        "higher_is_better": entry.get("higher_is_better", True),
-        "before": fmt_num(v.get("before"), scale),
-        "after": fmt_num(v.get("after"), scale),
-        "delta": fmt_delta_ci(v.get("delta"), v.get("delta_ci"), scale),
-        "p": p,
-        "p_text": f"p < {p[1:]}" if p.startswith("<") else f"p = {p}",
-        "p_raw": p_raw if p_raw != p else None,
-        "reason": str(v.get("reason") or ""),
-    }
-
-
-def decision_view(results: dict, tasks: list[dict]) -> dict | None:
-    """The overall line and the rule behind the verdicts, from results.json ``decision``."""
-    d = results.get("decision")
-    if not isinstance(d, dict):
-        return None
-    decided = [t for t in tasks if t["verdict"]]
-    correction = d.get("correction")
-    holm = correction == "holm" and sum(t["verdict"]["p"] != DASH for t in decided) > 1
-    rule = f"a significant paired test of the primary metric at α = {_fmt_value(d.get('alpha'))}"
-    rule += " (p Holm-adjusted over the tasks)" if holm else ""
-    rule += f" and |delta| ≥ {_fmt_value(d.get('min_effect'))} × the metric's scale"
-    return {
-        "summary": str(d.get("summary", "")),
-        "rule": rule,
-        "holm": holm,
-        "min_effect": _fmt_value(d.get("min_effect")),
-        "p_header": "p (Holm)" if holm else "p",
-        "regressed": [t["name"] for t in decided if t["verdict"]["outcome"] == "regressed"],
-        "improved": [t["name"] for t in decided if t["verdict"]["outcome"] == "improved"],
-    }
-
-
-def gates_view(results: dict) -> dict | None:
-    """The gates a run was checked against (results.json ``gates``): each with PASS / FAIL, what
-    was measured and why; ``None`` when no gates were given."""
-    gates = results.get("gates")
-    if not isinstance(gates, list) or not gates:
-        return None
-    rows = [
-        {
-            "expression": str(g.get("expression", "")),
-            "passed": bool(g.get("passed")),
-            "label": "PASS" if g.get("passed") else "✖ FAIL",
-            "actual": _fmt_value(g["actual"])
-            if isinstance(g.get("actual"), int)
-            else fmt_num(g.get("actual")),
-            "detail": str(g.get("detail") or ""),
-        }
-        for g in gates
-        if isinstance(g, dict)
-    ]
-    passed = sum(row["passed"] for row in rows)
-    return {"rows": rows, "summary": f"{passed} of {len(rows)} gate{'' if len(rows) == 1 else 's'} passed"}
-
-
 def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict:
     """Everything the reports show, validated and pre-formatted. Raises on missing required keys."""
+    from harness.reports.verdict_view import decision_view, gates_view, verdict_view
+
     for key in ("run_id", "mode", "tasks"):
         if key not in results:
             raise HarnessError(f"results.json: missing required key {key!r}")
