@@ -57,7 +57,8 @@ def test_a_gain_that_is_not_significant_is_not_called_improved():
     # no delta_se recorded (an older run): the standard error the 95% interval implies, and the
     # normal-approximation MDE (z_0.975 + z_0.8) × se = 2.8016 × 0.15 / 3.9199
     assert mde == pytest.approx(2.80159 * 0.15 / 3.91993, rel=1e-4)
-    assert (verdict["margin"], verdict["n"], verdict["n_needed"], verdict["warnings"]) == (0.01, None, None, [])
+    assert (verdict["margin"], verdict["n"], verdict["n_needed"]) == (0.01, None, None)
+    assert verdict["warnings"] == []
     assert verdict["reason"] == (
         "p = 0.151 ≥ 0.05; the 95% CI [-0.0200, +0.1300] reaches beyond ± 0.01: MDE 0.107"
     )
