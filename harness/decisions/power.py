@@ -29,6 +29,7 @@ Pure statistics for the verdicts (:mod:`harness.decisions.verdicts`); no model o
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -39,6 +40,7 @@ POWER = 0.8
 """The power the minimum detectable effect is defined at."""
 MCNEMAR_TESTS = ("exact", "mid-p")
 MAX_N = 10_000_000  # beyond this many examples, "examples needed" is reported as unknown
+EXACT_BELOW = 100  # expected discordant pairs under which examples needed come from the exact power
 
 
 def z_mde(se: float, alpha: float, power: float = POWER) -> float:
@@ -81,6 +83,7 @@ def mcnemar_power(n: int, delta: float, discordance: float, alpha: float, test: 
     return float(np.sum(weights * binom.sf(d - k - 1, d, toward)))
 
 
+@functools.lru_cache(maxsize=4096)
 def mcnemar_mde(
     n: int, alpha: float, *, discordance: float | None = None, base: float | None = None, test: str = "exact"
 ) -> float | None:
@@ -101,11 +104,14 @@ def mcnemar_mde(
     return float(brentq(gap, 1e-9, top, xtol=1e-5))
 
 
+@functools.lru_cache(maxsize=4096)
 def mcnemar_n_needed(
     margin: float, alpha: float, *, discordance: float | None = None, base: float | None = None, test="exact"
 ) -> int | None:
-    """The smallest number of examples whose McNemar MDE is at most ``margin`` (by bisection on
-    the exact power, which rises with ``n`` up to small saw-teeth); ``None`` beyond ``MAX_N``."""
+    """The smallest number of examples whose McNemar MDE is at most ``margin``: Connor (1987)'s
+    normal approximation where it expects at least ``EXACT_BELOW`` discordant pairs, else by
+    bisection on the exact power (which rises with ``n`` up to small saw-teeth); ``None`` beyond
+    ``MAX_N``."""
     if margin <= 0:
         return None
     if discordance is not None:
@@ -116,10 +122,12 @@ def mcnemar_n_needed(
         return None
     # Connor (1987)'s normal approximation, then the exact power around it
     z_alpha, z_power = norm.ppf(1 - alpha / 2), norm.ppf(POWER)
-    guess = (z_alpha * math.sqrt(psi) + z_power * math.sqrt(max(psi - margin**2, 0))) ** 2
-    lo, hi = 1, max(2, int(2 * guess / margin**2) + 10)
-    if hi > MAX_N:
+    guess = (z_alpha * math.sqrt(psi) + z_power * math.sqrt(max(psi - margin**2, 0))) ** 2 / margin**2
+    if guess > MAX_N:
         return None
+    if guess * psi >= EXACT_BELOW:
+        return math.ceil(guess)
+    lo, hi = 1, max(2, int(2 * guess) + 10)
     while mcnemar_power(hi, margin, psi, alpha, test) < POWER:
         hi *= 2
         if hi > MAX_N:
