@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import gammaln, xlogy
 from scipy.stats import norm
 
 from harness.decisions import power
@@ -95,9 +95,8 @@ def _theory(kind: str, n: int, delta: float, margin: float) -> tuple[float, floa
     ok = rest >= 0
     b, c, rest = b[ok], c[ok], rest[ok]
     p10, p01 = (psi - delta) / 2, (psi + delta) / 2
-    with np.errstate(divide="ignore"):
-        log_pmf = gammaln(n + 1) - gammaln(b + 1) - gammaln(c + 1) - gammaln(rest + 1)
-        log_pmf = log_pmf + b * np.log(p10) + c * np.log(p01) + rest * np.log(1 - psi)
+    log_pmf = gammaln(n + 1) - gammaln(b + 1) - gammaln(c + 1) - gammaln(rest + 1)
+    log_pmf = log_pmf + xlogy(b, p10) + xlogy(c, p01) + xlogy(rest, 1 - psi)
     d_hat, psi_hat = (c - b) / n, (b + c) / n
     half = z * np.sqrt(np.maximum(psi_hat - d_hat**2, 0.0) / n)
     inside = (d_hat - half >= -margin) & (d_hat + half <= margin)
