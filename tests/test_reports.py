@@ -26,6 +26,7 @@ from harness.reports import (
     write_reports,
 )
 from harness.reports.charts import render_charts
+from harness.reports.terminal import json_summary
 
 
 def _model_dir() -> str:
@@ -773,3 +774,52 @@ def test_reports_show_the_train_test_overlap_of_each_task():
     assert "train/test overlap" in markdown and line in markdown
     page = render_html(results, make_samples())
     assert line in page and "&lt;b&gt;x-1&lt;/b&gt;" in page and "<b>x-1</b>" not in page
+
+
+def old_results() -> dict:
+    """results.json as written before the four outcomes: "no significant change", no MDE keys in
+    the verdicts, no no_change/inconclusive counts, gates without "inconclusive"."""
+    results = make_results()
+    for task in results["tasks"].values():
+        entry = task["metrics"][task["primary_metric"]]
+        entry.update(delta_ci=[entry["delta"] - 1, entry["delta"] + 1], p_value=0.3)
+        task["verdict"] = {
+            "metric": task["primary_metric"], "outcome": "no significant change", "leaning": "up",
+            "before": entry["before"], "after": entry["after"], "delta": entry["delta"],
+            "delta_ci": entry["delta_ci"], "p_value": 0.3, "p_adjusted": 0.6, "significant": False,
+            "large_enough": True, "reason": "p = 0.6 ≥ 0.05 after Holm over 2 tasks",
+        }  # fmt: skip
+    results["decision"] = {
+        "alpha": 0.05, "min_effect": 0.01, "correction": "holm", "improved": 0, "regressed": 0,
+        "unchanged": 2, "summary": "0 of 2 tasks improved, 0 regressed, 2 no significant change",
+    }  # fmt: skip
+    results["gates"] = [
+        {"expression": "no-regression", "passed": True, "actual": 0, "detail": "...", "source": "--gate"}
+    ]
+    results["statistics"] = {"confidence": 0.95, "alpha": 0.05}
+    return results
+
+
+def test_a_run_saved_before_the_four_outcomes_still_renders_and_decides_again():
+    from rich.console import Console
+
+    from harness.decisions.gates import exit_code
+
+    results = old_results()
+    md = render_markdown(results, make_samples())
+    assert "**Overall: 0 of 2 tasks improved, 0 regressed, 2 no significant change.**" in md
+    assert "| sentiment | no significant change, leaning better | accuracy |" in md
+    assert "otherwise no significant change." in md and "Test set:" not in md
+    html = render_html(results, make_samples())
+    assert "no significant change" in html
+    console = Console(record=True, width=100, color_system=None)
+    console.print(summary_table(results))
+    assert "no significant change" in console.export_text()
+    assert json_summary(results, {}, 0)["tasks"]["sentiment"]["mde"] is None
+    assert exit_code(results["gates"]) == 0
+    # decided again (rescore, compare): the four outcomes, the MDE from the saved interval
+    verdicts, decision = decide(results["tasks"], alpha=0.05, min_effect=0.01, correction="holm")
+    assert [v["outcome"] for v in verdicts.values()] == ["inconclusive", "inconclusive"]
+    assert verdicts["sentiment"]["n"] == results["tasks"]["sentiment"]["n_test"]
+    assert verdicts["sentiment"]["mde"] > 0 and verdicts["sentiment"]["n_needed"] > 0
+    assert decision["summary"] == "0 of 2 tasks improved, 0 regressed, 0 no change, 2 inconclusive"
