@@ -427,8 +427,8 @@ def test_markdown_inconclusive_says_where_it_leans_and_what_the_test_set_detects
     assert "**Overall: 0 of 2 tasks improved, 0 regressed, 0 no change, 2 inconclusive.**" in md
     assert "**? Inconclusive (too few test examples to tell): sentiment, translation.**" in md
     assert "Regressed" not in md and "REGRESSED" not in md
-    assert "| sentiment | ? inconclusive, leaning better | accuracy | 0.4725 → 0.5275 |" in md
-    assert "| translation | ? inconclusive, leaning worse | bleu | 12.40 → 10.10 |" in md
+    assert "| sentiment | inconclusive, leaning better | accuracy | 0.4725 → 0.5275 |" in md
+    assert "| translation | inconclusive, leaning worse | bleu | 12.40 → 10.10 |" in md
     assert "otherwise inconclusive: the test set is too small to tell" in md
     assert "p = 0.302 ≥ 0.05 after Holm over 2 tasks" in md  # 0.151 doubled: the smaller of two
 
@@ -694,7 +694,7 @@ def test_summary_table_verdicts_fit_100_columns():
     assert [cell.plain for cell in verdicts] == [
         "▲ improved",
         "▼ REGRESSED",
-        "? inconclusive\nleaning better",
+        "inconclusive\nleaning better",
     ]
     assert verdicts[1].style == "bold red reverse"
     console = Console(record=True, width=100, color_system=None)

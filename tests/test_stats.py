@@ -120,7 +120,11 @@ def test_compare_keys_run_and_eval_mode(metrics):
     before, after = _binary(50, 100), _binary(90, 100)
     refs = [["x"]] * 100
     out = stats.compare(metrics["accuracy"], refs, before, after)
-    assert set(out) == {"before_ci", "after_ci", "delta_ci", "p_value", "test", "significant", "n_resamples"}
+    assert set(out) == {
+        "before_ci", "after_ci", "delta_ci", "delta_se", "p_value", "test", "significant", "n_resamples",
+        "n_examples", "discordant",
+    }  # fmt: skip
+    assert out["discordant"] == {"right_to_wrong": 0, "wrong_to_right": 40} and out["n_examples"] == 100
     assert out["n_resamples"] == 1000
     assert json.loads(json.dumps(out)) == out  # plain JSON types
     assert set(stats.compare(metrics["accuracy"], refs, before, None)) == {"before_ci"}
@@ -343,6 +347,11 @@ def test_flips_binary():
         "wrong_to_right": ["t-0", "t-4"],
         "right_to_wrong": ["t-1"],
         "counts": {"wrong_to_right": 3, "right_to_wrong": 1},
+        "predictions": {  # the most common prediction and reference (a one-label model is flagged)
+            "before": {"value": "x", "share": 1.0, "distinct": 1},
+            "after": {"value": "y", "share": 1.0, "distinct": 1},
+            "references": {"value": "r", "share": 1.0, "distinct": 1},
+        },
     }
 
 

@@ -373,6 +373,12 @@ def flips(
     }
 
 
+def _reference(row: Mapping[str, Any]) -> str:
+    if row.get("reference") is not None:
+        return row["reference"]
+    return (list(row.get("references") or []) or [""])[0]
+
+
 def prediction_spread(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
     """The most common prediction before and after tuning, and the most common reference, of one
     task's rows: ``{"before"|"after"|"references": {"value", "share", "distinct"}}`` (predictions
@@ -388,5 +394,5 @@ def prediction_spread(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
     return {
         "before": top([str(r.get("prediction_before") or "").strip() for r in rows]),
         "after": top([str(r.get("prediction_after") or "").strip() for r in rows]),
-        "references": top([str(r.get("reference") or "").strip() for r in rows]),
+        "references": top([str(_reference(r)).strip() for r in rows]),
     }

@@ -9,8 +9,8 @@ from harness.reports.view import DASH, _fmt_value, fmt_delta_ci, fmt_num, fmt_p
 VERDICT_LABELS = {
     "improved": "▲ improved",
     "regressed": "▼ REGRESSED",
-    "no change": "= no change",
-    "inconclusive": "? inconclusive",
+    "no change": "no change",
+    "inconclusive": "inconclusive",
     "no significant change": "no significant change",  # results.json written before the four outcomes
 }
 VERDICT_CLASSES = {
