@@ -312,3 +312,10 @@ def test_inconclusive_gates_are_shown_as_such():
     out = console.export_text()
     assert "gates: 1 passed on an inconclusive task (too few test examples to tell): exit code 4" in out
     assert "INCONCLUSIVE  no-regression" in out
+
+
+def test_the_help_documents_exit_code_4():
+    from harness.cli import EXIT_CODES
+
+    (line,) = [line for line in EXIT_CODES.splitlines() if line.split()[:1] == ["4"]]
+    assert "inconclusive" in line

@@ -234,6 +234,14 @@ def test_a_tuned_model_that_predicts_one_label_is_flagged_in_the_verdict_and_dec
     assert verdicts["sentiment"]["warnings"] == [warning]
     assert verdicts["sentiment"]["reason"].endswith(f"; warning: {warning}")
     assert decision["warnings"] == [f"sentiment: {warning}"]
+    # the reports list it with the run's warnings
+    from harness.reports import render_markdown
+
+    tasks = {"sentiment": {**task, "verdict": verdicts["sentiment"]}}
+    results = {"run_id": "r", "mode": "run", "tasks": tasks}
+    results |= {"decision": decision, "warnings": ["a small dev split"]}
+    md = render_markdown(results, [])
+    assert "a small dev split" in md and f"sentiment: {warning}" in md
     # the same spread with one-label references (a task whose answer is always "yes") is no warning
     task["flips"]["predictions"]["references"] = {"value": "yes", "share": 1.0, "distinct": 1}
     assert decide({"s": task}, alpha=0.05, min_effect=0.01, correction="holm")[0]["s"]["warnings"] == []

@@ -256,7 +256,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "tasks": tasks,
         "decision": decision_view(results, tasks) if is_run else None,
         "gates": gates_view(results),
-        "warnings": [str(w) for w in results.get("warnings") or []],
+        "warnings": _warnings(results),
         "stopped": "; ".join(
             str(training[k]) for k in ("stop_reason", "kept") if training and training.get(k)
         ),
@@ -268,6 +268,14 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "config": _flatten(results.get("config") or {}),
         "n_examples": n_examples,
     }
+
+
+def _warnings(results: dict) -> list[str]:
+    """results.json ``warnings``, then the verdicts' (``decision.warnings``: a model that predicts
+    one label) that it does not already hold."""
+    warnings = [str(w) for w in results.get("warnings") or []]
+    decision = results.get("decision") if isinstance(results.get("decision"), dict) else {}
+    return warnings + [str(w) for w in decision.get("warnings") or [] if str(w) not in warnings]
 
 
 def _compared_lines(results: dict) -> list[str]:
