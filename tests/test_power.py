@@ -267,9 +267,12 @@ def test_the_plan_before_tuning_says_what_each_test_set_can_detect():
     )
     sentiment = plans["sentiment"]
     assert sentiment["mde"] == pytest.approx(power.mcnemar_mde(100, 0.025, base=0.7))
-    assert sentiment["text"] == (
-        f"sentiment: 100 test examples can detect a change of {sentiment['mde']:.3g} accuracy or more "
-        f"(power 0.8, α 0.025); 0.01 (the minimum effect) needs about {sentiment['n_needed']}"
+    assert (
+        sentiment["text"]
+        == f"sentiment: 100 test examples can detect a change of {sentiment['mde']:.3g} accuracy or more"
+    )
+    assert sentiment["alpha"] == 0.025 and sentiment["n_needed"] == power.mcnemar_n_needed(
+        0.01, 0.025, base=0.7
     )
     se = math.sqrt(2) * float(np.std(scores)) / math.sqrt(50)  # independent before/after: √2 × SE
     assert plans["summ"]["mde"] == pytest.approx((norm.ppf(1 - 0.0125) + norm.ppf(0.8)) * se)

@@ -169,8 +169,9 @@ def plan(tasks, metrics: dict, before: dict, *, alpha: float, min_effect: float,
 
     :param tasks: the run's :class:`~harness.tasks.Task` objects; ``metrics``: ``{name: Metric}``.
     :param before: ``{task name: TaskEvaluation}`` of the base model.
-    :returns: ``{task: {"metric", "n", "mde", "n_needed", "text"}}`` for the tasks whose primary
-        metric can be resampled (``mde`` ``None`` where no change is detectable), in task order.
+    :returns: ``{task: {"metric", "n", "mde", "n_needed", "alpha", "text"}}`` for the tasks whose
+        primary metric can be resampled (``mde`` ``None`` where no change is detectable), in task
+        order; ``n_needed``: examples that would detect ``min_effect``, ``alpha``: the MDE's level.
     """
     from harness.evaluation.stats import _is_binary, resample_counts, resampled_scores
 
@@ -200,15 +201,12 @@ def plan(tasks, metrics: dict, before: dict, *, alpha: float, min_effect: float,
                 se = float(np.std(result.per_example)) / math.sqrt(n)
             mde = z_mde(math.sqrt(2) * se, level) if se > 0 else None
             needed = None if mde is None else z_n_needed(n, mde, margin)
-        text = f"{name}: {n} test examples"
-        if mde is None:
-            text += f" cannot detect a change of {metric.name} (its base scores do not vary)"
-        else:
-            text += f" can detect a change of {mde:.3g} {metric.name} or more"
-            text += f" (power {POWER:g}, α {level:.3g})"
-            if needed is not None and mde > margin:
-                text += f"; {margin:.3g} (the minimum effect) needs about {needed}"
-        plans[name] = {"metric": metric.name, "n": n, "mde": mde, "n_needed": needed, "text": text}
+        text = f"{name}: {n} test examples can detect a change of "  # a progress line
+        text += (
+            f"{metric.name} of no size (no variation)" if mde is None else f"{mde:.3g} {metric.name} or more"
+        )
+        plans[name] = {"metric": metric.name, "n": n, "mde": mde, "n_needed": needed, "alpha": level}
+        plans[name]["text"] = text
     return plans
 
 
