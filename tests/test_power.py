@@ -276,3 +276,18 @@ def test_the_plan_before_tuning_says_what_each_test_set_can_detect():
     )
     se = math.sqrt(2) * float(np.std(scores)) / math.sqrt(50)  # independent before/after: √2 × SE
     assert plans["summ"]["mde"] == pytest.approx((norm.ppf(1 - 0.0125) + norm.ppf(0.8)) * se)
+
+
+def test_the_plan_says_when_a_test_set_cannot_detect_anything():
+    accuracy = Metric("accuracy", compute=lambda p, r: None, binary=True)
+    tasks = [SimpleNamespace(name="tiny", primary_metric="accuracy")]
+    before = {"tiny": SimpleNamespace(scores={"accuracy": MetricResult(0.5, [1.0, 0.0, 1.0, 0.0])})}
+    (plan,) = power.plan(
+        tasks, {"accuracy": accuracy}, before, alpha=0.05, min_effect=0.01, correction="holm"
+    ).values()
+    # 4 examples: even 4 fixes out of 4 give p = 2 × 0.5⁴ = 0.125, never below 0.05
+    assert plan["mde"] is None
+    assert (
+        plan["text"]
+        == "tiny: 4 test examples cannot detect any change of accuracy (too few, or scores that do not vary)"
+    )

@@ -201,10 +201,11 @@ def plan(tasks, metrics: dict, before: dict, *, alpha: float, min_effect: float,
                 se = float(np.std(result.per_example)) / math.sqrt(n)
             mde = z_mde(math.sqrt(2) * se, level) if se > 0 else None
             needed = None if mde is None else z_n_needed(n, mde, margin)
-        text = f"{name}: {n} test examples can detect a change of "  # a progress line
-        text += (
-            f"{metric.name} of no size (no variation)" if mde is None else f"{mde:.3g} {metric.name} or more"
-        )
+        text = f"{name}: {n} test examples "  # a progress line
+        if mde is None:
+            text += f"cannot detect any change of {metric.name} (too few, or scores that do not vary)"
+        else:
+            text += f"can detect a change of {mde:.3g} {metric.name} or more"
         plans[name] = {"metric": metric.name, "n": n, "mde": mde, "n_needed": needed, "alpha": level}
         plans[name]["text"] = text
     return plans
