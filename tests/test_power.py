@@ -291,3 +291,19 @@ def test_the_plan_says_when_a_test_set_cannot_detect_anything():
         plan["text"]
         == "tiny: 4 test examples cannot detect any change of accuracy (too few, or scores that do not vary)"
     )
+
+
+def test_no_flipped_example_in_a_small_test_set_is_not_no_change():
+    """16 examples, none flipped: the bootstrap interval is [0, 0], but 16 examples cannot rule
+    out a change of 0.01; the Agresti-Min interval (half an example added to each cell) says so."""
+    assert power.paired_proportion_ci(0, 0, 16, 0.05) == pytest.approx([-0.1089, 0.1089], abs=1e-4)
+    e = entry(0.5, 0.5, 1.0, [0.0, 0.0], se=0.0, discordant=(0, 0), n=16, test="mcnemar-exact")
+    v = one(e)
+    assert v["outcome"] == "inconclusive"
+    assert (
+        "lies within ± 0.01, but the Agresti-Min interval of the 0/1 scores [-0.1089, +0.1089] does not"
+        in v["reason"]
+    )
+    # 4000 examples with 2 + 3 flips: both intervals inside ± 0.01
+    big = one(entry(0.5, 0.50025, 1.0, [-0.001, 0.0015], discordant=(2, 3), n=4000, test="mcnemar-exact"))
+    assert big["outcome"] == "no change"

@@ -21,7 +21,9 @@ Pure statistics for the verdicts (:mod:`harness.decisions.verdicts`); no model o
 * **Examples needed**: the smallest test set whose MDE is at most the equivalence margin (for
   the bootstrap: ``n · (MDE / margin)²``; for McNemar: the exact power, searched over ``n``).
 * **Equivalence** (:func:`equivalent`): "no change" when the whole confidence interval of the
-  delta lies within ± the margin (two one-sided tests at level ``alpha / 2`` each, TOST).
+  delta lies within ± the margin (two one-sided tests at level ``alpha / 2`` each, TOST); for 0/1
+  scores also the Agresti-Min interval (:func:`paired_proportion_ci`), since the bootstrap's
+  interval collapses to ``[0, 0]`` when no example flipped and is narrow on small 0/1 test sets.
 * **mid-p McNemar** (:func:`mcnemar_mid_p`): the exact p-value minus the probability of the
   observed table; Fagerland, Lydersen & Laake (2013) find it keeps the nominal level in all
   cases they studied while the exact test is conservative. bench/stats_simulation.py checks both.
@@ -152,6 +154,18 @@ def z_n_needed(n: int, mde: float, margin: float) -> int | None:
 def equivalent(ci: list[float] | None, margin: float) -> bool:
     """Whether the interval ``ci`` of the delta lies within ``[−margin, margin]``."""
     return ci is not None and margin > 0 and -margin <= ci[0] and ci[1] <= margin
+
+
+def paired_proportion_ci(b: int, c: int, n: int, alpha: float) -> list[float]:
+    """Agresti & Min (2005)'s adjusted Wald interval at level ``1 − alpha`` for the change of a
+    0/1 score, ``(c − b) / n`` (``b`` right→wrong, ``c`` wrong→right): half an example added to
+    each of the four cells. Unlike the bootstrap it does not collapse to ``[0, 0]`` when nothing
+    flipped: 0 changes in 16 examples still leave ±0.11."""
+    size = n + 2
+    p10, p01 = (b + 0.5) / size, (c + 0.5) / size
+    delta = p01 - p10
+    half = norm.ppf(1 - alpha / 2) * math.sqrt(max(p10 + p01 - delta**2, 0.0) / size)
+    return [float(delta - half), float(delta + half)]
 
 
 def mcnemar_mid_p(b: int, c: int) -> float:

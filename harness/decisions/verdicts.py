@@ -135,9 +135,14 @@ def _verdict(task: dict, entry: dict, p_adjusted: float | None, rule: Rule) -> d
     ci = ci if isinstance(ci, list) and len(ci) == 2 and all(_num(x) for x in ci) else None
     n = entry.get("n_examples") or task.get("n_test")
     mde = _mde(entry, ci, n, rule) if p_value is not None else None
+    adjusted = _adjusted_ci(entry, n, rule) if ci is not None else None
     if significant and large_enough and leaning != "none":
         outcome = IMPROVED if leaning == "up" else REGRESSED
-    elif p_value is not None and power.equivalent(ci, margin):
+    elif (
+        p_value is not None
+        and power.equivalent(ci, margin)
+        and (adjusted is None or power.equivalent(adjusted, margin))
+    ):
         outcome = NO_CHANGE
     else:
         outcome = INCONCLUSIVE
@@ -146,6 +151,10 @@ def _verdict(task: dict, entry: dict, p_adjusted: float | None, rule: Rule) -> d
     reason = _reason(delta, p_value, p_adjusted, significant, large_enough, scale, rule)
     if outcome == NO_CHANGE:
         reason += f"; the {_level(rule)} CI {_ci(ci, scale)} lies within ± the minimum effect {_fmt(margin)}"
+    elif outcome == INCONCLUSIVE and p_value is not None and power.equivalent(ci, margin):
+        reason += f"; the {_level(rule)} CI {_ci(ci, scale)} lies within ± {_fmt(margin)}, but the "
+        reason += f"Agresti-Min interval of the 0/1 scores {_ci(adjusted, scale)} does not"
+        reason += _detectable(n, mde, n_needed, margin)
     elif outcome == INCONCLUSIVE and p_value is not None:
         reason += f"; the {_level(rule)} CI {_ci(ci, scale)} reaches beyond ± {_fmt(margin)}"
         reason += _detectable(n, mde, n_needed, margin)
@@ -186,6 +195,19 @@ def _mde(entry: dict, ci: list[float] | None, n: int | None, rule: Rule) -> floa
             return None
         se = power.se_from_ci(ci, rule.alpha)  # a run saved before delta_se was recorded
     return power.z_mde(se, rule.mde_alpha)
+
+
+def _adjusted_ci(entry: dict, n: int | None, rule: Rule) -> list[float] | None:
+    """For McNemar entries, the Agresti-Min interval of the delta (on the metric's scale), which
+    "no change" must also fit; ``None`` for other metrics."""
+    discordant = entry.get("discordant")
+    if not isinstance(discordant, dict) or not n:
+        return None
+    scale = entry.get("scale") or 1.0
+    lo, hi = power.paired_proportion_ci(
+        discordant["right_to_wrong"], discordant["wrong_to_right"], n, rule.alpha
+    )
+    return [lo * scale, hi * scale]
 
 
 def _n_needed(entry: dict, n: int | None, mde: float | None, margin: float, rule: Rule) -> int | None:
