@@ -305,13 +305,17 @@ def test_inconclusive_gates_are_shown_as_such():
     data = unsure_results()
     data["gates"] = check(parse_all(cli_gates=["no-regression", "translation.bleu>=10"]), data)
     view = gates_view(data)
-    assert [row["label"] for row in view["rows"]] == ["? INCONCLUSIVE", "PASS"]
-    assert view["summary"] == "2 of 2 gates passed, 1 of them on an inconclusive task (exit code 4)"
+    assert [row["label"] for row in view["rows"]] == ["PASS (inconclusive)", "PASS"]
+    assert view["summary"] == "2 of 2 gates passed"
+    assert (
+        view["note"]
+        == "1 passed on a task whose verdict is inconclusive (too few test examples to tell); exit code 4"
+    )
     console = Console(record=True, width=200, color_system=None)
     print_gates(console, data["gates"])
     out = console.export_text()
     assert "gates: 1 passed on an inconclusive task (too few test examples to tell): exit code 4" in out
-    assert "INCONCLUSIVE  no-regression" in out
+    assert "sentiment accuracy is inconclusive, about 1600 test examples would tell" in out
 
 
 def test_the_help_documents_exit_code_4():

@@ -112,9 +112,11 @@ def _gates(gates: dict | None) -> list[str]:
         [_bold(g["label"]) if not g["passed"] else g["label"], g["expression"], g["actual"], g["detail"]]
         for g in gates["rows"]
     ]
+    note = [f"{_md(gates['note'])}.", ""] if gates["note"] else []
     return [
         f"**Gates: {_md(gates['summary'])}.**",
         "",
+        *note,
         *_md_table(["result", "gate", "actual", "detail"], rows),
     ]
 

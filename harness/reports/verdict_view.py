@@ -135,14 +135,16 @@ def gates_view(results: dict) -> dict | None:
     passed = sum(row["passed"] for row in rows)
     summary = f"{passed} of {len(rows)} gate{'' if len(rows) == 1 else 's'} passed"
     unsure = sum(bool(row["inconclusive"]) for row in rows if row["passed"])
+    note = ""
     if unsure:
-        summary += f", {unsure} of them on an inconclusive task (exit code 4)"
-    return {"rows": rows, "summary": summary}
+        note = f"{unsure} passed on a task whose verdict is inconclusive (too few test examples to tell)"
+        note += "; exit code 4" if passed == len(rows) else ""
+    return {"rows": rows, "summary": summary, "note": note}
 
 
 def _gate_label(gate: dict) -> str:
-    """``PASS``, ``✖ FAIL``, or ``? INCONCLUSIVE`` for a gate that passed on a task the test set
-    cannot decide (a gate that failed stays failed)."""
+    """``PASS``, ``✖ FAIL``, or ``PASS (inconclusive)`` for a gate that passed on a task the test
+    set cannot decide (a gate that failed stays failed)."""
     if not gate.get("passed"):
         return "✖ FAIL"
-    return "? INCONCLUSIVE" if gate.get("inconclusive") else "PASS"
+    return "PASS (inconclusive)" if gate.get("inconclusive") else "PASS"
