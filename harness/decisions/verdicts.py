@@ -28,8 +28,8 @@ from typing import Any
 from harness.decisions import power
 
 IMPROVED, REGRESSED, NO_CHANGE, INCONCLUSIVE = "improved", "regressed", "no change", "inconclusive"
-OUTCOMES = (IMPROVED, REGRESSED, NO_CHANGE, INCONCLUSIVE)
-UNCHANGED = "no significant change"  # the third outcome of results.json written before the four
+UNCHANGED = "no significant change"  # results.json written before the four outcomes; slices, seed sets
+OUTCOMES = (IMPROVED, REGRESSED, NO_CHANGE, INCONCLUSIVE, UNCHANGED)  # decide gives the first four
 CORRECTIONS = ("holm", "none")
 CONSTANT_SHARE = 0.9  # a model that gives one prediction for this share of the examples is flagged
 
