@@ -12,7 +12,7 @@ import pytest
 from scipy.stats import binom, binomtest, multinomial, norm
 
 from harness.decisions import decide, power
-from harness.evaluation.stats import compare, flips, mcnemar_exact
+from harness.evaluation.stats import compare, flips, mcnemar_exact, mcnemar_mid_p
 from harness.metrics import Metric, MetricResult
 
 Z = norm.ppf(0.975) + norm.ppf(0.8)  # 2.8016
@@ -26,7 +26,7 @@ def brute_force_power(n: int, delta: float, psi: float, alpha: float, test: str)
         for c in range(n + 1 - b):
             if c <= b:
                 continue
-            p = binomtest(c, b + c, 0.5).pvalue if test == "exact" else power.mcnemar_mid_p(b, c)
+            p = binomtest(c, b + c, 0.5).pvalue if test == "exact" else mcnemar_mid_p(b, c)
             if p < alpha:
                 total += multinomial.pmf([b, c, n - b - c], n, [p10, p01, 1 - psi])
     return total
@@ -88,14 +88,12 @@ def test_mcnemar_examples_needed_is_the_smallest_n_that_detects_the_margin():
 
 
 def test_mid_p_is_never_larger_than_the_exact_p_value():
-    assert power.mcnemar_mid_p(0, 0) == 1.0
-    assert power.mcnemar_mid_p(3, 10) == pytest.approx(
-        2 * (binom.cdf(3, 13, 0.5) - 0.5 * binom.pmf(3, 13, 0.5))
-    )
+    assert mcnemar_mid_p(0, 0) == 1.0
+    assert mcnemar_mid_p(3, 10) == pytest.approx(2 * (binom.cdf(3, 13, 0.5) - 0.5 * binom.pmf(3, 13, 0.5)))
     for b in range(25):
         for c in range(25):
             exact = mcnemar_exact([1.0] * b + [0.0] * c, [0.0] * b + [1.0] * c)
-            assert power.mcnemar_mid_p(b, c) <= exact + 1e-12
+            assert mcnemar_mid_p(b, c) <= exact + 1e-12
 
 
 def test_equivalence_needs_the_whole_interval_inside_the_margin():
@@ -187,7 +185,7 @@ def test_compare_records_what_the_power_analysis_needs_and_offers_mid_p():
     assert exact["discordant"] == {"right_to_wrong": 1, "wrong_to_right": 4}
     assert exact["p_value"] == pytest.approx(binomtest(4, 5, 0.5).pvalue)  # 0.375
     mid = compare(accuracy, None, before, after, n_resamples=50, mcnemar="mid-p")
-    assert mid["test"] == "mcnemar-mid-p" and mid["p_value"] == pytest.approx(power.mcnemar_mid_p(1, 4))
+    assert mid["test"] == "mcnemar-mid-p" and mid["p_value"] == pytest.approx(mcnemar_mid_p(1, 4))
     assert mid["p_value"] < exact["p_value"]
     assert exact["delta_se"] > 0
     with pytest.raises(ValueError, match="mcnemar"):

@@ -24,9 +24,10 @@ Pure statistics for the verdicts (:mod:`harness.decisions.verdicts`); no model o
   delta lies within ± the margin (two one-sided tests at level ``alpha / 2`` each, TOST); for 0/1
   scores also the Agresti-Min interval (:func:`paired_proportion_ci`), since the bootstrap's
   interval collapses to ``[0, 0]`` when no example flipped and is narrow on small 0/1 test sets.
-* **mid-p McNemar** (:func:`mcnemar_mid_p`): the exact p-value minus the probability of the
-  observed table; Fagerland, Lydersen & Laake (2013) find it keeps the nominal level in all
-  cases they studied while the exact test is conservative. bench/stats_simulation.py checks both.
+* **mid-p McNemar** (the test: :func:`harness.evaluation.stats.mcnemar_mid_p`; its power here):
+  the exact p-value minus half the probability of the observed table; Fagerland, Lydersen &
+  Laake (2013) find it keeps the nominal level in all cases they studied while the exact test is
+  conservative. bench/stats_simulation.py checks both.
 """
 
 from __future__ import annotations
@@ -166,16 +167,6 @@ def paired_proportion_ci(b: int, c: int, n: int, alpha: float) -> list[float]:
     delta = p01 - p10
     half = norm.ppf(1 - alpha / 2) * math.sqrt(max(p10 + p01 - delta**2, 0.0) / size)
     return [float(delta - half), float(delta + half)]
-
-
-def mcnemar_mid_p(b: int, c: int) -> float:
-    """Two-sided mid-p McNemar test on ``b`` right→wrong and ``c`` wrong→right pairs:
-    ``min(1, 2·(P(X ≤ k) − P(X = k)/2))``, ``k = min(b, c)``, ``X ~ Binomial(b + c, 1/2)``;
-    never larger than the exact p-value; 1 with no discordant pairs."""
-    total, k = b + c, min(b, c)
-    if total == 0:
-        return 1.0
-    return float(min(1.0, 2 * (binom.cdf(k, total, 0.5) - 0.5 * binom.pmf(k, total, 0.5))))
 
 
 def plan(tasks, metrics: dict, before: dict, *, alpha: float, min_effect: float, correction: str) -> dict:

@@ -180,6 +180,17 @@ def mcnemar_exact(before_correct: Sequence[float], after_correct: Sequence[float
     return float(binomtest(c, b + c, 0.5, alternative="two-sided").pvalue)
 
 
+def mcnemar_mid_p(b: int, c: int) -> float:
+    """Mid-p McNemar test of ``b`` right→wrong and ``c`` wrong→right pairs: ``min(1, 2·(P(X ≤ k) −
+    P(X = k)/2))``, ``k = min(b, c)``, ``X ~ Bin(b + c, 1/2)``; at most the exact p-value."""
+    from scipy.stats import binom
+
+    total, k = b + c, min(b, c)
+    if total == 0:
+        return 1.0
+    return float(min(1.0, 2 * (binom.cdf(k, total, 0.5) - 0.5 * binom.pmf(k, total, 0.5))))
+
+
 def discordant_pairs(before_correct: Sequence[float], after_correct: Sequence[float]) -> tuple[int, int]:
     """``(b, c)``: the examples right before and wrong after, and wrong before and right after."""
     before = np.asarray(before_correct, dtype=np.float64) > 0.5
@@ -261,7 +272,7 @@ def compare(
 
     :param references: the examples' references; only used to check the number of examples
         (the statistics need nothing but the two results).
-    :param mcnemar: ``"exact"`` or ``"mid-p"`` (:func:`harness.decisions.power.mcnemar_mid_p`).
+    :param mcnemar: ``"exact"`` or ``"mid-p"`` (:func:`mcnemar_mid_p`).
     """
     if mcnemar not in MCNEMAR_TESTS:
         raise ValueError(f"mcnemar must be one of {', '.join(MCNEMAR_TESTS)}, got {mcnemar!r}")
@@ -283,8 +294,6 @@ def compare(
         b, c = discordant_pairs(before.per_example, after.per_example)
         paired["p_value"] = mcnemar_exact(before.per_example, after.per_example)
         if mcnemar == "mid-p":
-            from harness.decisions.power import mcnemar_mid_p
-
             paired["p_value"] = mcnemar_mid_p(b, c)
         extra["discordant"] = {"right_to_wrong": b, "wrong_to_right": c}
     return {
@@ -373,26 +382,18 @@ def flips(
     }
 
 
-def _reference(row: Mapping[str, Any]) -> str:
-    if row.get("reference") is not None:
-        return row["reference"]
-    return (list(row.get("references") or []) or [""])[0]
-
-
 def prediction_spread(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
-    """The most common prediction before and after tuning, and the most common reference, of one
-    task's rows: ``{"before"|"after"|"references": {"value", "share", "distinct"}}`` (predictions
-    compared after stripping whitespace). A model that answers one label for (nearly) every
-    example shows as a share near 1 (:func:`harness.decisions.verdicts.constant_warnings` warns)."""
+    """The most common prediction (stripped) before and after tuning and reference of one task's
+    rows, ``{"before"|"after"|"references": {"value", "share", "distinct"}}``: a one-label model."""
     from collections import Counter
 
-    def top(values: list[str]) -> dict:
-        counts = Counter(values)
+    def top(key: str, fallback: str = "") -> dict:
+        counts = Counter(str(r.get(key) or (r.get(fallback) or [""])[0] or "").strip() for r in rows)
         value, count = counts.most_common(1)[0]
-        return {"value": value, "share": round(count / len(values), 4), "distinct": len(counts)}
+        return {"value": value, "share": round(count / len(rows), 4), "distinct": len(counts)}
 
     return {
-        "before": top([str(r.get("prediction_before") or "").strip() for r in rows]),
-        "after": top([str(r.get("prediction_after") or "").strip() for r in rows]),
-        "references": top([str(_reference(r)).strip() for r in rows]),
+        "before": top("prediction_before"),
+        "after": top("prediction_after"),
+        "references": top("reference", "references"),
     }

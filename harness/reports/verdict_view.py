@@ -4,7 +4,7 @@ The report view (:mod:`harness.reports.view`) and the terminal use these."""
 
 from __future__ import annotations
 
-from harness.reports.view import DASH, _fmt_value, fmt_delta_ci, fmt_num, fmt_p
+from harness.reports.formatting import DASH, _fmt_value, fmt_delta_ci, fmt_num, fmt_p
 
 VERDICT_LABELS = {
     "improved": "▲ improved",
