@@ -33,7 +33,8 @@ EXIT_CODES = """exit codes:
   1    a gate failed; a release policy said NO-GO
   2    bad input: config, data, names, a malformed gate (before any model work)
   3    internal error (rerun with --debug for the traceback)
-  4    a release policy said INCONCLUSIVE: a critical task's test set cannot tell
+  4    inconclusive: no gate failed, but one names a task whose test set cannot tell a change
+       from none (the gate's detail says how many examples would); a policy said INCONCLUSIVE
   130  interrupted (Ctrl-C)"""
 
 EPILOG = "\n\n".join((EXAMPLES, GATES, EXIT_CODES))
@@ -334,48 +335,34 @@ def _run(args, console) -> int:
 
 
 def _outcome(args, console, results: dict, paths: dict) -> int:
-    """Print what a person reads after a command that scored something (summary table, how
-    training ended, warnings, gates, paths; ``--json``: the summary on stdout); the exit code."""
-    from rich.markup import escape
+    """Print what a person reads after a command that scored something
+    (:func:`harness.reports.terminal.print_outcome`; ``--json``: the summary on stdout); the exit code."""
+    from harness.decisions.gates import exit_code
+    from harness.reports.terminal import json_summary, print_outcome
 
-    from harness.reports.terminal import json_summary, print_gates, summary_table
-
-    gates = results.get("gates", [])
-    code = GATE_FAILED if any(not gate["passed"] for gate in gates) else 0
-    console.print(summary_table(results))
-    training = results.get("training") or {}
-    if training.get("stop_reason"):
-        console.print(f"training: {escape(training['stop_reason'])}; {escape(training.get('kept') or '')}")
-    for warning in results.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {escape(warning)}")
-    print_gates(console, gates)
-    if "durations" in results:
-        console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
-    if results["model"].get("output_dir"):
-        console.print(f"tuned model: {results['model']['output_dir']}")
-    for kind in ("html", "markdown", "results", "samples"):
-        if kind in paths:
-            console.print(f"{kind:>9}: {paths[kind]}")
+    code = exit_code(results.get("gates", []))  # 0, 1 (GATE_FAILED) or 4 (a gated task inconclusive)
+    print_outcome(console, results, paths)
     if args.json:
         print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))
     return code
 
 
 def _seed_outcome(args, console, outcome) -> int:
-    """Print a seed set's outcome (:func:`harness.reports.seeds.print_seed_set`); exit code 1 when
-    a gate failed in any seed's run."""
+    """Print a seed set's outcome (:func:`harness.reports.seeds.print_seed_set`); the exit code is
+    the most severe of its runs' gates (1 before 4)."""
+    from harness.decisions.gates import exit_code
     from harness.reports.seeds import print_seed_set
 
-    failed = any(not gate["passed"] for run in outcome.runs for gate in run.results.get("gates", []))
-    code = GATE_FAILED if failed else 0
+    codes = {exit_code(run.results.get("gates", [])) for run in outcome.runs}
+    code = GATE_FAILED if GATE_FAILED in codes else max(codes)
     print_seed_set(console, outcome)
     if args.json:
-        paths = {kind: str(path) for kind, path in outcome.paths.items()}
-        print(
-            json.dumps(
-                {"exit_code": code, "seeds": outcome.summary, "paths": paths}, indent=2, ensure_ascii=False
-            )
-        )
+        summary = {
+            "exit_code": code,
+            "seeds": outcome.summary,
+            "paths": {k: str(v) for k, v in outcome.paths.items()},
+        }
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
     return code
 
 

@@ -25,7 +25,7 @@ from harness.closing import close
 from harness.decisions.gates import parse
 from harness.errors import HarnessError, did_you_mean
 from harness.evaluation import guard
-from harness.evaluation.stats import flips
+from harness.evaluation.flips import flips
 from harness.reports.schema import header, report_files
 from harness.reports.store import RESULTS_FILE, load_run
 from harness.rescore import metric_registry, resolve_metric, saved_config, score_task, task_rows

@@ -17,6 +17,7 @@ from pathlib import Path
 from harness import distributed, models
 from harness.closing import close
 from harness.config import Config
+from harness.decisions import power
 from harness.decisions.gates import Gate, check_names
 from harness.evaluation import cache, guard, predict_sharded, scored
 from harness.models.device import default_threads
@@ -72,6 +73,10 @@ def run_cycle(
         total_parameters, _ = models.count_parameters(loaded.model)
         with _timed(durations, "eval_before"):
             before, cached = _baseline(loaded, workload, config, progress)
+        if train:  # what each test set can detect, shown before tuning starts (decisions/power.py)
+            for name, plan in power.plan_from(workload, before, config.stats).items():
+                progress.start(f"power:{name}", plan["text"])
+                progress.finish(f"power:{name}")
         guards_before = guards_after = None
         if guards and distributed.is_main():
             with _timed(durations, "guard_before"), step(progress, "guard:before", "Guard tasks (before)"):

@@ -19,7 +19,8 @@ from harness.config_loader import config_from_dict
 from harness.decisions.gates import Gate, parse
 from harness.errors import HarnessError
 from harness.evaluation import guard
-from harness.evaluation.stats import flips, metric_entry
+from harness.evaluation.flips import flips
+from harness.evaluation.stats import metric_entry
 from harness.metrics import Metric, MetricResult
 from harness.reports.schema import made_by, per_example
 from harness.reports.store import RESULTS_FILE, load_run

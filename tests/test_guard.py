@@ -101,7 +101,7 @@ def test_guard_task_is_scored_before_and_after_by_lm_eval(guarded, setup, tiny_m
 
     assert entry["verdict"]["outcome"] in OUTCOMES
     assert (
-        results["decision"]["summary"].endswith(f"{results['decision']['unchanged']} no significant change")
+        results["decision"]["summary"].endswith(f"{results['decision']['inconclusive']} inconclusive")
         and " of 2 tasks " in results["decision"]["summary"]
     )
     assert [gate["expression"] for gate in results["gates"]] == ["parity.acc>=0", "no-regression"]
@@ -125,7 +125,7 @@ def test_rescore_keeps_guard_tasks(guarded, tmp_path, capsys):
     folder = tmp_path / "run"
     shutil.copytree(paths["results"].parent, folder)
     saved = (folder / "results.json").read_bytes()
-    assert main(["rescore", str(folder)]) == 0
+    assert main(["rescore", str(folder)]) == 4  # its gates pass on tasks 16 examples cannot decide
     assert (folder / "results.json").read_bytes() == saved
 
 

@@ -171,7 +171,8 @@ def add_to_results(
 ) -> None:
     """Add each guard task to ``results["tasks"]`` (``"kind": "guard"``) and its rows to
     ``samples``, with the same statistics as harness's own tasks; call before verdicts."""
-    from harness.evaluation.stats import flips, metric_entry
+    from harness.evaluation.flips import flips
+    from harness.evaluation.stats import metric_entry
 
     for name, b in before.items():
         a = after.get(name) if after else None

@@ -23,8 +23,14 @@ _RC = {
     "font.size": 9,
     "axes.titlesize": 10,
 }
-_COLOURS = {"improved": "#1a7f37", "regressed": "#cf222e", "no significant change": "#656d76"}
-_MARKERS = {"improved": "^", "regressed": "v", "no significant change": "o"}
+_COLOURS = {
+    "improved": "#1a7f37",
+    "regressed": "#cf222e",
+    "no change": "#656d76",
+    "inconclusive": "#9a6700",
+    "no significant change": "#656d76",  # results.json written before the four outcomes
+}
+_MARKERS = {"improved": "^", "regressed": "v", "no change": "s", "inconclusive": "D", "no significant change": "o"}
 
 
 def _num(x: Any) -> bool:

@@ -240,7 +240,7 @@ def _task_entry(task, workload: Workload, config: Config, before, after, cached:
         "overlap": workload.overlap.get(task.name),  # train/test contamination (tasks/overlap.py)
     }
     if after is not None:
-        from harness.evaluation.stats import flips
+        from harness.evaluation.flips import flips
 
         entry["flips"] = flips(task.name, task.primary_metric, samples)
     return entry
