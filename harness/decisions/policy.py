@@ -217,9 +217,7 @@ def _checks(rule: TaskRule, entry: dict, results: dict, alpha: float) -> list[di
 
 def _non_inferiority(gain, entry, results, alpha, margin, sign, digits) -> dict:
     ci = entry.get("delta_ci")
-    run_alpha = float(
-        ((results.get("statistics") or {}).get("alpha")) or (results.get("decision") or {}).get("alpha", 0.05)
-    )
+    run_alpha = float((results.get("statistics") or {}).get("alpha", 0.05))  # the level of delta_ci
     if not (isinstance(ci, list) and len(ci) == 2 and all(map(_number, ci))):
         return _check("non_inferiority", None, "non-inferiority: no confidence interval in the run to test")
     normal = statistics.NormalDist()
