@@ -32,6 +32,7 @@ class LoadedModel:
     path: str  # the directory or Hub id the weights were read from
     device: str
     dtype: str
+    origin: dict | None = None  # a preset's provenance (package, file hashes, license), when it has one
 
 
 def resolve_model_path(name: str, presets: dict) -> tuple[str, str]:
@@ -88,7 +89,18 @@ def load_model(
     model.to(device)
     model.eval()
     torch.manual_seed(0)
-    return LoadedModel(model, tokenizer, name, source, path, device, str(dtype).removeprefix("torch."))
+    dtype_name = str(dtype).removeprefix("torch.")
+    origin = _preset_origin(path) if source == "preset" else None
+    return LoadedModel(model, tokenizer, name, source, path, device, dtype_name, origin)
+
+
+def _preset_origin(path: str) -> dict | None:
+    """The ``provenance`` a preset's build recorded in its folder's ``harness_preset.json``."""
+    try:
+        info = json.loads((Path(path) / "harness_preset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info.get("provenance") if isinstance(info, dict) else None
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
@@ -100,8 +112,12 @@ def check_model(
     name: str, presets: dict, allow_pickle: bool = False, trust_remote_code: bool = False
 ) -> None:
     """Raise one line for a model that :func:`load_model` would fail on or should refuse, without
-    loading it: see the module's docstring. A preset is always fine (harness builds it)."""
+    loading it: see the module's docstring. A preset is fine when it can be built here (its
+    ``check``: e.g. the package it converts is installed)."""
     if name in presets:
+        check = getattr(presets[name].item, "check", None)
+        if check is not None:
+            check()
         return
     folder = Path(name).expanduser()
     if folder.is_dir():
