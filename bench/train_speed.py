@@ -232,6 +232,7 @@ def training_args_kwargs(hp: dict, total_steps: int) -> dict:
     return dict(
         per_device_train_batch_size=hp["batch_size"],
         num_train_epochs=hp["epochs"],
+        max_steps=hp.get("max_steps") or -1,  # > 0 overrides epochs, as harness's train.max_steps does
         learning_rate=hp["learning_rate"],
         weight_decay=hp["weight_decay"],
         lr_scheduler_type="linear",
@@ -292,11 +293,26 @@ def run_trl(loaded, examples, config, workdir: Path, hp: dict, total_steps: int,
         **extra,
         **training_args_kwargs(hp, total_steps),
     )
+    peft_config = None
+    if hp.get("lora"):  # the same adapter as harness's method = "lora" (config.lora)
+        from peft import LoraConfig
+
+        lora = hp["lora"]
+        peft_config = LoraConfig(
+            r=lora["r"],
+            lora_alpha=lora["alpha"],
+            lora_dropout=lora["dropout"],
+            target_modules="all-linear"
+            if lora["target_modules"] == ["all-linear"]
+            else lora["target_modules"],
+            task_type="CAUSAL_LM",
+        )
     trainer = SFTTrainer(
         model=loaded.model,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=loaded.tokenizer,
+        peft_config=peft_config,
     )
     trainer.remove_callback(PrinterCallback)  # as harness does: no dicts printed
     dataset = trainer.train_dataset
