@@ -127,10 +127,10 @@ def train_model(workdir: Path, env: dict[str, str], threads: int) -> Path:
     return found[-1]
 
 
-def _preset_origin(path: str):
-    from harness.models.loading import _preset_origin as origin
+def _model_origin(folder: Path) -> dict | None:
+    from harness.models.loading import preset_origin
 
-    return origin(path)
+    return preset_origin(str(folder))
 
 
 def resolve_model(name: str) -> Path:
@@ -712,9 +712,7 @@ def main(argv=None) -> int:
             "harness_batch_size": batch_size,
             "lm_eval_batch_size": LM_EVAL_BATCH_SIZE,
             "model": str(model) if args.model else "tiny preset fine-tuned 3 epochs (harness run)",
-            "model_origin": _preset_origin(
-                str(model)
-            ),  # the smollm2 preset's package, GGUF SHA-256, quantization
+            "model_origin": _model_origin(model),  # a preset's package, GGUF SHA-256, quantization
             "tasks": {
                 t.name: {"examples": len(e), "max_new_tokens": t.max_new_tokens, "stop": list(t.stop)}
                 for t, e, _ in workload

@@ -204,7 +204,9 @@ def smollm2_section(args) -> dict:
         config.train.dev_size = 0
         workload = prepare(config)
         examples = [
-            e for task in workload.tasks for e in workload.train.get(task.name, [])[: args.smollm2_train_limit]
+            e
+            for task in workload.tasks
+            for e in workload.train.get(task.name, [])[: args.smollm2_train_limit]
         ]
         lora = dataclasses.asdict(config.lora) if method == "lora" else None
         hp = {

@@ -697,10 +697,10 @@ def versions() -> dict:
 
 def _model_origin(name: str, presets) -> dict | None:
     """A preset's provenance (the smollm2-135m preset: package, GGUF SHA-256, quantization)."""
-    from harness.models.loading import _preset_origin, resolve_model_path
+    from harness.models.loading import preset_origin, resolve_model_path
 
     source, path = resolve_model_path(name, presets)
-    return _preset_origin(path) if source == "preset" else None
+    return preset_origin(path) if source == "preset" else None
 
 
 def main(argv: list[str] | None = None) -> int:

