@@ -25,6 +25,7 @@ from harness.reports import (
     summary_table,
     write_reports,
 )
+from harness.reports.browser import browser_data
 from harness.reports.charts import render_charts
 from harness.reports.terminal import json_summary
 
@@ -225,8 +226,8 @@ TASK_KEYS = [
     "overlap",
 ]  # fmt: skip
 SAMPLE_KEYS = [
-    "task", "id", "prompt", "input", "reference", "references", "prediction_before", "scores_before",
-    "prediction_after", "scores_after",
+    "task", "id", "prompt", "instruction", "input", "reference", "references", "prediction_before",
+    "scores_before", "prediction_after", "scores_after",
 ]  # fmt: skip
 
 
@@ -351,6 +352,7 @@ def test_build_samples_rows(evaluated):
         "task": "echo",
         "id": "echo-1",
         "prompt": "Repeat.\nin 1\n",
+        "instruction": "Repeat.",
         "input": "in 1",
         "reference": "out 1",
         "references": ["out 1"],
@@ -361,6 +363,38 @@ def test_build_samples_rows(evaluated):
     }
     assert rows[5]["prediction_before"] == "?" and rows[5]["scores_before"] == {"exact_match": 0.0}
     assert [list(row) for row in build_samples(workload, before)] == [SAMPLE_KEYS[:-2]] * 8
+
+
+def test_rows_with_their_own_instructions_are_shown_as_such(evaluated):
+    """When data rows carry their own instruction, results.json and both reports say so, and each
+    example shows the instruction it was given (escaped) instead of the task's."""
+    import dataclasses
+
+    workload, before, after = evaluated
+    own = [
+        dataclasses.replace(e, instruction="Echo <b>twice</b>." if i % 2 else "Repeat.")
+        for i, e in enumerate(workload.test["echo"])
+    ]
+    workload.test["echo"] = own
+    results = _results(workload, before, after)
+    task = results["tasks"]["echo"]
+    assert task["instruction"] is None
+    assert task["instructions"] == {"distinct": 2, "most_common": ["Repeat.", 4]}
+    samples = build_samples(workload, before, after)
+    assert [s["instruction"] for s in samples[:2]] == ["Repeat.", "Echo <b>twice</b>."]
+    markdown = render_markdown(results, samples)
+    assert "the rows carry their own: 2 distinct; the most common (4 of 8 rows): Repeat." in markdown
+    assert "[instruction: Echo &lt;b&gt;twice&lt;/b&gt;.] in 1" in markdown  # escaped
+    page = render_html(results, samples)
+    assert "Echo <b>twice" not in page.split('id="sample-data"')[0]
+    data = browser_data(results, samples)
+    assert [row[2] for row in data["rows"][:2]] == [
+        "[instruction: Repeat.] in 0",  # the rows differ: each shows its own
+        "[instruction: Echo <b>twice</b>.] in 1",
+    ]
+    # rows that all share the task's instruction: the entry is as before
+    workload.test["echo"] = [dataclasses.replace(e, instruction="Repeat.") for e in own]
+    assert _results(workload, before, after)["tasks"]["echo"]["instruction"] == "Repeat."
 
 
 # ---------------------------------------------------------------------------------------------- markdown

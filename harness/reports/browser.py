@@ -13,6 +13,8 @@ import math
 from importlib import resources
 from typing import Any
 
+from harness.reports.details import shown_input
+
 TEXT_LIMIT = 1000  # characters of one field shown; samples.jsonl has the full text
 
 
@@ -72,7 +74,7 @@ def browser_data(results: dict, samples: list[dict]) -> dict:
                 [
                     index[name],
                     str(s.get("id", "")),
-                    _clip(s.get("input")),
+                    _clip(shown_input(s, task)),
                     _clip(s.get("reference")),
                     _clip(s.get("prediction_before")),
                     _clip(s.get("prediction_after")) if is_run else None,

@@ -114,3 +114,29 @@ def provenance_rows(results: dict) -> list[tuple[str, str]]:
         for split, digest in (splits or {}).items():
             rows.append((f"data: {task} {split}", f"sha256:{digest}"))
     return rows
+
+
+def shown_input(sample: dict, task: dict) -> str:
+    """A sample's input as the reports show it: prefixed with the row's own instruction when that
+    differs from the task's (``instruction`` in results.json, ``None`` when the rows differ)."""
+    text = str(sample.get("input") or "").strip()
+    own = sample.get("instruction")
+    if own and own != task.get("instruction"):
+        return f"[instruction: {own.strip()}] {text}"
+    return text
+
+
+def instruction_text(task: dict) -> str | None:
+    """The task's instruction for the reports: the one every test row was given, or a summary
+    of the rows' own instructions when they differ."""
+    if task.get("instruction") is not None:
+        return task["instruction"]
+    rows = task.get("instructions")
+    if not rows:
+        return None
+    text, count = rows["most_common"]
+    return (
+        f"the rows carry their own: {rows['distinct']} distinct; the most common "
+        f"({count} of {task.get('n_test', '?')} rows): {text}"
+    )
+

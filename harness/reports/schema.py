@@ -3,6 +3,7 @@ docs/results-schema.md). Keys are written in the order built here, and readers r
 
 from __future__ import annotations
 
+from collections import Counter
 import datetime as dt
 import platform
 from collections.abc import Collection
@@ -112,6 +113,7 @@ def build_samples(workload: Workload, before: dict, after: dict | None = None) -
                 "task": task.name,
                 "id": example.id,
                 "prompt": b.prompts[i],
+                "instruction": example.instruction,
                 "input": example.input,
                 "reference": example.output,
                 "references": list(example.references),
@@ -217,11 +219,22 @@ def _statistics_entry(config: Config) -> dict:
     }
 
 
+def instructions_entry(examples) -> dict:
+    """``{"instruction": text}`` when every test row was given the same instruction (the task's,
+    or the rows' own), else ``{"instruction": None, "instructions": {"distinct": n,
+    "most_common": [text, count]}}``: the reports then say the rows carry their own."""
+    counts = Counter(example.instruction for example in examples)
+    if len(counts) <= 1:
+        return {"instruction": next(iter(counts), None)}
+    text, count = counts.most_common(1)[0]
+    return {"instruction": None, "instructions": {"distinct": len(counts), "most_common": [text, count]}}
+
+
 def _task_entry(task, workload: Workload, config: Config, before, after, cached: bool, samples) -> dict:
     entry = {
         "version": task.version,
         "source": workload.sources[task.name],
-        "instruction": task.instruction,
+        **instructions_entry(workload.test[task.name]),
         "test_data": str(task.test.path),
         "train_data": str(task.train.path) if task.train else None,
         "n_test": len(workload.test[task.name]),

@@ -8,7 +8,14 @@ import math
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.reports.details import cost_rows, flips_rows, provenance_rows, settings_text
+from harness.reports.details import (
+    cost_rows,
+    flips_rows,
+    instruction_text,
+    provenance_rows,
+    settings_text,
+    shown_input,
+)
 from harness.reports.formatting import (  # noqa: F401  (fmt_*: this module's names since the start)
     DASH,
     _fmt_value,
@@ -106,7 +113,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
             examples.append(
                 {
                     "id": str(s.get("id", "")),
-                    "input": _truncate(str(s.get("input") or "").strip()),
+                    "input": _truncate(shown_input(s, t)),
                     "reference": _truncate(s.get("reference")),
                     "before": _truncate(s.get("prediction_before")),
                     "after": _truncate(s.get("prediction_after")),
@@ -126,10 +133,10 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
                 ),
                 "has_p": any(r["p_value"] is not None for r in rows),
                 "has_sig": any(r["significant"] is not None for r in rows),
-                "info": [
+                "info": [("instruction", _fmt_value(instruction_text(t)))]
+                + [
                     (k, _fmt_value(t.get(k)))
                     for k in (
-                        "instruction",
                         "version",
                         "source",
                         "test_data",
