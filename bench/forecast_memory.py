@@ -168,8 +168,9 @@ def measure(case: str, steps: int) -> dict:
         fine_tune(loaded, examples, config, Path(folder) / "model", callbacks=[Peak()])
     features = build_train_features(tokenizer, examples, config.prompt(), max_length)
 
-    parameters = fc.count_parameters(model_cfg, config, method, "float32")
-    lora = fc.lora_shape(model_cfg, config) if method == "lora" else None
+    meta = fc.meta_model(model_cfg, config, method)
+    parameters = fc.count_parameters(meta, method)
+    lora = fc.lora_shape(meta) if method == "lora" else None
     dims = fc.shape(model_cfg)
     share = fc.label_share(features)
     forecast = fc.memory_forecast(dims, parameters, config, method, "float32", label_share=share, lora=lora)

@@ -27,13 +27,15 @@ def test_parameters_on_meta_match_the_real_model(tiny_llama, targets):
     model, _ = tiny_llama()
     config = _config("lora")
     config.lora.target_modules = targets
-    full = fc.count_parameters(model.config, config, "full", "float32")
+    full = fc.count_parameters(fc.meta_model(model.config, config, "full"), "full")
     assert full == {
         "total": count_parameters(model)[0],
         "trainable": count_parameters(model)[0],
         "adapter": 0,
     }
-    lora = fc.count_parameters(model.config, config, "lora", "float32")
+    meta = fc.meta_model(model.config, config, "lora")
+    assert {p.device.type for p in meta.parameters()} == {"meta"}
+    lora = fc.count_parameters(meta, "lora")
     total, trainable = count_parameters(apply_lora(model, config))
     assert lora["trainable"] == lora["adapter"] == trainable > 0
     assert lora["total"] + lora["adapter"] == total
@@ -46,9 +48,9 @@ def test_tied_embeddings_are_counted_once(tiny_gpt2):
     from harness.models import count_parameters
 
     model, _ = tiny_gpt2()
-    assert (
-        fc.count_parameters(model.config, _config(), "full", "float32")["total"] == count_parameters(model)[0]
-    )
+    meta = fc.meta_model(model.config, _config(), "full")
+    assert fc.count_parameters(meta, "full")["total"] == count_parameters(model)[0]
+    assert model.lm_head.weight is model.transformer.wte.weight
 
 
 def test_memory_components_follow_the_dtypes():
@@ -111,8 +113,9 @@ def test_activations_match_what_autograd_keeps(tiny_llama, method):
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved = sum(n for ptr, n in storages.items() if ptr not in weights)
     base = packing.base_model(model).config
-    lora = fc.lora_shape(base, config) if method == "lora" else None
-    parameters = fc.count_parameters(base, config, method, "float32")
+    meta = fc.meta_model(base, config, method)
+    lora = fc.lora_shape(meta) if method == "lora" else None
+    parameters = fc.count_parameters(meta, method)
     share = fc.label_share(features)
     forecast = fc.memory_forecast(
         fc.shape(base), parameters, config, method, "float32", label_share=share, lora=lora
@@ -148,15 +151,19 @@ def test_the_forecast_from_a_config_reads_no_weights(tiny_model_dir, monkeypatch
         raise AssertionError("weights loaded")
 
     monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", no_weights)
-    forecast = fc.training_forecast(config, {}, "cuda:0", "bfloat16", "lora")
+    forecast = fc.training_forecast(config, {}, "cuda:0", "bfloat16")
     monkeypatch.undo()
     assert (
         forecast["parameters"]["total"]
         == count_parameters(load_model(str(tiny_model_dir), {}, "cpu").model)[0]
     )
     assert forecast["memory"]["dtype"] == "bfloat16" and forecast["memory"]["tokens"] == 4 * 64
+    by_dtype = forecast["memory"]["peak_bytes_by_dtype"]
+    assert by_dtype["bfloat16"] == forecast["memory"]["peak_bytes"] < by_dtype["float32"]
     with pytest.raises(HarnessError, match=r"^forecast peak 0\.0 GiB > 0\.0 GiB free on cuda:0"):
         fc.check_fits(forecast, free_memory=lambda device: 1000)
+    config.train.fsdp = "full_shard auto_wrap"  # sharded: the whole-model forecast is not one GPU's
+    fc.check_fits(fc.training_forecast(config, {}, "cuda:0", "bfloat16"), free_memory=lambda device: 0)
 
 
 def test_evaluation_and_cycle_estimates(tiny_llama):
@@ -220,6 +227,16 @@ def test_evaluation_and_cycle_estimates(tiny_llama):
         "evaluation": evaluation,
         "cycle": cycle,
     }
+    combined = fc.with_evaluation(
+        {k: forecast[k] for k in ("method", "parameters", "memory")},
+        tokenizer,
+        [generate, choose],
+        predictions,
+        {"gen": 2.0},
+        features,
+        config,
+    )
+    assert combined["evaluation"] == evaluation and combined["cycle"] == cycle
     lines = fc.render(forecast)
     assert lines[0] == "forecast: 1,000 parameters, 1,000 trainable (full)"
     assert "MiB float32 (weights 0.0 MiB" in lines[1] and "256 tokens a batch" in lines[1]

@@ -14,19 +14,24 @@ Peak training memory (:func:`memory_forecast`), bytes, ``b`` the run's dtype siz
   ``autocast_adapter_dtype`` keeps adapters in fp32);
 * activations, for ``T = train.batch_size * train.max_length`` tokens (a padding-free batch is one
   row of at most that many real tokens; no pads) and ``L`` label positions (logits are computed
-  only where a label follows: ``logits_to_keep``, :mod:`harness.training.packing`; ``L = T`` unless a
-  supervised share is given, an upper bound). Per decoder layer and token, what autograd keeps
-  (Llama-style layer, SDPA without the attention matrix, K/V repeated to all heads for GQA):
-  ``b * (7h + 4i) + 2 * norm``, ``h`` hidden size, ``i`` MLP width; an RMS norm keeps its fp32
-  normalised input and its output: ``norm = 4h + b*h`` (``+ 4h`` for the fp32 copy of a
-  half-precision input). The last layer's MLP runs on the ``L`` label positions only
-  (``LastMLPOnLabelRows``). LoRA with dropout adds, per targeted Linear and token, the dropped-out
-  input (``in * g``) and its mask (``in`` bytes). With gradient checkpointing only each layer's
-  input (``b*h``) is kept, plus one layer's activations while it is recomputed. The loss adds
-  ``12 * L * V`` (fp32 logits, their log-softmax and its gradient; ``V`` the vocabulary);
-* the forecast peak is the sum of the four. It is an upper bound in one respect: gradients are
-  built during the backward pass while activations are freed, so both are rarely at their full
-  size at once (bench/forecast_memory.py measures how close the sum comes).
+  only where a label follows: ``logits_to_keep``, :mod:`harness.training.packing`; ``L = T`` unless
+  a supervised share is given: an upper bound). Per decoder layer and token, what autograd keeps
+  (a Llama-style layer; SDPA without the attention matrix; K/V repeated to all heads for GQA, as
+  ``harness_varlen`` does), ``h`` the hidden size, ``i`` the MLP width, ``r = 4h`` (``b*h`` in
+  fp32) what each RMS norm keeps of its input (an fp32 copy)::
+
+      full:  b * (5h + 4i) + 2r + 2 * 2bh    q, k, v, attention out, o_proj in; gate, up, act, act*up;
+                                             each norm's scaled input and output (for the Linear layers)
+      LoRA:  b * (4h + 3i) + 2r              frozen weights: no Linear inputs, no norm outputs kept
+             + per targeted Linear: in * g (its dropped-out input) + in (the dropout mask) + r_lora * g
+
+  ``L`` instead of ``T`` for the last layer's MLP (``LastMLPOnLabelRows``). With gradient
+  checkpointing: each layer's input (``b*h``) plus one layer recomputed. Then the final norm and
+  ``12 * L * V`` bytes for the loss (fp32 logits' log-softmax, its gradient and the logits'
+  gradient; ``V`` the vocabulary);
+* the forecast peak is the sum of the four. Gradients are built during the backward pass while
+  activations are freed, so both rarely are at full size at once: the sum is an upper bound in
+  that respect. bench/forecast_memory.py compares it with the live tensors and the RSS on CPU.
 
 Evaluation and time (:func:`evaluation_forecast`): per task, the baseline pass's prompt tokens,
 generated tokens (bounded by ``max_new_tokens`` per example) and measured seconds; the "after"
@@ -55,9 +60,6 @@ LOGIT_BYTES = 12  # per label position and vocabulary entry: fp32 logits, log-so
 TRAIN_FLOPS = {"full": 6, "lora": 4}  # per parameter and trained token; +2 with gradient checkpointing
 
 
-# --------------------------------------------------------------------------------- the model
-
-
 def model_config(name: str, presets: dict, trust_remote_code: bool = False):
     """The transformers config of the model ``name`` would load (a LoRA adapter folder: its base
     model's), read without its weights."""
@@ -72,9 +74,9 @@ def model_config(name: str, presets: dict, trust_remote_code: bool = False):
     return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
-def count_parameters(model_cfg, config: Config, method: str, dtype: str) -> dict:
-    """``{"total", "trainable", "adapter"}``: the base model's parameters (tied ones once), those
-    trained by ``method``, and the LoRA adapter's (0 for full); built on the ``meta`` device."""
+def meta_model(model_cfg, config: Config, method: str, dtype: str = "float32"):
+    """The model built from its config on the ``meta`` device (no memory, no RNG drawn),
+    LoRA-wrapped by :func:`~harness.training.lora.apply_lora` for ``method == "lora"``."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -82,24 +84,20 @@ def count_parameters(model_cfg, config: Config, method: str, dtype: str) -> dict
 
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         model = AutoModelForCausalLM.from_config(model_cfg, dtype=getattr(torch, dtype))
-        total = sum(p.numel() for p in model.parameters())
-        if method != "lora":
-            return {"total": total, "trainable": total, "adapter": 0}
-        adapter = sum(p.numel() for p in apply_lora(model, config).parameters() if p.requires_grad)
-    return {"total": total, "trainable": adapter, "adapter": adapter}
+        return apply_lora(model, config) if method == "lora" else model
 
 
-def lora_shape(model_cfg, config: Config) -> dict[str, int]:
-    """``{"inputs", "targets"}``: the summed input width of the Linear layers LoRA targets (what
-    the adapters' dropout copies cost per token) and their number, from a ``meta`` model wrapped
-    by :func:`~harness.training.lora.apply_lora`."""
-    import torch
-    from transformers import AutoModelForCausalLM
+def count_parameters(model, method: str) -> dict:
+    """``{"total", "trainable", "adapter"}`` of a :func:`meta_model`: the base model's parameters
+    (tied ones once), those trained, and the LoRA adapter's (0 for full)."""
+    adapter = sum(p.numel() for p in model.parameters() if p.requires_grad) if method == "lora" else 0
+    total = sum(p.numel() for p in model.parameters()) - adapter
+    return {"total": total, "trainable": adapter if method == "lora" else total, "adapter": adapter}
 
-    from harness.training.lora import apply_lora
 
-    with torch.random.fork_rng(devices=[]), torch.device("meta"):
-        model = apply_lora(AutoModelForCausalLM.from_config(model_cfg), config)
+def lora_shape(model) -> dict[str, int]:
+    """``{"inputs", "targets"}`` of a LoRA-wrapped model: the summed input width of the Linear
+    layers with adapters (what their dropout copies cost per token), and their number."""
     widths = [m.in_features for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "in_features")]
     return {"inputs": sum(widths), "targets": len(widths)}
 
@@ -126,16 +124,8 @@ def shape(model_cfg) -> dict[str, int]:
     }
 
 
-# --------------------------------------------------------------------------------- memory
-
-
-def dtype_bytes(dtype: str) -> int:
-    return DTYPE_BYTES[str(dtype).removeprefix("torch.")]
-
-
 def residual_bytes(h: int, b: int) -> int:
-    """What an RMS norm keeps of its input per token: the input itself, in fp32 (a copy for a
-    half-precision model)."""
+    """What an RMS norm keeps of its input per token: the input in fp32 (a copy in half precision)."""
     return 4 * h if b != 4 else b * h
 
 
@@ -167,7 +157,7 @@ def memory_forecast(
     :param tokens: tokens in the largest batch (default ``train.batch_size * train.max_length``).
     :param lora: :func:`lora_shape`, for ``method == "lora"``.
     """
-    b = dtype_bytes(dtype)
+    b = DTYPE_BYTES[str(dtype).removeprefix("torch.")]
     frozen = method == "lora"
     g = 4 if frozen else b  # peft keeps adapters of a half-precision model in fp32
     T = tokens if tokens is not None else config.train.batch_size * config.train.max_length
@@ -200,14 +190,39 @@ def memory_forecast(
     }
 
 
-def training_forecast(config: Config, presets: dict, device: str, dtype: str, method: str) -> dict:
+def training_forecast(
+    config: Config, presets: dict, device: str | None = None, dtype: str | None = None
+) -> dict:
     """Parameters and peak memory from the model's config alone (before any weights are read),
-    at ``train.batch_size x train.max_length`` tokens with every position a label (upper bound)."""
+    at ``train.batch_size x train.max_length`` tokens with every position a label (upper bound),
+    on the run's device and dtype (``None``: as :func:`harness.models.load_model` will pick them),
+    and, for comparison, the peak in each dtype (``peak_bytes_by_dtype``). One process's share:
+    FSDP / DeepSpeed shard it (``sharded``)."""
+    from harness.models.device import pick_dtype, resolve_device
+    from harness.models.loading import resolve_model_path
+    from harness.training.lora import resolve_method
+
+    device = device or resolve_device(config.device)
+    dtype = dtype or str(pick_dtype(device)).removeprefix("torch.")
+    method = resolve_method(config, resolve_model_path(config.model, presets)[0])
     model_cfg = model_config(config.model, presets, config.trust_remote_code)
-    parameters = count_parameters(model_cfg, config, method, dtype)
-    lora = lora_shape(model_cfg, config) if method == "lora" else None
-    memory = memory_forecast(shape(model_cfg), parameters, config, method, dtype, lora=lora)
-    return {"method": method, "device": device, "parameters": parameters, "memory": memory}
+    model = meta_model(model_cfg, config, method, dtype)
+    parameters = count_parameters(model, method)
+    lora = lora_shape(model) if method == "lora" else None
+    dims = shape(model_cfg)
+    memory = memory_forecast(dims, parameters, config, method, dtype, lora=lora)
+    memory["peak_bytes_by_dtype"] = {
+        other: memory_forecast(dims, parameters, config, method, other, lora=lora)["peak_bytes"]
+        for other in ("float32", "bfloat16")
+    }
+    sharded = bool(config.train.fsdp or config.train.deepspeed)
+    return {
+        "method": method,
+        "device": device,
+        "sharded": sharded,
+        "parameters": parameters,
+        "memory": memory,
+    }
 
 
 def free_memory_cuda(device: str) -> int:
@@ -219,11 +234,12 @@ def free_memory_cuda(device: str) -> int:
 
 def check_fits(forecast: dict, free_memory: Callable[[str], int] = free_memory_cuda) -> None:
     """Refuse (one line, exit 2) a CUDA run whose forecast peak exceeds the device's free memory;
-    ``free_memory(device)`` is injectable (tests). Nothing is checked on other devices."""
-    device = forecast["device"]
-    if not str(device).startswith("cuda"):
+    ``free_memory(device)`` is injectable (tests). Nothing is checked on other devices, nor for
+    FSDP / DeepSpeed (which shard what the forecast counts whole)."""
+    device = str(forecast["device"])
+    if not device.startswith("cuda") or forecast.get("sharded"):
         return
-    device = device if ":" in device else "cuda:0"
+    device = device if ":" in device else f"cuda:{_current_cuda()}"
     free, peak = free_memory(device), forecast["memory"]["peak_bytes"]
     if peak > free:
         lora = "" if forecast["method"] == "lora" else ", or set method = lora"
@@ -231,6 +247,13 @@ def check_fits(forecast: dict, free_memory: Callable[[str], int] = free_memory_c
             f"forecast peak {peak / GIB:.1f} GiB > {free / GIB:.1f} GiB free on {device}; "
             f"lower train.batch_size or train.max_length{lora}"
         )
+
+
+def _current_cuda() -> int:
+    """The current CUDA device's index (the rank's own under torchrun), 0 without CUDA."""
+    import torch
+
+    return torch.cuda.current_device() if torch.cuda.is_available() else 0
 
 
 def label_share(features: Sequence[Mapping]) -> float:
@@ -247,9 +270,6 @@ def trained_tokens(features: Sequence[Mapping], config: Config) -> int:
     if config.train.max_steps > 0 and features:
         return round(config.train.max_steps * config.train.batch_size * tokens / len(features))
     return round(tokens * config.train.epochs)
-
-
-# --------------------------------------------------------------------------------- time
 
 
 def task_tokens(tokenizer, task, predictions) -> dict:
@@ -322,7 +342,17 @@ def cycle_forecast(
     }
 
 
-# --------------------------------------------------------------------------------- output
+def with_evaluation(
+    forecast: dict, tokenizer, tasks: Sequence, before: Mapping, seconds: Mapping, features, config: Config
+) -> dict:
+    """``forecast`` with the baseline pass's ``evaluation`` (``before``: each task's predictions
+    or ``TaskEvaluation``; ``seconds``: its measured pass) and the ``cycle`` estimate for training
+    on ``features`` (:func:`harness.training.build_train_features`)."""
+    parameters = forecast["parameters"]
+    evaluation = evaluation_forecast(tokenizer, tasks, before, seconds, parameters["total"])
+    tokens = trained_tokens(features, config)
+    cycle = cycle_forecast(evaluation, parameters, config, forecast["method"], tokens)
+    return {**forecast, "evaluation": evaluation, "cycle": cycle}
 
 
 def size(n: float) -> str:
