@@ -33,7 +33,8 @@ EXIT_CODES = """exit codes:
   1    a gate failed; a release policy said NO-GO
   2    bad input: config, data, names, a malformed gate (before any model work)
   3    internal error (rerun with --debug for the traceback)
-  4    a release policy said INCONCLUSIVE: a critical task's test set cannot tell
+  4    inconclusive: no gate failed, but one names a task whose test set cannot tell a change
+       from none (the gate's detail says how many examples would); a policy said INCONCLUSIVE
   130  interrupted (Ctrl-C)"""
 
 EPILOG = "\n\n".join((EXAMPLES, GATES, EXIT_CODES))
@@ -154,14 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run", metavar="RUN", help="a run's report folder, or its id under --output-dir")
     report.add_argument("-o", "--output-dir", default="reports", help="where run ids are looked up")
+    policy_help = "apply a release policy (TOML) to a saved run: GO, WARN, NO-GO or INCONCLUSIVE"
+    raw = argparse.RawDescriptionHelpFormatter
     gate = commands.add_parser(
-        "gate",
-        help="apply a release policy (TOML) to a saved run: GO, WARN, NO-GO or INCONCLUSIVE",
-        description="apply a release policy (TOML) to a saved run: GO, WARN, NO-GO or INCONCLUSIVE "
-        "(see harness/decisions/policy.py for the file's keys)",
-        parents=[debug],
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "gate", help=policy_help, parents=[debug], epilog=EXIT_CODES, formatter_class=raw
     )
     gate.add_argument("policy", metavar="POLICY", type=Path, help="the policy file")
     gate.add_argument("run", metavar="RUN", help="a run's report folder, or its id under --output-dir")
@@ -195,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--json", action="store_true", help="a machine-readable summary on stdout")
     commands.choices["compare"].add_argument(
         "--tasks", help="comma-separated tasks to compare (default: all shared)"
+    )
+    commands.choices["compare"].add_argument(
+        "--allow-mismatch",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="compare although the runs differ in FIELD (repeatable): prompts, prompt_template, "
+        "instruction, num_fewshot, max_new_tokens, stop, scoring, choices, task_version, max_length, "
+        "metric_settings; the report says so",
     )
     return parser
 
@@ -329,61 +335,34 @@ def _run(args, console) -> int:
 
 
 def _outcome(args, console, results: dict, paths: dict) -> int:
-    """Print what a person reads after a command that scored something (summary table, how
-    training ended, warnings, gates, paths; ``--json``: the summary on stdout); the exit code."""
-    from rich.markup import escape
+    """Print what a person reads after a command that scored something
+    (:func:`harness.reports.terminal.print_outcome`; ``--json``: the summary on stdout); the exit code."""
+    from harness.decisions.gates import exit_code
+    from harness.reports.terminal import json_summary, print_outcome
 
-    from harness.reports.terminal import json_summary, print_gates, summary_table
-
-    gates = results.get("gates", [])
-    code = GATE_FAILED if any(not gate["passed"] for gate in gates) else 0
-    console.print(summary_table(results))
-    training = results.get("training") or {}
-    if training.get("stop_reason"):
-        console.print(f"training: {escape(training['stop_reason'])}; {escape(training.get('kept') or '')}")
-    for warning in results.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {escape(warning)}")
-    print_gates(console, gates)
-    if "durations" in results:
-        console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
-    if results["model"].get("output_dir"):
-        console.print(f"tuned model: {results['model']['output_dir']}")
-    for kind in ("html", "markdown", "results", "samples"):
-        if kind in paths:
-            console.print(f"{kind:>9}: {paths[kind]}")
+    code = exit_code(results.get("gates", []))  # 0, 1 (GATE_FAILED) or 4 (a gated task inconclusive)
+    print_outcome(console, results, paths)
     if args.json:
         print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))
     return code
 
 
 def _seed_outcome(args, console, outcome) -> int:
-    """What a person reads after a seed set: a line per seed's run, the seed table, the set's
-    report; exit code 1 when a gate failed in any seed's run."""
-    from rich.markup import escape
+    """Print a seed set's outcome (:func:`harness.reports.seeds.print_seed_set`); the exit code is
+    the most severe of its runs' gates (1 before 4)."""
+    from harness.decisions.gates import exit_code
+    from harness.reports.seeds import print_seed_set
 
-    from harness.reports.seeds import seed_table
-
-    code = 0
-    for seed, run in zip(outcome.summary["seeds"], outcome.runs, strict=True):
-        failed = [g for g in run.results.get("gates", []) if not g["passed"]]
-        code = GATE_FAILED if failed else code
-        decision = (run.results.get("decision") or {}).get("summary", "")
-        gates = f"; {len(failed)} gate(s) failed" if failed else ""
-        console.print(
-            f"seed {seed}: run {run.results['run_id']}: {escape(decision)}{gates}  ({run.paths['html']})"
-        )
-    console.print(seed_table(outcome.summary))
-    for warning in outcome.summary.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {escape(warning)}")
-    for kind in ("html", "markdown", "results"):
-        console.print(f"{kind:>9}: {outcome.paths[kind]}")
+    codes = {exit_code(run.results.get("gates", [])) for run in outcome.runs}
+    code = GATE_FAILED if GATE_FAILED in codes else max(codes)
+    print_seed_set(console, outcome)
     if args.json:
-        paths = {kind: str(path) for kind, path in outcome.paths.items()}
-        print(
-            json.dumps(
-                {"exit_code": code, "seeds": outcome.summary, "paths": paths}, indent=2, ensure_ascii=False
-            )
-        )
+        summary = {
+            "exit_code": code,
+            "seeds": outcome.summary,
+            "paths": {k: str(v) for k, v in outcome.paths.items()},
+        }
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
     return code
 
 

@@ -119,6 +119,8 @@ def _show_tokens(args, console, task, examples) -> int:
         f"{seen.truncated} of {len(seen.lengths)} examples exceed it and would have their input cut",
         highlight=False,
     )
+    for note in seen.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if seen.unfit:
         console.print(
             f"[bold red]{seen.unfit} of {len(seen.lengths)} examples cannot fit[/] even with their input "
@@ -211,37 +213,23 @@ def rescore(args) -> tuple[dict, dict[str, Path], list[str]]:
     """``harness rescore RUN``: score a saved run again from its predictions and rewrite its
     report files (and the run history); returns the new results, the paths written and what
     changed (one line per value)."""
-    from harness.decisions.gates import parse_all
-    from harness.decisions.rescore import rescore as rescore_run
-    from harness.reports.history import update_index
-    from harness.reports.store import write_reports
+    from harness.rescore import rescore as rescore_run
 
-    parse_all(cli_gates=args.gate)  # a malformed gate fails before any work
-    folder = run_folder(args.run, args.output_dir)
-    results, samples, changes = rescore_run(folder, plugin_specs=args.plugin, gates=args.gate)
-    paths = write_reports(folder, results, samples)
-    update_index(folder.parent)
-    return results, paths, changes
+    return rescore_run(run_folder(args.run, args.output_dir), plugin_specs=args.plugin, gates=args.gate)
 
 
 def compare(args) -> tuple[dict, dict[str, Path]]:
     """``harness compare RUN_A RUN_B``: compare two saved runs and write the comparison's report
     files under ``--output-dir`` (and its run history); returns the results and paths."""
-    from harness.decisions.compare import compare_runs
-    from harness.decisions.gates import parse_all
-    from harness.reports.history import update_index
-    from harness.reports.store import write_reports
+    from harness.compare import compare as compare_runs
 
-    parse_all(cli_gates=args.gate)
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
-    results, samples = compare_runs(
+    return compare_runs(
         run_folder(args.run_a, args.output_dir),
         run_folder(args.run_b, args.output_dir),
+        args.output_dir,
         tasks=tasks,
         plugin_specs=args.plugin,
         gates=args.gate,
+        allow_mismatch=args.allow_mismatch,
     )
-    folder = Path(args.output_dir) / results["run_id"]
-    paths = write_reports(folder, results, samples)
-    update_index(folder.parent)
-    return results, paths

@@ -15,15 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness import distributed, models
+from harness.closing import close
 from harness.config import Config
-from harness.decisions.gates import Gate, check, check_names
+from harness.decisions import power
+from harness.decisions.gates import Gate, check_names
 from harness.evaluation import cache, guard, predict_sharded, scored
 from harness.models.device import default_threads
 from harness.progress import NullProgress, Progress, step
-from harness.reports import build_results, build_samples, write_reports
-from harness.reports.history import update_index
+from harness.reports import build_results, build_samples
 from harness.reports.modelcard import write_model_card
-from harness.reports.schema import add_verdicts, with_gates
 from harness.reports.tracking import log_final_results
 from harness.rundir import RunDir
 from harness.tasks import Task
@@ -73,6 +73,10 @@ def run_cycle(
         total_parameters, _ = models.count_parameters(loaded.model)
         with _timed(durations, "eval_before"):
             before, cached = _baseline(loaded, workload, config, progress)
+        if train:  # what each test set can detect, shown before tuning starts (decisions/power.py)
+            for name, plan in power.plan_from(workload, before, config.stats).items():
+                progress.start(f"power:{name}", plan["text"])
+                progress.finish(f"power:{name}")
         guards_before = guards_after = None
         if guards and distributed.is_main():
             with _timed(durations, "guard_before"), step(progress, "guard:before", "Guard tasks (before)"):
@@ -108,15 +112,10 @@ def run_cycle(
             cached=cached,
             samples=samples,
         )
-        if guards_before:
+        if guards_before:  # the guard tasks join the verdicts and the decision
             guard.add_to_results(results, samples, guards_before, guards_after, config)
-            if train:
-                add_verdicts(results, config)  # the guard tasks join the verdicts and the decision
         results["durations"]["total"] = round(time.perf_counter() - started, 3)  # up to the reports
-        if gates:
-            results = with_gates(results, check(gates, results))
-        paths = write_reports(run_dir.reports_dir, results, samples)
-        update_index(run_dir.reports_dir.parent)  # the output folder's run history
+        results, paths = close(run_dir.reports_dir, results, samples, config, gates)
         if train:
             write_model_card(run_dir.model_dir, results)  # README.md next to the tuned model
             log_final_results(results, run_dir.models_dir / "logs", config.train.report_to)

@@ -13,7 +13,7 @@ from harness.tasks import Example, Task
 from harness.tasks.data import duplicate_warning, line_of, load_examples, with_data_overrides
 from harness.tasks.fewshot import Shots, fewshot_prompts
 from harness.tasks.overlap import overlap
-from harness.tasks.prompting import DoesNotFit, answer_room, training_tokens
+from harness.tasks.prompting import DoesNotFit, answer_room, template_notes, training_tokens
 from harness.tasks.splits import dev_size_for, dev_size_warning, split_dev
 
 
@@ -46,6 +46,7 @@ class Workload:
         Raises :class:`DataError` naming the file and line of an example that cannot fit at all.
         """
         template = config.prompt()
+        self.warnings += template_notes(tokenizer, template)  # a chat template unused, or not by turn
         limit = min(config.train.max_length, context) if context else config.train.max_length
         for task in self.tasks:
             counts: dict = {}

@@ -18,7 +18,8 @@ Building blocks (fixtures; the callable ones are factories):
 
 * ``tiny_llama(**config)`` / ``tiny_gpt2(**config)``: a random model built in the test, with a
   fresh copy of the suite's tokenizer (byte-level BPE trained once per session on the built-in
-  tasks' texts, as the ``tiny`` preset's is); ``tiny_model_dir``: a small random Llama saved
+  tasks' texts, as the ``tiny`` preset's is); ``tiny_model(config_class, model_class, **config)``:
+  the same for any architecture, by class name; ``tiny_model_dir``: a small random Llama saved
   once per session, for code that loads a model from disk (training, ``harness run``);
 * ``examples(n)``, ``train_config(**train)``: fine-tuning inputs;
 * ``write_jsonl``, ``write_config`` (a TOML config file from a dict), ``write_plugin`` (a plugin
@@ -264,6 +265,24 @@ def tiny_gpt2(_tokenizer_dir) -> Callable:
         tokenizer = _load_tokenizer(_tokenizer_dir)
         defaults = {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 512, "initializer_range": 0.2}
         model = _random_model(GPT2Config, GPT2LMHeadModel, tokenizer, seed, {**defaults, **config})
+        return model, tokenizer
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_model(_tokenizer_dir) -> Callable:
+    """``tiny_model(config_class, model_class, seed=0, **config) -> (model, tokenizer)``: a random
+    model of any architecture transformers ships, named by its classes (``"Qwen3MoeConfig"``,
+    ``"Qwen3MoeForCausalLM"``), with the suite's tokenizer's vocabulary and special ids, init
+    range 0.2 (varied greedy output) unless ``config`` sets it. Milliseconds at width 32."""
+
+    def build(config_class: str, model_class: str, seed: int = 0, **config):
+        import transformers
+
+        tokenizer = _load_tokenizer(_tokenizer_dir)
+        classes = getattr(transformers, config_class), getattr(transformers, model_class)
+        model = _random_model(*classes, tokenizer, seed, {"initializer_range": 0.2, **config})
         return model, tokenizer
 
     return build

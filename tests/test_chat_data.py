@@ -97,7 +97,7 @@ def test_a_too_long_conversation_loses_its_oldest_exchange_and_keeps_the_system_
     assert "Be brief." in text and "Name a colour." not in text and "Another one?" in text
 
 
-def test_when_the_last_exchange_alone_does_not_fit_the_flattened_example_is_cut(tokenizer):
+def test_when_the_last_exchange_alone_does_not_fit_it_trains_as_one_exchange_its_input_cut(tokenizer):
     last = (("user", "And a third? " + "very " * 60), ("assistant", "Red."))
     example = chat_example(CONVERSATION[:-2] + last)
     example = Example(
@@ -105,8 +105,10 @@ def test_when_the_last_exchange_alone_does_not_fit_the_flattened_example_is_cut(
     )
     item, cut = training_tokens(tokenizer, "chat", example, 60)
     assert cut and len(item.input_ids) <= 60
-    assert item.input_ids[-1] == tokenizer.eos_token_id  # today's flattened behaviour: answer + EOS
-    assert supervised_runs(tokenizer, item) == [f"Red.{tokenizer.eos_token}"]
+    assert tokenizer.eos_token_id not in item.input_ids  # the template's turn end, not EOS
+    assert supervised_runs(tokenizer, item) == ["Red.<|im_end|>"]
+    text = tokenizer.decode(item.input_ids)
+    assert "<|im_start|>user\nBe brief.\n\nword word" in text and "Name a colour." not in text
 
 
 def test_the_token_preview_shows_the_conversation_as_training_sees_it(tokenizer):
@@ -190,7 +192,9 @@ def test_chat_rows_keep_their_conversation_and_plain_rows_hash_as_before(tmp_pat
         and chat_row.instruction == "Be brief."
     )
     assert plain.messages == ()
-    before = {k: v for k, v in dataclasses.asdict(plain).items() if k != "messages"}  # the fields it had
+    before = {
+        k: v for k, v in dataclasses.asdict(plain).items() if k not in ("messages", "slice")
+    }  # as before
     assert examples_digest([plain]) == _sha256(_canonical([before]).encode())
     flattened = dataclasses.replace(chat_row, messages=())
     assert examples_digest([chat_row]) != examples_digest([flattened])

@@ -12,7 +12,7 @@ import pytest
 
 import harness
 from harness.cli import main
-from harness.decisions.compare import compare_runs, provenance_diff
+from harness.compare import compare, mismatches, provenance_diff
 
 N_TEST, N_TRAIN = 12, 24
 CONTAINS = "refs[0] in p"  # the plugin metric's first version
@@ -183,7 +183,8 @@ def test_rescore_names_a_metric_that_is_no_longer_registered(runs, tmp_path, cap
 def test_compare_of_the_base_evaluation_with_the_run_reproduces_the_runs_own_comparison(runs, tmp_path):
     """Run A = the base model evaluated, run B = the tuning run: the paired comparison of A's
     predictions with B's tuned ones is exactly the run's own before/after comparison."""
-    results, samples = compare_runs(runs["eval"], runs["run"], plugin_specs=[str(runs["plugin"])])
+    results, paths = compare(runs["eval"], runs["run"], tmp_path, plugin_specs=[str(runs["plugin"])])
+    samples = _rows(paths["samples"].parent)
     own = _results(runs["run"])
     assert results["mode"] == "compare"
     assert results["tasks"]["echo"]["metrics"] == own["tasks"]["echo"]["metrics"]
@@ -200,7 +201,8 @@ def test_compare_of_the_base_evaluation_with_the_run_reproduces_the_runs_own_com
 def test_compare_writes_reports_and_exits_by_its_gates(runs, tmp_path, capsys):
     out = tmp_path / "reports"
     argv = ["compare", str(runs["eval"]), str(runs["run"]), "-o", str(out), "--plugin", str(runs["plugin"])]
-    assert main([*argv, "--gate", "echo.exact_match.delta>=-1"]) == 0
+    # the gate passes, but 8 test examples cannot tell a change from none: exit code 4, not 0
+    assert main([*argv, "--gate", "echo.exact_match.delta>=-1"]) == 4
     folders = [p for p in out.iterdir() if p.is_dir()]
     assert len(folders) == 1 and folders[0].name.startswith("compare-")
     for name in ("results.json", "samples.jsonl", "report.md", "report.html"):
@@ -262,3 +264,117 @@ def test_compare_refuses_runs_without_a_shared_task(runs, tmp_path, capsys):
 def test_compare_names_an_unknown_task(runs, capsys):
     assert main(["compare", str(runs["eval"]), str(runs["run"]), "--tasks", "ecko"]) == 2
     assert "did you mean 'echo'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- comparability
+
+
+def _edited(folder: Path, into: Path, edit_results=None, edit_row=None) -> Path:
+    """A copy of a saved run with its results.json and/or each samples.jsonl row edited."""
+    into.mkdir(parents=True, exist_ok=True)
+    copy = _copy(folder, into)
+    if edit_results:
+        results = _results(copy)
+        edit_results(results)
+        (copy / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if edit_row:
+        rows = _rows(copy)
+        for row in rows:
+            edit_row(row)
+        _write_rows(copy, rows)
+    return copy
+
+
+def _set_max_new_tokens(results: dict) -> None:
+    results["tasks"]["echo"]["max_new_tokens"] = 8
+
+
+def test_compare_refuses_runs_generated_with_other_settings_in_one_line(runs, tmp_path, capsys):
+    other = _edited(runs["run"], tmp_path / "other", _set_max_new_tokens)
+    out = tmp_path / "out"
+    argv = ["compare", str(runs["run"]), str(other), "-o", str(out), "--plugin", str(runs["plugin"])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "are not comparable: max_new_tokens differs (echo: 4 vs 8)" in err
+    assert "--allow-mismatch max_new_tokens" in err and not out.exists()
+
+
+def test_allow_mismatch_compares_and_the_report_says_what_was_allowed(runs, tmp_path):
+    other = _edited(runs["run"], tmp_path / "other", _set_max_new_tokens)
+    out = tmp_path / "out"
+    argv = ["compare", str(runs["run"]), str(other), "-o", str(out), "--plugin", str(runs["plugin"])]
+    assert main([*argv, "--allow-mismatch", "max_new_tokens"]) == 0
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    results = _results(folder)
+    assert results["compared"]["allowed_mismatch"] == {"max_new_tokens": "echo: 4 vs 8"}
+    assert "compared although max_new_tokens differs (echo: 4 vs 8): allowed by --allow-mismatch" in (
+        " ".join(results["warnings"])
+    )
+    # the task setting is a provenance difference too, and the only one between a run and its copy
+    assert results["differences"] == [{"key": "tasks.echo.max_new_tokens", "before": 4, "after": 8}]
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    assert "1 provenance value differs (see Run metadata)" in markdown
+    assert "allowed by --allow-mismatch max_new_tokens" in markdown
+
+
+def test_compare_names_every_differing_field_prompts_included(runs, tmp_path, capsys):
+    def edit(results: dict) -> None:
+        results["generation"]["prompt_template"] = "Q: {instruction} {input}\nA:"
+        results["tasks"]["echo"]["instruction"] = "Say it again."
+        results["tasks"]["echo"]["num_fewshot"] = 2
+        results["tasks"]["echo"]["truncation"]["limit"] = 64
+        results["tasks"]["echo"]["version"] = "2"
+
+    def reprompt(row: dict) -> None:
+        row["prompt"] = "Q: " + row["prompt"]
+
+    other = _edited(runs["run"], tmp_path / "other", edit, reprompt)
+    assert main(["compare", str(runs["run"]), str(other), "--plugin", str(runs["plugin"])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    for field in ("prompts", "prompt_template", "instruction", "num_fewshot", "max_length", "task_version"):
+        assert f"{field} differs (" in err
+    assert f"prompts differs (echo: {N_TEST} of {N_TEST} prompts)" in err
+    assert "instruction differs (echo: 'Repeat the input.' vs 'Say it again.')" in err
+    allowed = [arg for f in ("prompts", "prompt_template", "instruction") for arg in ("--allow-mismatch", f)]
+    assert main(["compare", str(runs["run"]), str(other), "--plugin", str(runs["plugin"]), *allowed]) == 2
+    assert "num_fewshot differs" in capsys.readouterr().err  # still refused for what was not allowed
+
+
+def test_mismatches_lists_metric_settings_and_nothing_for_alike_runs(runs):
+    results = _results(runs["run"])
+    rows = {"echo": _rows(runs["run"])}
+    assert mismatches(results, json.loads(json.dumps(results)), rows) == {}
+    other = json.loads(json.dumps(results))
+    other["tasks"]["echo"]["metrics"]["chrf"]["settings"] = {"signature": "nrefs:1|version:9.9"}
+    other["seed"] = other["config"]["seed"] = 7  # another seed is not a mismatch
+    differing = mismatches(results, other, rows)
+    assert list(differing) == ["metric_settings"] and differing["metric_settings"].startswith("echo.chrf: ")
+
+
+def test_allow_mismatch_names_an_unknown_field(runs, capsys):
+    argv = ["compare", str(runs["eval"]), str(runs["run"]), "--allow-mismatch", "max_new_token"]
+    assert main(argv) == 2
+    assert "unknown field 'max_new_token' (did you mean 'max_new_tokens'?)" in capsys.readouterr().err
+
+
+def test_statistics_warnings_name_the_setting_and_a_seed_alone_says_nothing(runs, tmp_path):
+    def reseed(results: dict) -> None:
+        results["seed"] = results["config"]["seed"] = results["statistics"]["seed"] = 7
+
+    def resample(results: dict) -> None:
+        results["statistics"]["n_resamples"] = results["config"]["stats"]["n_resamples"] = 200
+
+    plugin = [str(runs["plugin"])]
+    reseeded = _edited(runs["run"], tmp_path / "seed", reseed)
+    results, _ = compare(runs["run"], reseeded, tmp_path / "out", plugin_specs=plugin)
+    assert not any("statistics" in warning for warning in results["warnings"])
+    assert {d["key"] for d in results["differences"]} == {"config.seed"}  # listed, not warned about
+    resampled = _edited(runs["run"], tmp_path / "resample", resample)
+    results, _ = compare(runs["run"], resampled, tmp_path / "out", plugin_specs=plugin)
+    run_id = _results(runs["run"])["run_id"]
+    assert results["warnings"] == [
+        f"statistics setting n_resamples differs (run {run_id}: 1000, run {run_id}: 200); "
+        f"run {run_id}'s is used"
+    ]

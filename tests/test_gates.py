@@ -233,6 +233,7 @@ def test_no_regression_passes():
         "actual": 0,
         "detail": "no primary metric regressed (2 tasks)",
         "source": "--gate",
+        "inconclusive": [],
     }
 
 
@@ -253,3 +254,72 @@ def test_needs_baseline():
         True,
     ]
     assert isinstance(parse("a.b>1"), Gate)
+
+
+# --- inconclusive tasks -----------------------------------------------------------------------------
+
+
+def unsure_results() -> dict:
+    """As results(), with sentiment inconclusive (too few examples to tell) and translation no change."""
+    data = results()
+    data["tasks"]["sentiment"]["verdict"] = {
+        **verdict("accuracy", "inconclusive", 0.25, "p = 0.2 ≥ 0.05; ..."),
+        "n_needed": 1600,
+    }
+    data["tasks"]["translation"]["verdict"] = verdict("bleu", "no change", 0.0, "the CI lies within ± 1")
+    return data
+
+
+def test_a_gate_on_an_inconclusive_task_passes_but_not_silently():
+    from harness.decisions.gates import exit_code
+
+    entries = check(
+        parse_all(cli_gates=["no-regression", "translation.bleu>=10", "*.primary>=0"]), unsure_results()
+    )
+    no_regression, translation, every = entries
+    assert no_regression["passed"] is True and no_regression["inconclusive"] == ["sentiment"]
+    assert no_regression["detail"] == (
+        "no primary metric regressed (2 tasks); "
+        "sentiment accuracy is inconclusive, about 1600 test examples would tell"
+    )
+    assert translation["inconclusive"] == []  # no change was shown: nothing to flag
+    assert every["passed"] is True and every["inconclusive"] == ["sentiment"]
+    assert exit_code(entries) == 4
+    assert exit_code([translation]) == 0
+    # a failed gate wins: exit code 1
+    failing = check(parse_all(cli_gates=["no-regression", "sentiment.accuracy>=0.9"]), unsure_results())
+    assert [e["passed"] for e in failing] == [True, False] and exit_code(failing) == 1
+    # no-regression:TASK on the inconclusive task says why
+    (one,) = check([parse("no-regression:sentiment")], unsure_results())
+    assert one["inconclusive"] == ["sentiment"] and one["detail"].startswith(
+        "sentiment accuracy: inconclusive ("
+    )
+
+
+def test_inconclusive_gates_are_shown_as_such():
+    from rich.console import Console
+
+    from harness.reports.terminal import print_gates
+    from harness.reports.verdict_view import gates_view
+
+    data = unsure_results()
+    data["gates"] = check(parse_all(cli_gates=["no-regression", "translation.bleu>=10"]), data)
+    view = gates_view(data)
+    assert [row["label"] for row in view["rows"]] == ["PASS (inconclusive)", "PASS"]
+    assert view["summary"] == "2 of 2 gates passed"
+    assert (
+        view["note"]
+        == "1 passed on a task whose verdict is inconclusive (too few test examples to tell); exit code 4"
+    )
+    console = Console(record=True, width=200, color_system=None)
+    print_gates(console, data["gates"])
+    out = console.export_text()
+    assert "gates: 1 passed on an inconclusive task (too few test examples to tell): exit code 4" in out
+    assert "sentiment accuracy is inconclusive, about 1600 test examples would tell" in out
+
+
+def test_the_help_documents_exit_code_4():
+    from harness.cli import EXIT_CODES
+
+    text = EXIT_CODES.split("\n  4 ", 1)[1].split("\n  130 ", 1)[0]  # the code's line and its continuation
+    assert "inconclusive" in text and "gate" in text

@@ -122,3 +122,29 @@ def test_harness_gate_on_a_saved_run(tmp_path, capsys):
     assert main(["gate", str(tmp_path / "p.toml"), str(run), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["decision"] == "NO-GO"
     assert main(["gate", str(tmp_path / "missing.toml"), str(run)]) == 2
+
+
+def test_a_rule_on_a_slice(tmp_path):
+    results = _results(a=(0.8, 0.82, 0.02, "no significant change"))
+    results["tasks"]["a"]["slices"] = {
+        "field": "domain",
+        "metric": "accuracy",
+        "values": {"imdb": {"n": 50, "before": 0.8, "after": 0.7, "delta": -0.1, "delta_ci": [-0.2, 0.0]}},
+    }
+    policy = _policy(
+        tmp_path,
+        '[tasks."a[imdb]"]\ntier = "critical"\nmax_drop = 0.05\n[tasks."a[yelp]"]\ntier = "supporting"\n',
+    )
+    shown = apply_policy(policy, results)
+    assert (
+        shown["tasks"]["a[imdb]"]["outcome"] == "NO-GO"
+        and "change -0.1000" in shown["tasks"]["a[imdb]"]["why"]
+    )
+    assert shown["tasks"]["a[yelp]"]["status"] == "missing" and shown["tasks"]["a[yelp]"]["outcome"] == "WARN"
+
+
+def test_a_change_exactly_at_a_tolerance_meets_it(tmp_path):
+    """0.475 - 0.5 is -0.025000000000000022 in floating point: a 5% drop allowed means 5% passes."""
+    policy = _policy(tmp_path, '[tasks.a]\ntier = "critical"\nmax_relative_drop = 0.05\nmax_drop = 0.025\n')
+    checks = apply_policy(policy, _results(a=(0.5, 0.475, 0.1, "inconclusive")))["tasks"]["a"]["checks"]
+    assert [c["passed"] for c in checks] == [True, True]

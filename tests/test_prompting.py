@@ -303,3 +303,42 @@ def test_chat_prompt_without_a_chat_template_is_a_clear_error():
     tokenizer.chat_template = None
     with pytest.raises(HarnessError, match="chat template"):
         build_prompt("chat", Example(id="x", instruction="i", input="x", output="y"), tokenizer)
+
+
+def test_fitting_a_long_input_prints_no_indexing_errors_warning(tiny_llama):
+    """transformers warns that a sequence over ``model_max_length`` "will result in indexing
+    errors" the first time it tokenizes one; harness measures whole inputs before cutting them
+    to fit, so its own tokenizer calls must not print that."""
+    import logging
+
+    from harness import DataSource, Task
+    from harness.tasks.prompting import evaluation_prompts, training_tokens
+
+    class Recorder(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    # A handler on transformers' own logger, at its level: whatever verbosity or propagation
+    # other tests (or transformers' defaults) left on the logger tree.
+    logger = logging.getLogger("transformers.tokenization_utils_base")
+    recorder, level = Recorder(), logger.level
+    logger.addHandler(recorder)
+    logger.setLevel(logging.WARNING)
+    try:
+        tokenizer = tiny_llama()[1]
+        tokenizer.model_max_length = 32
+        long = Example(id="l", instruction="Classify.", input="great food " * 100, output="Positive")
+        task = Task(name="t", instruction="i", test=DataSource("x.jsonl"), metrics=("exact_match",))
+        item, cut = training_tokens(tokenizer, PROMPT_TEMPLATES["compact"], long, 64)
+        [(_, eval_cut)] = evaluation_prompts(tokenizer, PROMPT_TEMPLATES["compact"], task, [long], 96)
+        assert cut and eval_cut and len(item.input_ids) <= 64
+        assert not any("indexing errors" in m for m in recorder.messages)
+        tokenizer(long.input)  # what an unguarded call prints
+        assert any("indexing errors" in m for m in recorder.messages)
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(level)

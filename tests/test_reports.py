@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness.config import Config
-from harness.decisions import decide
+from harness.decisions import conclude, decide
 from harness.errors import HarnessError
 from harness.reports import (
     build_results,
@@ -26,6 +26,7 @@ from harness.reports import (
     write_reports,
 )
 from harness.reports.charts import render_charts
+from harness.reports.terminal import json_summary
 
 
 def _model_dir() -> str:
@@ -277,7 +278,7 @@ def _results(workload, before, after, **changes):
         "samples": build_samples(workload, before, after),
         **changes,
     }
-    return build_results(**arguments)
+    return conclude(build_results(**arguments), config)  # the verdicts, as every flow concludes
 
 
 def test_build_results_keys_values_and_stats_settings(evaluated):
@@ -299,22 +300,34 @@ def test_build_results_keys_values_and_stats_settings(evaluated):
     assert entry["p_value"] == pytest.approx(2 * 0.5**5)  # 5 fixed, none broken
     assert entry["significant"] is True  # < alpha = 0.1
     assert task["flips"]["counts"] == {"wrong_to_right": 5, "right_to_wrong": 0}
+    # what the verdict's power analysis reads: the examples, the discordant pairs, the delta's SD
+    assert entry["n_examples"] == 8 and entry["discordant"] == {"right_to_wrong": 0, "wrong_to_right": 5}
+    assert entry["delta_se"] > 0
     # the verdict: one task, so Holm changes nothing; 0.0625 < 0.1 and 0.625 >= min_effect 0.01
     verdict = task["verdict"]
     assert list(verdict) == [
         "metric", "outcome", "leaning", "before", "after", "delta", "delta_ci", "p_value", "p_adjusted",
-        "significant", "large_enough", "reason",
+        "significant", "large_enough", "margin", "mde", "n", "n_needed", "reason", "warnings",
     ]  # fmt: skip
+    from harness.decisions.power import mcnemar_mde
+
+    assert verdict["mde"] == pytest.approx(mcnemar_mde(8, 0.1, discordance=5 / 8))
+    assert (verdict["n"], verdict["n_needed"], verdict["margin"]) == (8, None, 0.01)
     assert (verdict["metric"], verdict["outcome"], verdict["leaning"]) == ("exact_match", "improved", "up")
     assert verdict["delta_ci"] == entry["delta_ci"] and verdict["p_adjusted"] == entry["p_value"]
     assert results["decision"] == {
         "alpha": 0.1,
         "min_effect": 0.01,
         "correction": "holm",
+        "power": 0.8,
+        "mde_alpha": 0.1,
         "improved": 1,
         "regressed": 0,
+        "no_change": 0,
+        "inconclusive": 0,
         "unchanged": 0,
-        "summary": "1 of 1 task improved, 0 regressed, 0 no significant change",
+        "summary": "1 of 1 task improved, 0 regressed, 0 no change, 0 inconclusive",
+        "warnings": [],
     }
     assert results["reports"] == {"html": "report.html", "markdown": "report.md", "samples": "samples.jsonl"}
 
@@ -360,7 +373,7 @@ def test_markdown_run_mode_tables_and_verdicts():
     summary = md.split("## Summary", 1)[1].split("## Task", 1)[0]
     lines = summary.strip().splitlines()
     # the overall line first, then the regression, bold: it does not rely on colour
-    assert lines[0] == "**Overall: 1 of 2 tasks improved, 1 regressed, 0 no significant change.**"
+    assert lines[0] == "**Overall: 1 of 2 tasks improved, 1 regressed, 0 no change, 0 inconclusive.**"
     assert lines[2] == "**▼ Regressed: translation.**"
     assert "| task | verdict | primary metric | before → after | delta [95% CI] | p (Holm) |" in summary
     # Holm doubles the smaller p-value of two and leaves the larger
@@ -374,8 +387,9 @@ def test_markdown_run_mode_tables_and_verdicts():
     )
     assert (
         "Improved or regressed needs a significant paired test of the primary metric at α = 0.05 "
-        "(p Holm-adjusted over the tasks) and \\|delta\\| ≥ 0.01 × the metric's scale; otherwise no "
-        "significant change." in summary
+        "(p Holm-adjusted over the tasks) and \\|delta\\| ≥ 0.01 × the metric's scale; no change needs "
+        "the whole 95% CI of the delta within ± the same minimum effect (an equivalence test); otherwise "
+        "inconclusive" in summary
     )
     # each task opens with its verdict and the reason
     sentiment = md.split("## Task sentiment", 1)[1]
@@ -405,15 +419,17 @@ def test_markdown_run_mode_tables_and_verdicts():
     assert "| wall time: total | 92.0 s |" in md and "| device, dtype |" in md
 
 
-def test_markdown_no_significant_change_says_where_it_leans():
+def test_markdown_inconclusive_says_where_it_leans_and_what_the_test_set_detects():
     results = make_results()
     results["tasks"]["sentiment"]["metrics"]["accuracy"].update(before=0.4725, after=0.5275, delta=0.055)
     results = with_verdicts(results, {"sentiment": 0.151, "translation": 0.6})
     md = render_markdown(results, make_samples())
-    assert "**Overall: 0 of 2 tasks improved, 0 regressed, 2 no significant change.**" in md
+    assert "**Overall: 0 of 2 tasks improved, 0 regressed, 0 no change, 2 inconclusive.**" in md
+    assert "**? Inconclusive (too few test examples to tell): sentiment, translation.**" in md
     assert "Regressed" not in md and "REGRESSED" not in md
-    assert "| sentiment | no significant change, leaning better | accuracy | 0.4725 → 0.5275 |" in md
-    assert "| translation | no significant change, leaning worse | bleu | 12.40 → 10.10 |" in md
+    assert "| sentiment | inconclusive, leaning better | accuracy | 0.4725 → 0.5275 |" in md
+    assert "| translation | inconclusive, leaning worse | bleu | 12.40 → 10.10 |" in md
+    assert "otherwise inconclusive: the test set is too small to tell" in md
     assert "p = 0.302 ≥ 0.05 after Holm over 2 tasks" in md  # 0.151 doubled: the smaller of two
 
 
@@ -531,7 +547,7 @@ def test_html_content_run_mode():
     page = render_html(results, make_samples())
     summary = page.split('<h2 id="summary">Summary</h2>', 1)[1].split("<h2", 1)[0]
     # the overall line on top; the regression named, marked by a symbol and capitals, not only red
-    assert "Overall: 1 of 2 tasks improved, 1 regressed, 0 no significant change." in summary
+    assert "Overall: 1 of 2 tasks improved, 1 regressed, 0 no change, 0 inconclusive." in summary
     assert '<div class="overall has-regression">' in summary and "▼ Regressed: translation" in summary
     improved, regressed = summary.split('<tr class="row-improved">')[1].split('<tr class="row-regressed">')
     assert (
@@ -671,14 +687,14 @@ def test_summary_table_verdicts_fit_100_columns():
     table = summary_table(results)
     assert (
         table.title
-        == "run 20261124-103000-ab12cd: 1 of 3 tasks improved, 1 regressed, 1 no significant change"
+        == "run 20261124-103000-ab12cd: 1 of 3 tasks improved, 1 regressed, 0 no change, 1 inconclusive"
     )
     assert [c.header for c in table.columns][4:] == ["delta [95% CI]", "p", "verdict"]
     verdicts = [cell for cell in table.columns[6]._cells if cell.plain]
     assert [cell.plain for cell in verdicts] == [
         "▲ improved",
         "▼ REGRESSED",
-        "no significant change\nleaning better",
+        "inconclusive\nleaning better",
     ]
     assert verdicts[1].style == "bold red reverse"
     console = Console(record=True, width=100, color_system=None)
@@ -758,3 +774,52 @@ def test_reports_show_the_train_test_overlap_of_each_task():
     assert "train/test overlap" in markdown and line in markdown
     page = render_html(results, make_samples())
     assert line in page and "&lt;b&gt;x-1&lt;/b&gt;" in page and "<b>x-1</b>" not in page
+
+
+def old_results() -> dict:
+    """results.json as written before the four outcomes: "no significant change", no MDE keys in
+    the verdicts, no no_change/inconclusive counts, gates without "inconclusive"."""
+    results = make_results()
+    for task in results["tasks"].values():
+        entry = task["metrics"][task["primary_metric"]]
+        entry.update(delta_ci=[entry["delta"] - 1, entry["delta"] + 1], p_value=0.3)
+        task["verdict"] = {
+            "metric": task["primary_metric"], "outcome": "no significant change", "leaning": "up",
+            "before": entry["before"], "after": entry["after"], "delta": entry["delta"],
+            "delta_ci": entry["delta_ci"], "p_value": 0.3, "p_adjusted": 0.6, "significant": False,
+            "large_enough": True, "reason": "p = 0.6 ≥ 0.05 after Holm over 2 tasks",
+        }  # fmt: skip
+    results["decision"] = {
+        "alpha": 0.05, "min_effect": 0.01, "correction": "holm", "improved": 0, "regressed": 0,
+        "unchanged": 2, "summary": "0 of 2 tasks improved, 0 regressed, 2 no significant change",
+    }  # fmt: skip
+    results["gates"] = [
+        {"expression": "no-regression", "passed": True, "actual": 0, "detail": "...", "source": "--gate"}
+    ]
+    results["statistics"] = {"confidence": 0.95, "alpha": 0.05}
+    return results
+
+
+def test_a_run_saved_before_the_four_outcomes_still_renders_and_decides_again():
+    from rich.console import Console
+
+    from harness.decisions.gates import exit_code
+
+    results = old_results()
+    md = render_markdown(results, make_samples())
+    assert "**Overall: 0 of 2 tasks improved, 0 regressed, 2 no significant change.**" in md
+    assert "| sentiment | no significant change, leaning better | accuracy |" in md
+    assert "otherwise no significant change." in md and "Test set:" not in md
+    html = render_html(results, make_samples())
+    assert "no significant change" in html
+    console = Console(record=True, width=100, color_system=None)
+    console.print(summary_table(results))
+    assert "no significant change" in console.export_text()
+    assert json_summary(results, {}, 0)["tasks"]["sentiment"]["mde"] is None
+    assert exit_code(results["gates"]) == 0
+    # decided again (rescore, compare): the four outcomes, the MDE from the saved interval
+    verdicts, decision = decide(results["tasks"], alpha=0.05, min_effect=0.01, correction="holm")
+    assert [v["outcome"] for v in verdicts.values()] == ["inconclusive", "inconclusive"]
+    assert verdicts["sentiment"]["n"] == results["tasks"]["sentiment"]["n_test"]
+    assert verdicts["sentiment"]["mde"] > 0 and verdicts["sentiment"]["n_needed"] > 0
+    assert decision["summary"] == "0 of 2 tasks improved, 0 regressed, 0 no change, 2 inconclusive"

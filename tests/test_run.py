@@ -95,13 +95,15 @@ def test_run_returns_what_it_wrote(finished):
 
 def test_progress_reports_each_step_in_order(finished):
     _, (results, _), recorder, _ = finished
-    assert recorder.steps() == ["load", "eval:echo:before", "train", "eval:echo:after"]
+    assert recorder.steps() == ["load", "eval:echo:before", "power:echo", "train", "eval:echo:after"]
     finished_keys = [event[1] for event in recorder.events if event[0] == "finish"]
     assert finished_keys == recorder.steps()  # each step ends before the next starts
     starts = {event[1]: event[2:] for event in recorder.events if event[0] == "start"}
     assert starts["load"] == ("Loading model", None)
     assert starts["eval:echo:before"] == ("Evaluating echo (before)", N_TEST)
     assert starts["train"] == ("Fine-tuning", results["training"]["max_steps"])
+    # before tuning: what the test set can detect (harness/decisions/power.py)
+    assert starts["power:echo"][0].startswith(f"echo: {N_TEST} test examples can")
     assert recorder.advanced("eval:echo:before") == recorder.advanced("eval:echo:after") == N_TEST
     assert recorder.advanced("train") == results["training"]["steps"]
 

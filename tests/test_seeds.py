@@ -91,9 +91,10 @@ def test_bad_seed_settings_are_one_line_errors(tmp_path):
         harness.run(harness.load_config(None, ["seeds=2"]))
 
 
-def test_a_seed_set_end_to_end(tmp_path, echo_plugin, run_config, capsys):
+def test_a_seed_set_end_to_end(tmp_path, echo_plugin, run_config, monkeypatch):
     """Two tunings on one baseline (the second reads it from the cache), each a whole run with
     its own training seed; the set's report says what each seed did."""
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))  # a baseline cache of its own
     plugin = echo_plugin(tmp_path)
     config = run_config(tmp_path, plugin, epochs=2, seeds=2, cache=True)
     config.train.dev_size = 0
@@ -114,7 +115,10 @@ def test_a_seed_set_end_to_end(tmp_path, echo_plugin, run_config, capsys):
     assert "| echo | exact_match |" in paths["markdown"].read_text(encoding="utf-8")
 
 
-def test_the_cli_runs_a_seed_set_and_refuses_resume(tmp_path, echo_plugin, tiny_model_dir, capsys):
+def test_the_cli_runs_a_seed_set_and_refuses_resume(
+    tmp_path, echo_plugin, tiny_model_dir, capsys, monkeypatch
+):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     plugin = echo_plugin(tmp_path)
     args = ["run", "--model", str(tiny_model_dir), "--tasks", "echo", "--plugin", str(plugin), "-q"]
     args += ["--output-dir", str(tmp_path / "reports"), "--seeds", "2"]

@@ -13,6 +13,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import f1_score
 
 from harness.evaluation import stats
+from harness.evaluation.flips import flips as flips_of
 from harness.metrics import Metric, MetricResult
 from harness.metrics.builtin import builtin_metrics, sacrebleu_streams
 
@@ -120,7 +121,11 @@ def test_compare_keys_run_and_eval_mode(metrics):
     before, after = _binary(50, 100), _binary(90, 100)
     refs = [["x"]] * 100
     out = stats.compare(metrics["accuracy"], refs, before, after)
-    assert set(out) == {"before_ci", "after_ci", "delta_ci", "p_value", "test", "significant", "n_resamples"}
+    assert set(out) == {
+        "before_ci", "after_ci", "delta_ci", "delta_se", "p_value", "test", "significant", "n_resamples",
+        "n_examples", "discordant",
+    }  # fmt: skip
+    assert out["discordant"] == {"right_to_wrong": 0, "wrong_to_right": 40} and out["n_examples"] == 100
     assert out["n_resamples"] == 1000
     assert json.loads(json.dumps(out)) == out  # plain JSON types
     assert set(stats.compare(metrics["accuracy"], refs, before, None)) == {"before_ci"}
@@ -337,19 +342,24 @@ def test_flips_binary():
     pairs = [(0, 1), (1, 0), (1, 1), (0, 0), (0, 1), (0, 1)]
     rows = [_row("t", i, {"accuracy": float(b)}, {"accuracy": float(a)}) for i, (b, a) in enumerate(pairs)]
     rows.append(_row("other", 0, {"accuracy": 0.0}, {"accuracy": 1.0}))
-    out = stats.flips("t", "accuracy", rows, k=2)
+    out = flips_of("t", "accuracy", rows, k=2)
     assert out == {
         "ranked_by": "accuracy",
         "wrong_to_right": ["t-0", "t-4"],
         "right_to_wrong": ["t-1"],
         "counts": {"wrong_to_right": 3, "right_to_wrong": 1},
+        "predictions": {  # the most common prediction and reference (a one-label model is flagged)
+            "before": {"value": "x", "share": 1.0, "distinct": 1},
+            "after": {"value": "y", "share": 1.0, "distinct": 1},
+            "references": {"value": "r", "share": 1.0, "distinct": 1},
+        },
     }
 
 
 def test_flips_continuous():
     values = [(0.2, 0.9), (0.5, 0.4), (0.3, 0.3), (0.1, 0.5), (0.8, 0.1), (0.0, 0.75)]
     rows = [_row("t", i, {"rougeL": b}, {"rougeL": a}) for i, (b, a) in enumerate(values)]
-    out = stats.flips("t", "rougeL", rows, k=2)
+    out = flips_of("t", "rougeL", rows, k=2)
     assert out["ranked_by"] == "rougeL"
     assert [g["id"] for g in out["largest_gains"]] == ["t-5", "t-0"]
     assert out["largest_gains"][0] == {"id": "t-5", "before": 0.0, "after": 0.75, "delta": 0.75}
@@ -363,7 +373,7 @@ def test_flips_corpus_only_metric_ranks_by_sentence_chrf():
         _row("mt", 1, {}, {}, "a red house", "blue", ("a red house",)),
         _row("mt", 2, {}, {}, "same", "same", ("same",)),
     ]
-    out = stats.flips("mt", "bleu", rows)
+    out = flips_of("mt", "bleu", rows)
     assert "chrF" in out["ranked_by"] and "bleu" in out["ranked_by"]
     assert [g["id"] for g in out["largest_gains"]] == ["mt-0"]
     assert [g["id"] for g in out["largest_losses"]] == ["mt-1"]
@@ -374,5 +384,5 @@ def test_flips_corpus_only_metric_ranks_by_sentence_chrf():
 
 def test_flips_eval_mode_is_none():
     rows = [{"task": "t", "id": "1", "scores_before": {"accuracy": 1.0}, "prediction_before": "x"}]
-    assert stats.flips("t", "accuracy", rows) is None
-    assert stats.flips("missing", "accuracy", rows) is None
+    assert flips_of("t", "accuracy", rows) is None
+    assert flips_of("missing", "accuracy", rows) is None

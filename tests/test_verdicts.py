@@ -1,7 +1,7 @@
 """Tests for harness.decisions.verdicts: a task is improved or regressed only when its primary
 metric's paired test is significant after the correction over tasks and the change is large
-enough; otherwise "no significant change", leaning one way. Metric entries are built by hand, as
-results.json holds them."""
+enough; otherwise "no change" when the delta's interval lies within ± the minimum effect, else
+"inconclusive", leaning one way. Metric entries are built by hand, as results.json holds them."""
 
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ def test_a_gain_that_is_not_significant_is_not_called_improved():
     """The issue's sentiment case: accuracy 0.4725 -> 0.5275 with p = 0.151."""
     entry = metric(0.4725, 0.5275, 0.151, ci=[-0.02, 0.13])
     verdict = decide_one(entry)
-    assert verdict == {
+    mde = verdict.pop("mde")
+    assert {k: verdict[k] for k in list(verdict)[:11]} == {
         "metric": "m",
-        "outcome": "no significant change",
+        "outcome": "inconclusive",
         "leaning": "up",
         "before": 0.4725,
         "after": 0.5275,
@@ -52,18 +53,26 @@ def test_a_gain_that_is_not_significant_is_not_called_improved():
         "p_adjusted": 0.151,
         "significant": False,
         "large_enough": True,
-        "reason": "p = 0.151 ≥ 0.05",
     }
+    # no delta_se recorded (an older run): the standard error the 95% interval implies, and the
+    # normal-approximation MDE (z_0.975 + z_0.8) × se = 2.8016 × 0.15 / 3.9199
+    assert mde == pytest.approx(2.80159 * 0.15 / 3.91993, rel=1e-4)
+    assert (verdict["margin"], verdict["n"], verdict["n_needed"]) == (0.01, None, None)
+    assert verdict["warnings"] == []
+    assert verdict["reason"] == (
+        "p = 0.151 ≥ 0.05; the 95% CI [-0.0200, +0.1300] reaches beyond ± 0.01: MDE 0.107"
+    )
 
 
 def test_a_significant_but_tiny_bleu_gain_is_below_the_minimum_effect():
     """The issue's translation case: BLEU 0.04 -> 0.39 (on sacrebleu's 0-100 scale) is significant
     but 0.0035 of the scale, below min_effect 0.01."""
     verdict = decide_one(metric(0.04, 0.39, 0.001, scale=100.0))
-    assert (verdict["outcome"], verdict["leaning"]) == ("no significant change", "up")
+    assert (verdict["outcome"], verdict["leaning"]) == ("inconclusive", "up")
     assert verdict["significant"] is True and verdict["large_enough"] is False
-    assert verdict["reason"] == (
-        "p = 0.001 < 0.05, but |delta| = 0.35 is below the minimum effect 1 (0.01 × scale 100)"
+    assert verdict["reason"].startswith(
+        "p = 0.001 < 0.05, but |delta| = 0.35 is below the minimum effect 1 (0.01 × scale 100); "
+        "the 95% CI [-9.65, +10.35] reaches beyond ± 1"
     )
     # the same gain counts once the minimum is lowered below 0.0035
     assert decide_one(metric(0.04, 0.39, 0.001, scale=100.0), min_effect=0.003)["outcome"] == "improved"
@@ -84,18 +93,14 @@ def test_lower_is_better_metrics_are_judged_by_their_direction():
     better = decide_one(metric(55.0, 40.0, 0.001, higher_is_better=False, scale=100.0))
     assert (better["outcome"], better["leaning"]) == ("improved", "up")
     leaning_worse = decide_one(metric(40.0, 45.0, 0.3, higher_is_better=False, scale=100.0))
-    assert (leaning_worse["outcome"], leaning_worse["leaning"]) == ("no significant change", "down")
+    assert (leaning_worse["outcome"], leaning_worse["leaning"]) == ("inconclusive", "down")
 
 
 def test_the_minimum_effect_is_inclusive_and_an_unchanged_score_leans_nowhere():
     assert decide_one(metric(0.50, 0.51, 0.001))["outcome"] == "improved"  # 0.51 - 0.50 is 0.0100000…9
     assert decide_one(metric(0.50, 0.49, 0.001))["outcome"] == "regressed"
     same = decide_one(metric(0.5, 0.5, 1.0))
-    assert (same["outcome"], same["leaning"], same["large_enough"]) == (
-        "no significant change",
-        "none",
-        False,
-    )
+    assert (same["outcome"], same["leaning"], same["large_enough"]) == ("inconclusive", "none", False)
 
 
 THREE_TASKS = {
@@ -112,22 +117,27 @@ def test_holm_changes_the_outcome_over_three_tasks_and_says_so():
     assert adjusted == pytest.approx({"sentiment": 0.003, "summarization": 0.06, "translation": 0.2})
     summarization = verdicts["summarization"]
     assert summarization["p_value"] == 0.03 and summarization["significant"] is False
-    assert (summarization["outcome"], summarization["leaning"]) == ("no significant change", "up")
-    assert summarization["reason"] == (
+    assert (summarization["outcome"], summarization["leaning"]) == ("inconclusive", "up")
+    assert summarization["reason"].startswith(
         "p = 0.06 ≥ 0.05 after Holm over 3 tasks "
-        "(raw p = 0.03 < 0.05: significant only without the correction)"
+        "(raw p = 0.03 < 0.05: significant only without the correction); the 95% CI"
     )
     assert verdicts["sentiment"]["outcome"] == "improved"
     assert verdicts["sentiment"]["reason"].startswith("p = 0.003 < 0.05 after Holm over 3 tasks, and ")
-    assert verdicts["translation"]["outcome"] == "no significant change"
+    assert verdicts["translation"]["outcome"] == "inconclusive"
     assert decision == {
         "alpha": 0.05,
         "min_effect": 0.01,
         "correction": "holm",
+        "power": 0.8,
+        "mde_alpha": pytest.approx(0.05 / 3),
         "improved": 1,
         "regressed": 0,
+        "no_change": 0,
+        "inconclusive": 2,
         "unchanged": 2,
-        "summary": "1 of 3 tasks improved, 0 regressed, 2 no significant change",
+        "summary": "1 of 3 tasks improved, 0 regressed, 0 no change, 2 inconclusive",
+        "warnings": [],
     }
 
 
@@ -153,15 +163,15 @@ def test_overall_counts():
     assert [v["outcome"] for v in verdicts.values()] == [
         "improved",
         "regressed",
-        "no significant change",
-        "no significant change",
+        "inconclusive",
+        "inconclusive",
         "regressed",
     ]
-    assert (decision["improved"], decision["regressed"], decision["unchanged"]) == (1, 2, 2)
-    assert decision["summary"] == "1 of 5 tasks improved, 2 regressed, 2 no significant change"
+    assert (decision["improved"], decision["regressed"], decision["inconclusive"]) == (1, 2, 2)
+    assert decision["summary"] == "1 of 5 tasks improved, 2 regressed, 0 no change, 2 inconclusive"
 
 
-def test_a_metric_without_a_paired_test_is_no_significant_change_and_outside_the_family():
+def test_a_metric_without_a_paired_test_is_inconclusive_and_outside_the_family():
     tasks = {
         "tested": task("accuracy", metric(0.5, 0.53, 0.03)),
         "untested": task("score", metric(0.2, 0.9, None)),
@@ -170,11 +180,8 @@ def test_a_metric_without_a_paired_test_is_no_significant_change_and_outside_the
     assert verdicts["tested"]["p_adjusted"] == 0.03  # a family of one: Holm changes nothing
     assert verdicts["tested"]["outcome"] == "improved"
     untested = verdicts["untested"]
-    assert (untested["outcome"], untested["p_value"], untested["p_adjusted"]) == (
-        "no significant change",
-        None,
-        None,
-    )
+    assert (untested["outcome"], untested["p_value"], untested["p_adjusted"]) == ("inconclusive", None, None)
+    assert (untested["mde"], untested["n_needed"]) == (None, None)
     assert untested["reason"].startswith("no paired test")
 
 
@@ -210,4 +217,4 @@ def test_unknown_correction_is_refused():
 def test_p_values_in_reasons_never_round_across_alpha():
     assert decide_one(metric(0.5, 0.6, 0.049996))["reason"].startswith("p = 0.049996 < 0.05,")
     assert decide_one(metric(0.5, 0.6, 0.00001))["reason"].startswith("p < 0.0001 < 0.05,")
-    assert decide_one(metric(0.5, 0.6, 0.1234))["reason"] == "p = 0.1234 ≥ 0.05"
+    assert decide_one(metric(0.5, 0.6, 0.1234))["reason"].startswith("p = 0.1234 ≥ 0.05; ")

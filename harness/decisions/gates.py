@@ -8,6 +8,11 @@
 * ``no-regression`` / ``no-regression:TASK``: no task's (that task's) primary metric "regressed"
   per its verdict (significant after correction and at least the minimum effect).
 
+A gate that names a task whose verdict is "inconclusive" (the test set is too small to tell a
+change from none; ``*`` and ``no-regression`` name every task) does not pass silently: its
+result lists the task under ``inconclusive`` and, unless a gate failed, ``harness`` exits with
+code 4 (:func:`exit_code`).
+
 ``OP`` is one of ``>=``, ``>``, ``<=``, ``<``, ``==``. ``TASK`` may be ``*`` (every task) and
 ``METRIC`` may be ``primary`` (each task's primary metric). A gate is parsed (:func:`parse`) and
 its names checked (:func:`check_names`) before any model work; :func:`check` evaluates it on a
@@ -31,6 +36,7 @@ EXAMPLE = (
     "expected TASK.METRIC[.delta|.relative] OP VALUE (e.g. sentiment.accuracy>=0.8) or no-regression[:TASK]"
 )
 _NAME = re.compile(r"^[^\s<>=!]+$")
+PASSED, FAILED, INCONCLUSIVE = 0, 1, 4  # exit codes of a gated run
 
 
 @dataclass(frozen=True)
@@ -153,36 +159,59 @@ def _unknown_metric(metric: str, task: str, known: list[str]) -> str:
 
 def check(gates: Iterable[Gate], results: dict) -> list[dict]:
     """Each gate evaluated on a run's results (results.json content): ``{"expression", "passed",
-    "actual", "detail", "source"}``. ``actual`` is the value compared (for a ``*`` gate, the value
-    of the task that decided it: the first failing one, else the closest to failing); for
-    no-regression, the number of tasks that regressed."""
+    "actual", "detail", "source", "inconclusive"}``. ``actual`` is the value compared (for a ``*``
+    gate, the value of the task that decided it: the first failing one, else the closest to
+    failing); for no-regression, the number of tasks that regressed. ``inconclusive``: the tasks
+    the gate names whose verdict is inconclusive."""
     return [_check_one(gate, results) for gate in gates]
+
+
+def exit_code(gates: Iterable[dict]) -> int:
+    """1 when a gate failed, else 4 when a gate names an inconclusive task, else 0."""
+    gates = list(gates)
+    if any(not gate["passed"] for gate in gates):
+        return FAILED
+    return INCONCLUSIVE if any(gate.get("inconclusive") for gate in gates) else PASSED
 
 
 def _check_one(gate: Gate, results: dict) -> dict:
     names = list(results["tasks"]) if gate.task == ALL_TASKS else [gate.task]
     if gate.task != ALL_TASKS and gate.task not in results["tasks"]:
         raise gate.error(f"task {gate.task!r} is not in these results")
+    unsure = [n for n in names if (results["tasks"][n].get("verdict") or {}).get("outcome") == "inconclusive"]
     if gate.kind == NO_REGRESSION:
-        return _no_regression(gate, results, names)
+        return _no_regression(gate, results, names, unsure)
     checks = [_threshold(gate, results, name) for name in names]
     failed = [c for c in checks if not c[0]]
     if failed:
         passed, actual, _ = failed[0]
     else:
         passed, actual = True, _closest(gate, [c[1] for c in checks])
-    detail = "; ".join(c[2] for c in (failed or checks))
-    return _entry(gate, passed, actual, detail)
+    detail = "; ".join(c[2] for c in (failed or checks)) + _unsure_note(results, unsure)
+    return _entry(gate, passed, actual, detail, unsure)
 
 
-def _entry(gate: Gate, passed: bool, actual, detail: str) -> dict:
+def _entry(gate: Gate, passed: bool, actual, detail: str, inconclusive: list[str]) -> dict:
     return {
         "expression": gate.expression,
         "passed": passed,
         "actual": actual,
         "detail": detail,
         "source": gate.source,
+        "inconclusive": inconclusive,
     }
+
+
+def _unsure_note(results: dict, unsure: list[str]) -> str:
+    if not unsure:
+        return ""
+    notes = []
+    for name in unsure:
+        verdict = results["tasks"][name]["verdict"]
+        needed = verdict.get("n_needed")
+        more = f", about {needed} test examples would tell" if needed else ""
+        notes.append(f"{name} {verdict['metric']} is inconclusive{more}")
+    return "; " + "; ".join(notes)
 
 
 def _threshold(gate: Gate, results: dict, task: str) -> tuple[bool, float | None, str]:
@@ -228,7 +257,7 @@ def _closest(gate: Gate, values: list[float]) -> float:
     return values[0]
 
 
-def _no_regression(gate: Gate, results: dict, names: list[str]) -> dict:
+def _no_regression(gate: Gate, results: dict, names: list[str], unsure: list[str]) -> dict:
     regressed, notes = [], []
     for name in names:
         verdict = results["tasks"][name].get("verdict")
@@ -242,7 +271,8 @@ def _no_regression(gate: Gate, results: dict, names: list[str]) -> dict:
             notes.append(f"{name} {verdict['metric']}: {verdict['outcome']} ({verdict['reason']})")
     if not regressed and gate.task == ALL_TASKS:
         notes.append(f"no primary metric regressed ({len(names)} task{'s' if len(names) != 1 else ''})")
-    return _entry(gate, not regressed, len(regressed), "; ".join(notes))
+    detail = "; ".join(notes) + (_unsure_note(results, unsure) if gate.task == ALL_TASKS else "")
+    return _entry(gate, not regressed, len(regressed), detail, unsure)
 
 
 def _fmt(value, signed: bool = False) -> str:

@@ -19,6 +19,9 @@ passes, fails, or (non-inferiority only) cannot tell: the point estimate is with
 the one-sided bound is not. A task fails when a check fails and cannot tell when one cannot;
 with no checks, its verdict decides (regressed fails, inconclusive cannot tell).
 
+A rule may name a slice of a task (``[tasks."sentiment[imdb]"]``, see a task's ``slice_field``):
+its rules apply to that slice's before/after, delta and interval, on the slices' metric.
+
 A critical task that fails is NO-GO and one that cannot tell is INCONCLUSIVE; a supporting task
 either way is WARN; an advisory one is only noted. The run's line is the most severe of its
 tasks' (NO-GO > INCONCLUSIVE > WARN > GO); exit codes :data:`EXIT_CODES`.
@@ -46,6 +49,7 @@ SEVERITY = (GO, WARN, INCONCLUSIVE, NO_GO)  # least to most severe
 EXIT_CODES = {GO: 0, WARN: 0, NO_GO: 1, INCONCLUSIVE: 4}
 MISSING = {"no-go": NO_GO, "warn": WARN, "ignore": GO}
 _TASK_KEYS = ("tier", "metric", "non_inferiority", "max_drop", "max_relative_drop", "min_after", "missing")
+EPS = 1e-12  # a change exactly at a tolerance meets it (0.475 - 0.5 is -0.02500000000000002)
 _DEFAULT_MISSING = {"critical": "no-go", "supporting": "warn", "advisory": "ignore"}
 
 
@@ -152,16 +156,24 @@ def apply_policy(policy: Policy, results: dict) -> dict:
 
 
 def _task(rule: TaskRule, results: dict, alpha: float) -> dict:
-    task = (results.get("tasks") or {}).get(rule.task)
+    name, _, value = rule.task.partition("[")
+    task = (results.get("tasks") or {}).get(name)
     metric = rule.metric or (task or {}).get("primary_metric")
     entry = ((task or {}).get("metrics") or {}).get(metric) or {}
+    if value:  # a slice, "task[value]": its entry, with the direction and scale of its metric
+        slices = (task or {}).get("slices") or {}
+        metric = slices.get("metric")
+        found = (slices.get("values") or {}).get(value.removesuffix("]"))
+        task = task if found is not None and (rule.metric in (None, metric)) else None
+        whole = ((task or {}).get("metrics") or {}).get(metric) or {}
+        entry = {**{k: whole.get(k) for k in ("higher_is_better", "scale")}, **(found or {})}
     head = {"tier": rule.tier, "metric": metric}
     if not _number(entry.get("after")) or not _number(entry.get("before")):
         status = "missing"
         why = f"not in the run{'' if task is None else ' with a before/after pair of ' + str(metric)}"
         return {**head, "status": status, "outcome": MISSING[rule.missing], "checks": [], "why": why}
     checks = _checks(rule, entry, results, alpha)
-    verdict = (task.get("verdict") or {}).get("outcome")
+    verdict = (entry if value else task.get("verdict") or {}).get("outcome")
     if not checks:
         passed = {"regressed": False, "inconclusive": None}.get(verdict, True)
         checks = [{"name": "verdict", "passed": passed, "detail": f"the run's verdict: {verdict}"}]
@@ -187,18 +199,20 @@ def _checks(rule: TaskRule, entry: dict, results: dict, alpha: float) -> list[di
     digits = 2 if (entry.get("scale") or 1.0) > 1.5 else 4
     checks = []
     if rule.min_after is not None:
-        ok = sign * (after - rule.min_after) >= 0
+        ok = sign * (after - rule.min_after) >= -EPS
         checks.append(
             _check("min_after", ok, f"after {after:.{digits}f} {'≥' if sign > 0 else '≤'} {rule.min_after:g}")
         )
     if rule.max_drop is not None:
         checks.append(
-            _check("max_drop", gain >= -rule.max_drop, f"change {gain:+.{digits}f} ≥ -{rule.max_drop:g}")
+            _check(
+                "max_drop", gain >= -rule.max_drop - EPS, f"change {gain:+.{digits}f} ≥ -{rule.max_drop:g}"
+            )
         )
     if rule.max_relative_drop is not None and before != 0:
         relative = gain / abs(before)
         detail = f"relative change {relative:+.2%} ≥ -{rule.max_relative_drop:.2%}"
-        checks.append(_check("max_relative_drop", relative >= -rule.max_relative_drop, detail))
+        checks.append(_check("max_relative_drop", relative >= -rule.max_relative_drop - EPS, detail))
     if rule.non_inferiority is not None:
         checks.append(_non_inferiority(gain, entry, results, alpha, rule.non_inferiority, sign, digits))
     return checks
@@ -206,9 +220,7 @@ def _checks(rule: TaskRule, entry: dict, results: dict, alpha: float) -> list[di
 
 def _non_inferiority(gain, entry, results, alpha, margin, sign, digits) -> dict:
     ci = entry.get("delta_ci")
-    run_alpha = float(
-        ((results.get("statistics") or {}).get("alpha")) or (results.get("decision") or {}).get("alpha", 0.05)
-    )
+    run_alpha = float((results.get("statistics") or {}).get("alpha", 0.05))  # the level of delta_ci
     if not (isinstance(ci, list) and len(ci) == 2 and all(map(_number, ci))):
         return _check("non_inferiority", None, "non-inferiority: no confidence interval in the run to test")
     normal = statistics.NormalDist()

@@ -77,9 +77,10 @@ def task_material(task) -> dict[str, Any]:
 
 
 def examples_digest(examples: Iterable) -> str:
-    """SHA-256 of the examples as loaded (every field of each example, in order; ``messages`` only
-    when a chat row has them, so that other examples hash as they always did)."""
-    rows = [{k: v for k, v in dataclasses.asdict(e).items() if k != "messages" or v} for e in examples]
+    """SHA-256 of the examples as loaded (every field of each example, in order; ``messages`` and
+    ``slice`` only when set, so that other examples hash as they always did)."""
+    optional = ("messages", "slice")
+    rows = [{k: v for k, v in dataclasses.asdict(e).items() if k not in optional or v} for e in examples]
     return _sha256(_canonical(rows).encode())
 
 
@@ -119,6 +120,7 @@ def key_material(
 PREDICTION_MODULES = (
     "harness.tasks.prompting",
     "harness.tasks.chat",
+    "harness.tasks.tokens",
     "harness.tasks.fewshot",
     "harness.models.loading",
     "harness.evaluation.forward",

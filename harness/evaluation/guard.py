@@ -171,8 +171,8 @@ def add_to_results(
 ) -> None:
     """Add each guard task to ``results["tasks"]`` (``"kind": "guard"``) and its rows to
     ``samples``, with the same statistics as harness's own tasks; call before verdicts."""
-    from harness.evaluation.stats import flips
-    from harness.reports.schema import metric_entry
+    from harness.evaluation.flips import flips
+    from harness.evaluation.stats import metric_entry
 
     for name, b in before.items():
         a = after.get(name) if after else None
@@ -212,7 +212,7 @@ def recorded_metrics(task: dict, rows: list[dict], corpus: dict[str, dict], conf
     rescore`` and ``compare`` load no model): per-example scores from the rows'
     ``scores_<phase>``, corpus scores from ``corpus`` (``{phase: {metric: score}}``, phases
     ``"before"`` and optionally ``"after"``)."""
-    from harness.reports.schema import metric_entry
+    from harness.evaluation.stats import metric_entry
 
     entries = {}
     for key, saved in task["metrics"].items():

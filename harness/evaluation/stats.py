@@ -40,20 +40,21 @@ Estimators (``B`` = number of resamples, ``δ*_b`` = after − before on resampl
   rejected a true null 13 % of the time at alpha = 0.05), and it gives p = 1/(B+1) when a
   system is compared with itself.
 * accuracy-type metrics (0/1 per-example scores): McNemar's exact test on the discordant
-  pairs, see :func:`mcnemar_exact`.
+  pairs, see :func:`mcnemar_exact` (or its mid-p version, ``compare(..., mcnemar="mid-p")``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from harness.config import StatsConfig
+from harness.config import Config, StatsConfig
 from harness.metrics import Metric, MetricResult
 
 ESTIMATORS = ("two-sided", "sacrebleu")
+MCNEMAR_TESTS = ("exact", "mid-p")
 N_RESAMPLES = StatsConfig.n_resamples
 """Default number of bootstrap resamples (``[stats] n_resamples``)."""
 ALPHA = StatsConfig.alpha
@@ -173,15 +174,30 @@ def mcnemar_exact(before_correct: Sequence[float], after_correct: Sequence[float
     """
     from scipy.stats import binomtest
 
+    b, c = discordant_pairs(before_correct, after_correct)
+    if b + c == 0:
+        return 1.0
+    return float(binomtest(c, b + c, 0.5, alternative="two-sided").pvalue)
+
+
+def mcnemar_mid_p(b: int, c: int) -> float:
+    """Mid-p McNemar test of ``b`` right→wrong and ``c`` wrong→right pairs: ``min(1, 2·(P(X ≤ k) −
+    P(X = k)/2))``, ``k = min(b, c)``, ``X ~ Bin(b + c, 1/2)``; at most the exact p-value."""
+    from scipy.stats import binom
+
+    total, k = b + c, min(b, c)
+    if total == 0:
+        return 1.0
+    return float(min(1.0, 2 * (binom.cdf(k, total, 0.5) - 0.5 * binom.pmf(k, total, 0.5))))
+
+
+def discordant_pairs(before_correct: Sequence[float], after_correct: Sequence[float]) -> tuple[int, int]:
+    """``(b, c)``: the examples right before and wrong after, and wrong before and right after."""
     before = np.asarray(before_correct, dtype=np.float64) > 0.5
     after = np.asarray(after_correct, dtype=np.float64) > 0.5
     if before.shape != after.shape:
         raise ValueError(f"mcnemar: {before.size} before but {after.size} after")
-    b = int(np.count_nonzero(before & ~after))
-    c = int(np.count_nonzero(~before & after))
-    if b + c == 0:
-        return 1.0
-    return float(binomtest(c, b + c, 0.5, alternative="two-sided").pvalue)
+    return int(np.count_nonzero(before & ~after)), int(np.count_nonzero(~before & after))
 
 
 def paired_bootstrap(
@@ -198,8 +214,9 @@ def paired_bootstrap(
     One resample matrix is shared by ``before`` and ``after``. ``estimator`` picks the
     p-value definition (``"two-sided"`` or ``"sacrebleu"``, see the module docstring).
 
-    :returns: ``{"before_ci", "after_ci", "delta_ci", "p_value"}``, or ``None`` when the
-        metric has neither per-example scores nor sufficient statistics.
+    :returns: ``{"before_ci", "after_ci", "delta_ci", "delta_se", "p_value"}`` (``delta_se``:
+        the standard deviation of the resampled deltas), or ``None`` when the metric has neither
+        per-example scores nor sufficient statistics.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"bootstrap: unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
@@ -222,11 +239,13 @@ def paired_bootstrap(
         "before_ci": percentile_ci(scores_before, level),
         "after_ci": percentile_ci(scores_after, level),
         "delta_ci": percentile_ci(deltas, level),
+        "delta_se": float(np.std(deltas)),
         "p_value": float(p),
     }
 
 
-def _is_binary(values: Sequence[float] | None) -> bool:
+def is_binary(values: Sequence[float] | None) -> bool:
+    """All values are 0 or 1 (accuracy-type per-example scores)."""
     return values is not None and all(v in (0.0, 1.0) for v in values)
 
 
@@ -239,18 +258,25 @@ def compare(
     n_resamples: int = N_RESAMPLES,
     alpha: float = ALPHA,
     estimator: str = "two-sided",
+    mcnemar: str = "exact",
 ) -> dict[str, Any]:
     """The statistics to merge into one metric entry of ``results.json``.
 
     Run mode: ``before_ci``, ``after_ci``, ``delta_ci`` (``[lo, hi]``, at level ``1 − alpha``),
     ``p_value``, ``test`` (``"mcnemar-exact"`` for accuracy-type metrics whose per-example
-    scores are all 0/1, else ``"paired-bootstrap"``), ``significant`` (``p_value < alpha``)
-    and ``n_resamples``. Eval mode (``after is None``): ``before_ci`` only. ``{}`` when the
-    metric has neither per-example scores nor sufficient statistics.
+    scores are all 0/1, ``"mcnemar-mid-p"`` with ``mcnemar="mid-p"``, else ``"paired-bootstrap"``),
+    ``significant`` (``p_value < alpha``), ``n_resamples``, ``n_examples``, ``delta_se`` (the
+    bootstrap standard deviation of the delta) and, for McNemar, ``discordant``
+    (``{"right_to_wrong": b, "wrong_to_right": c}``): what :mod:`harness.decisions.power` needs.
+    Eval mode (``after is None``): ``before_ci`` only. ``{}`` when the metric has neither
+    per-example scores nor sufficient statistics.
 
     :param references: the examples' references; only used to check the number of examples
         (the statistics need nothing but the two results).
+    :param mcnemar: ``"exact"`` or ``"mid-p"`` (:func:`mcnemar_mid_p`).
     """
+    if mcnemar not in MCNEMAR_TESTS:
+        raise ValueError(f"mcnemar must be one of {', '.join(MCNEMAR_TESTS)}, got {mcnemar!r}")
     level = 1.0 - alpha
     n = _n_examples(before)
     if n is None:
@@ -263,80 +289,48 @@ def compare(
     paired = paired_bootstrap(metric, before, after, n_resamples, seed, level, estimator)
     if paired is None:
         return {}
-    binary = metric.binary and (_is_binary(before.per_example) and _is_binary(after.per_example))
+    binary = metric.binary and (is_binary(before.per_example) and is_binary(after.per_example))
+    extra: dict[str, Any] = {}
     if binary:
+        b, c = discordant_pairs(before.per_example, after.per_example)
         paired["p_value"] = mcnemar_exact(before.per_example, after.per_example)
+        if mcnemar == "mid-p":
+            paired["p_value"] = mcnemar_mid_p(b, c)
+        extra["discordant"] = {"right_to_wrong": b, "wrong_to_right": c}
     return {
         **paired,
-        "test": "mcnemar-exact" if binary else "paired-bootstrap",
+        "test": f"mcnemar-{mcnemar}" if binary else "paired-bootstrap",
         "significant": bool(paired["p_value"] < alpha),
         "n_resamples": int(n_resamples),
+        "n_examples": n,
+        **extra,
     }
 
 
-# --- flips -------------------------------------------------------------------------------------
+def metric_entry(
+    metric: Metric, references, before: MetricResult, after: MetricResult | None, config: Config
+) -> dict[str, Any]:
+    """One metric's entry in ``results["tasks"][task]["metrics"]``: before, after and delta, its
+    settings, and the before/after comparison (:func:`compare`) under ``config.stats`` and
+    ``config.seed``. The cycle, ``rescore``, ``compare`` and the guard suite all build it here.
 
-
-def flips(
-    task_name: str, primary_metric: str, samples_rows: Sequence[Mapping[str, Any]], k: int = 5
-) -> dict[str, Any] | None:
-    """Which examples the tuning fixed or broke, for one task (rows as in ``samples.jsonl``).
-
-    * 0/1 primary metric: ``{"ranked_by", "wrong_to_right": [ids], "right_to_wrong": [ids],
-      "counts": {"wrong_to_right": n, "right_to_wrong": n}}``; the id lists hold at most
-      ``k`` ids (in data order), the counts are complete.
-    * continuous per-example primary metric: ``{"ranked_by", "largest_gains": [...],
-      "largest_losses": [...]}``, at most ``k`` each, items ``{"id", "before", "after",
-      "delta"}``; only strictly positive (negative) deltas; ties keep data order.
-    * corpus-only primary metric (no per-example score, e.g. BLEU): as continuous, ranked by
-      sentence-level chrF (``sacrebleu.sentence_chrf``), which ``ranked_by`` says.
-
-    ``None`` in eval mode (no ``prediction_after``) or when the task has no rows.
+    :param before: the :class:`~harness.metrics.MetricResult` of the base (or first) model;
+        ``after``: of the tuned (or second) one, ``None`` in an evaluation.
     """
-    rows = [r for r in samples_rows if r.get("task") == task_name]
-    if not rows or any("prediction_after" not in r for r in rows):
-        return None
-    ids = [r.get("id") for r in rows]
-    has_scores = all(
-        primary_metric in (r.get("scores_before") or {}) and primary_metric in (r.get("scores_after") or {})
-        for r in rows
-    )
-    if has_scores:
-        before = np.array([float(r["scores_before"][primary_metric]) for r in rows])
-        after = np.array([float(r["scores_after"][primary_metric]) for r in rows])
-        ranked_by = primary_metric
-        if _is_binary(before.tolist()) and _is_binary(after.tolist()):
-            fixed = [i for i, b, a in zip(ids, before, after, strict=True) if b == 0 and a == 1]
-            broken = [i for i, b, a in zip(ids, before, after, strict=True) if b == 1 and a == 0]
-            return {
-                "ranked_by": ranked_by,
-                "wrong_to_right": fixed[:k],
-                "right_to_wrong": broken[:k],
-                "counts": {"wrong_to_right": len(fixed), "right_to_wrong": len(broken)},
-            }
-    else:
-        from sacrebleu.metrics import CHRF
-
-        chrf = CHRF()
-
-        def sentence(prediction: Any, row: Mapping[str, Any]) -> float:
-            refs = list(row.get("references") or [row.get("reference") or ""])
-            return float(chrf.sentence_score(str(prediction or ""), refs).score)
-
-        before = np.array([sentence(r.get("prediction_before"), r) for r in rows])
-        after = np.array([sentence(r.get("prediction_after"), r) for r in rows])
-        ranked_by = f"sentence-level chrF (sacrebleu); {primary_metric} has no per-example score"
-    delta = after - before
-    order = np.argsort(-delta, kind="stable")
-
-    def item(i: int) -> dict[str, Any]:
-        return {
-            "id": ids[i],
-            "before": round(float(before[i]), 6),
-            "after": round(float(after[i]), 6),
-            "delta": round(float(delta[i]), 6),
-        }
-
-    gains = [item(i) for i in order if delta[i] > 0][:k]
-    losses = [item(i) for i in np.argsort(delta, kind="stable") if delta[i] < 0][:k]
-    return {"ranked_by": ranked_by, "largest_gains": gains, "largest_losses": losses}
+    return {
+        "higher_is_better": metric.higher_is_better,
+        "scale": metric.scale,
+        "before": before.score,
+        "after": after.score if after else None,
+        "delta": (after.score - before.score) if after else None,
+        "settings": dict(before.settings),
+        **compare(
+            metric,
+            references,
+            before,
+            after,
+            seed=config.seed,
+            n_resamples=config.stats.n_resamples,
+            alpha=config.stats.alpha,
+        ),
+    }

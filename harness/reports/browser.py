@@ -84,7 +84,7 @@ def browser_data(results: dict, samples: list[dict]) -> dict:
 
 
 def _chrf(items: list[dict], is_run: bool, phase: str = "before") -> list[float | None]:
-    """Sentence-level chrF of each prediction (as :func:`harness.evaluation.stats.flips` ranks
+    """Sentence-level chrF of each prediction (as :func:`harness.evaluation.flips.flips` ranks
     tasks whose primary metric has no per-example score)."""
     if phase == "after" and not is_run:
         return [None] * len(items)

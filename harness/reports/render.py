@@ -65,6 +65,8 @@ def _summary(v: dict) -> list[str]:
         out += [f"**Overall: {_md(d['summary'])}.**", ""]
         if d["regressed"]:
             out += [f"**▼ Regressed: {_md(', '.join(d['regressed']))}.**", ""]
+        if d["inconclusive"]:
+            out += [f"**? Inconclusive (too few test examples to tell): {_md(', '.join(d['inconclusive']))}.**", ""]
     out += _gates(v["gates"]) + _warnings(v)
     header = [
         "task",
@@ -90,7 +92,7 @@ def _summary(v: dict) -> list[str]:
         )
     out += _md_table(header, rows)
     if d:
-        out += [f"Improved or regressed needs {_md(d['rule'])}; otherwise no significant change.", ""]
+        out += [f"Improved or regressed needs {_md(d['rule'])}; {_md(d['otherwise'])}", ""]
     return out
 
 
@@ -110,9 +112,11 @@ def _gates(gates: dict | None) -> list[str]:
         [_bold(g["label"]) if not g["passed"] else g["label"], g["expression"], g["actual"], g["detail"]]
         for g in gates["rows"]
     ]
+    note = [f"{_md(gates['note'])}.", ""] if gates["note"] else []
     return [
         f"**Gates: {_md(gates['summary'])}.**",
         "",
+        *note,
         *_md_table(["result", "gate", "actual", "detail"], rows),
     ]
 
@@ -159,6 +163,8 @@ def render_markdown(
         verdict = t["verdict"]
         if verdict:
             out += [f"Verdict: {_bold(verdict['text'])} — {_md(verdict['reason'])}.", ""]
+            if verdict["detectable"]:
+                out += [f"Test set: {_md(verdict['detectable'])}.", ""]
         out += _metric_table(t, is_run, v["ci_header"])
         if t["info"]:
             out += _md_table(["task", "value"], t["info"])

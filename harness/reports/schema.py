@@ -9,7 +9,6 @@ from collections.abc import Collection
 
 from harness.versions import __version__
 from harness.config import Config, to_dict
-from harness.decisions import decide
 from harness.reports.provenance import cost_entry, provenance_entry
 from harness.reports.store import HTML_FILE, MD_FILE, SAMPLES_FILE
 from harness.versions import git_commit, library_versions
@@ -43,22 +42,15 @@ def build_results(
     :param cached: the tasks whose "before" predictions came from the baseline cache.
     :param samples: :func:`build_samples` of the same evaluations (the flips are ranked on them).
 
-    In run mode every task gets a ``verdict`` and the run a ``decision``
-    (:func:`harness.decisions.decide`, under ``config.stats``).
+    Nothing is decided here: the flow concludes the run (verdicts and ``decision``, gates) with
+    :func:`harness.decisions.conclude`, which places them before ``"reports"``.
     """
     tasks = {
         task.name: _task_entry(task, workload, config, before, after, task.name in cached, samples)
         for task in workload.tasks
     }
     results = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "mode": mode,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "harness_version": __version__,
-        "git_commit": git_commit(),
-        "seed": config.seed,
-        "config": to_dict(config),
+        **header(run_id, mode, config.seed, to_dict(config)),
         "model": _model_entry(loaded, total_parameters, training),
         "device": _device_entry(loaded, threads),
         "versions": library_versions(),
@@ -78,36 +70,34 @@ def build_results(
     }
     # what a person should know before trusting the numbers: small dev splits, cut inputs, ...
     results["warnings"] = list(workload.warnings) + (list(training.warnings) if training else [])
-    if after is not None:
-        add_verdicts(results, config)
-    results["reports"] = {"html": HTML_FILE, "markdown": MD_FILE, "samples": SAMPLES_FILE}
+    results["reports"] = report_files()
     return results
 
 
-def add_verdicts(results: dict, config: Config) -> None:
-    """Set every compared task's ``verdict`` and the run's ``decision`` in ``results`` (in place;
-    keys already there keep their place), by :func:`harness.decisions.decide` under ``config.stats``."""
-    verdicts, results["decision"] = decide(
-        results["tasks"],
-        alpha=config.stats.alpha,
-        min_effect=config.stats.min_effect,
-        correction=config.stats.correction,
-    )
-    for name, verdict in verdicts.items():
-        results["tasks"][name]["verdict"] = verdict
+def header(run_id: str, mode: str, seed: int, config: dict) -> dict:
+    """The keys every results.json opens with (a run, an evaluation, a comparison): schema
+    version, run id, mode (``run``, ``eval``, ``compare``), :func:`made_by`, commit, seed and the
+    config as a dict."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "mode": mode,
+        **made_by(),
+        "git_commit": git_commit(),
+        "seed": seed,
+        "config": config,
+    }
 
 
-def with_gates(results: dict, gates: list[dict]) -> dict:
-    """``results`` with the gates' results as ``"gates"``, after ``"decision"`` (else ``"tasks"``),
-    where results.json keeps them (an existing ``"gates"`` is replaced in place)."""
-    anchor = "decision" if "decision" in results else "tasks"
-    placed = {}
-    for key, value in results.items():
-        if key != "gates":
-            placed[key] = value
-        if key == anchor:
-            placed["gates"] = gates
-    return placed
+def made_by() -> dict:
+    """When, and by which harness, a result was made: ``created`` (UTC, seconds) and
+    ``harness_version``; in :func:`header` and in a rescore's ``"rescored"`` record."""
+    return {"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "harness_version": __version__}
+
+
+def report_files() -> dict:
+    """results.json ``"reports"``: the names of the report files beside it."""
+    return {"html": HTML_FILE, "markdown": MD_FILE, "samples": SAMPLES_FILE}
 
 
 def build_samples(workload: Workload, before: dict, after: dict | None = None) -> list[dict]:
@@ -250,43 +240,17 @@ def _task_entry(task, workload: Workload, config: Config, before, after, cached:
         "overlap": workload.overlap.get(task.name),  # train/test contamination (tasks/overlap.py)
     }
     if after is not None:
-        from harness.evaluation.stats import flips
+        from harness.evaluation.flips import flips
 
         entry["flips"] = flips(task.name, task.primary_metric, samples)
     return entry
 
 
 def _metric_entry(name: str, task, workload: Workload, config: Config, before, after) -> dict:
+    from harness.evaluation.stats import metric_entry
+
     references = [example.references for example in workload.test[task.name]]
     b = before[task.name].scores[name]
     a = after[task.name].scores[name] if after else None
     return metric_entry(workload.metrics[name], references, b, a, config)
 
-
-def metric_entry(metric, references, before, after, config: Config) -> dict:
-    """One metric's entry in ``results["tasks"][task]["metrics"]``: before, after and delta, its
-    settings, and the before/after comparison (confidence intervals, paired test) under
-    ``config.stats`` and ``config.seed``.
-
-    :param before: the :class:`~harness.metrics.MetricResult` of the base (or first) model;
-        ``after``: of the tuned (or second) one, ``None`` in an evaluation.
-    """
-    from harness.evaluation.stats import compare
-
-    return {
-        "higher_is_better": metric.higher_is_better,
-        "scale": metric.scale,
-        "before": before.score,
-        "after": after.score if after else None,
-        "delta": (after.score - before.score) if after else None,
-        "settings": dict(before.settings),
-        **compare(
-            metric,
-            references,
-            before,
-            after,
-            seed=config.seed,
-            n_resamples=config.stats.n_resamples,
-            alpha=config.stats.alpha,
-        ),
-    }

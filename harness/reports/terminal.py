@@ -3,9 +3,10 @@ metrics with the verdicts, the gates' results, and the `--json` summary."""
 
 from __future__ import annotations
 
-from harness.reports.view import DASH, decision_view, metric_rows, verdict_view
+from harness.reports.verdict_view import decision_view, verdict_view
+from harness.reports.view import DASH, metric_rows
 
-STYLES = {"improved": "bold green", "regressed": "bold red reverse", "unchanged": "dim"}
+STYLES = {"improved": "bold green", "regressed": "bold red reverse", "unchanged": "dim", "inconclusive": "yellow"}
 
 
 def summary_table(results: dict):
@@ -31,6 +32,8 @@ def summary_table(results: dict):
             " (primary metric: p Holm-adjusted over the tasks)" if decision["holm"] else ""
         )
         caption += f"; improved/regressed also need |delta| ≥ {decision['min_effect']} × the metric's scale"
+        if decision["four"]:
+            caption += "; no change: the CI within ± that; inconclusive: neither (too few examples)"
     elif is_run:
         caption += "; *: significant"
     table = Table(title=title, caption=caption, show_edge=False, pad_edge=False)
@@ -82,8 +85,14 @@ def print_gates(console, gates: list[dict]) -> None:
     passed = sum(gate["passed"] for gate in gates)
     console.print(f"gates: {passed} of {len(gates)} passed", highlight=False)
     width = max(len(gate["expression"]) for gate in gates)
+    unsure = sum(bool(gate.get("inconclusive")) for gate in gates if gate["passed"])
+    if unsure:
+        code = ": exit code 4" if passed == len(gates) else ""
+        console.print(f"gates: {unsure} passed on an inconclusive task (too few test examples to tell){code}")
     for gate in gates:
         mark = "[bold green]PASS[/]" if gate["passed"] else "[bold red]FAIL[/]"
+        if gate["passed"] and gate.get("inconclusive"):  # its detail says which task and why
+            mark = "[bold yellow]PASS[/]"
         expression = escape(gate["expression"].ljust(width))
         console.print(f"  {mark}  {expression}  {escape(gate['detail'])}", highlight=False, soft_wrap=True)
 
@@ -108,6 +117,10 @@ def json_summary(results: dict, paths: dict, exit_code: int) -> dict:
             "p_value": scores.get("p_value"),
             "p_adjusted": verdict.get("p_adjusted"),
             "reason": verdict.get("reason"),
+            "mde": verdict.get("mde"),
+            "margin": verdict.get("margin"),
+            "n_needed": verdict.get("n_needed"),
+            "warnings": verdict.get("warnings", []),
         }
     gates = results.get("gates", [])
     return {
@@ -115,6 +128,7 @@ def json_summary(results: dict, paths: dict, exit_code: int) -> dict:
         "mode": results["mode"],
         "exit_code": exit_code,
         "gates_passed": all(gate["passed"] for gate in gates),
+        "gates_inconclusive": sorted({name for gate in gates for name in gate.get("inconclusive") or []}),
         "tasks": tasks,
         "decision": results.get("decision"),
         "gates": gates,
@@ -170,3 +184,24 @@ def _live_values(fields: dict) -> str:
         name: f"{value:.4g}" if isinstance(value, float) else str(value) for name, value in fields.items()
     }
     return "  ".join(f"{name} {text}" for name, text in texts.items())
+
+
+def print_outcome(console, results: dict, paths: dict) -> None:
+    """What a person reads after a command that scored something: the summary table, how training
+    ended, warnings, gates, the run's time, the tuned model and the files written."""
+    from rich.markup import escape
+
+    console.print(summary_table(results))
+    training = results.get("training") or {}
+    if training.get("stop_reason"):
+        console.print(f"training: {escape(training['stop_reason'])}; {escape(training.get('kept') or '')}")
+    for warning in results.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    print_gates(console, results.get("gates", []))
+    if "durations" in results:
+        console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
+    if results["model"].get("output_dir"):
+        console.print(f"tuned model: {results['model']['output_dir']}")
+    for kind in ("html", "markdown", "results", "samples"):
+        if kind in paths:
+            console.print(f"{kind:>9}: {paths[kind]}")

@@ -9,82 +9,19 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.reports.details import cost_rows, flips_rows, provenance_rows, settings_text
+from harness.reports.formatting import (  # noqa: F401  (fmt_*: this module's names since the start)
+    DASH,
+    _fmt_value,
+    _is_ci,
+    _is_num,
+    fmt_ci,
+    fmt_delta,
+    fmt_delta_ci,
+    fmt_num,
+    fmt_p,
+)
+from harness.reports.verdict_view import decision_view, gates_view, verdict_view
 from harness.tasks.overlap import describe as describe_overlap
-
-DASH = "—"
-
-
-# ---------------------------------------------------------------------------------------------- formatting
-
-
-def _is_num(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def fmt_num(x: Any, scale: float | None = None) -> str:
-    """A metric value: 2 decimals on a 0-100 scale (BLEU, chrF), else 4 (accuracy, F1…). Without
-    ``scale``, 4 decimals when |x| <= 1.5, else 2."""
-    if x is None:
-        return DASH
-    if not _is_num(x):
-        return str(x)
-    if math.isnan(x) or math.isinf(x):
-        return str(x)
-    wide = abs(x) > 1.5 if scale is None else scale > 1.5
-    return f"{x:.2f}" if wide else f"{x:.4f}"
-
-
-def fmt_delta(x: Any, scale: float | None = None) -> str:
-    """A delta with an explicit sign (``+0.4300``, ``-1.25``)."""
-    if not _is_num(x):
-        return fmt_num(x)
-    s = fmt_num(x, scale)
-    return s if s.startswith("-") or not math.isfinite(x) else "+" + s
-
-
-def fmt_ci(value: Any, ci: Any, scale: float | None = None) -> str:
-    """``0.8100 [0.7400, 0.8800]``; just the value when ``ci`` is absent or malformed."""
-    if _is_ci(ci) and value is not None:
-        return f"{fmt_num(value, scale)} [{fmt_num(ci[0], scale)}, {fmt_num(ci[1], scale)}]"
-    return fmt_num(value, scale)
-
-
-def fmt_delta_ci(delta: Any, ci: Any, scale: float | None = None) -> str:
-    """``+0.0550 [-0.0150, +0.1250]``: a delta and its confidence interval, signed; just the
-    delta when ``ci`` is absent or malformed."""
-    if _is_ci(ci) and delta is not None:
-        return f"{fmt_delta(delta, scale)} [{fmt_delta(ci[0], scale)}, {fmt_delta(ci[1], scale)}]"
-    return fmt_delta(delta, scale)
-
-
-def _is_ci(ci: Any) -> bool:
-    return isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_is_num(x) for x in ci)
-
-
-def fmt_p(p: Any) -> str:
-    """A p-value: 4 decimals, ``<0.0001`` below that."""
-    if not _is_num(p):
-        return DASH if p is None else str(p)
-    return "<0.0001" if p < 0.0001 else f"{p:.4f}"
-
-
-def _fmt_value(x: Any) -> str:
-    """A metadata value: compact floats, ints with thousands separators, lists/dicts as JSON."""
-    if x is None:
-        return DASH
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, int):
-        return f"{x:,}" if abs(x) >= 10_000 else str(x)
-    if isinstance(x, float):
-        return f"{x:.6g}"
-    if isinstance(x, (list, tuple)) and not x:
-        return "(none)"
-    if isinstance(x, (list, tuple)) and all(isinstance(v, str) and v.isprintable() and v.strip() for v in x):
-        return ", ".join(x)
-    if isinstance(x, (list, tuple, dict)):
-        return json.dumps(x, ensure_ascii=False)
-    return str(x)
 
 
 def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -145,90 +82,6 @@ def metric_rows(task: dict) -> list[dict]:
             }
         )
     return rows
-
-
-VERDICT_LABELS = {
-    "improved": "▲ improved",
-    "regressed": "▼ REGRESSED",
-    "no significant change": "no significant change",
-}
-VERDICT_CLASSES = {"improved": "improved", "regressed": "regressed", "no significant change": "unchanged"}
-LEANINGS = {"up": "leaning better", "down": "leaning worse"}
-
-
-def verdict_view(task: dict) -> dict | None:
-    """A task's verdict (results.json ``verdict``) as shown: a label that does not rely on colour
-    (``▼ REGRESSED``), the leaning, the primary metric's values, delta with CI, p-values, the reason.
-    ``None`` when the task has no verdict (an evaluation, or a run recorded before verdicts)."""
-    v = task.get("verdict")
-    if not isinstance(v, dict) or v.get("outcome") not in VERDICT_LABELS:
-        return None
-    entry = (task.get("metrics") or {}).get(v.get("metric")) or {}
-    scale = entry.get("scale")
-    leaning = LEANINGS.get(v.get("leaning"), "") if v["outcome"] == "no significant change" else ""
-    label = VERDICT_LABELS[v["outcome"]]
-    p, p_raw = fmt_p(v.get("p_adjusted")), fmt_p(v.get("p_value"))
-    return {
-        "outcome": v["outcome"],
-        "css": VERDICT_CLASSES[v["outcome"]],
-        "label": label,
-        "leaning": leaning,
-        "text": f"{label}, {leaning}" if leaning else label,
-        "metric": str(v.get("metric")),
-        "higher_is_better": entry.get("higher_is_better", True),
-        "before": fmt_num(v.get("before"), scale),
-        "after": fmt_num(v.get("after"), scale),
-        "delta": fmt_delta_ci(v.get("delta"), v.get("delta_ci"), scale),
-        "p": p,
-        "p_text": f"p < {p[1:]}" if p.startswith("<") else f"p = {p}",
-        "p_raw": p_raw if p_raw != p else None,
-        "reason": str(v.get("reason") or ""),
-    }
-
-
-def decision_view(results: dict, tasks: list[dict]) -> dict | None:
-    """The overall line and the rule behind the verdicts, from results.json ``decision``."""
-    d = results.get("decision")
-    if not isinstance(d, dict):
-        return None
-    decided = [t for t in tasks if t["verdict"]]
-    correction = d.get("correction")
-    holm = correction == "holm" and sum(t["verdict"]["p"] != DASH for t in decided) > 1
-    rule = f"a significant paired test of the primary metric at α = {_fmt_value(d.get('alpha'))}"
-    rule += " (p Holm-adjusted over the tasks)" if holm else ""
-    rule += f" and |delta| ≥ {_fmt_value(d.get('min_effect'))} × the metric's scale"
-    return {
-        "summary": str(d.get("summary", "")),
-        "rule": rule,
-        "holm": holm,
-        "min_effect": _fmt_value(d.get("min_effect")),
-        "p_header": "p (Holm)" if holm else "p",
-        "regressed": [t["name"] for t in decided if t["verdict"]["outcome"] == "regressed"],
-        "improved": [t["name"] for t in decided if t["verdict"]["outcome"] == "improved"],
-    }
-
-
-def gates_view(results: dict) -> dict | None:
-    """The gates a run was checked against (results.json ``gates``): each with PASS / FAIL, what
-    was measured and why; ``None`` when no gates were given."""
-    gates = results.get("gates")
-    if not isinstance(gates, list) or not gates:
-        return None
-    rows = [
-        {
-            "expression": str(g.get("expression", "")),
-            "passed": bool(g.get("passed")),
-            "label": "PASS" if g.get("passed") else "✖ FAIL",
-            "actual": _fmt_value(g["actual"])
-            if isinstance(g.get("actual"), int)
-            else fmt_num(g.get("actual")),
-            "detail": str(g.get("detail") or ""),
-        }
-        for g in gates
-        if isinstance(g, dict)
-    ]
-    passed = sum(row["passed"] for row in rows)
-    return {"rows": rows, "summary": f"{passed} of {len(rows)} gate{'' if len(rows) == 1 else 's'} passed"}
 
 
 def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict:
@@ -338,7 +191,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "tasks": tasks,
         "decision": decision_view(results, tasks) if is_run else None,
         "gates": gates_view(results),
-        "warnings": [str(w) for w in results.get("warnings") or []],
+        "warnings": _warnings(results),
         "stopped": "; ".join(
             str(training[k]) for k in ("stop_reason", "kept") if training and training.get(k)
         ),
@@ -350,6 +203,14 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "config": _flatten(results.get("config") or {}),
         "n_examples": n_examples,
     }
+
+
+def _warnings(results: dict) -> list[str]:
+    """results.json ``warnings``, then the verdicts' (``decision.warnings``: a model that predicts
+    one label) that it does not already hold."""
+    warnings = [str(w) for w in results.get("warnings") or []]
+    decision = results.get("decision") if isinstance(results.get("decision"), dict) else {}
+    return warnings + [str(w) for w in decision.get("warnings") or [] if str(w) not in warnings]
 
 
 def _compared_lines(results: dict) -> list[str]:
@@ -364,5 +225,5 @@ def _compared_lines(results: dict) -> list[str]:
             lines.append(f"{side} = run {run.get('run_id')} ({what})")
     if lines and "differences" in results:
         n = len(results["differences"] or [])
-        lines.append(f"{n} provenance value{'' if n == 1 else 's'} differ (see Run metadata)")
+        lines.append(f"{n} provenance {'value differs' if n == 1 else 'values differ'} (see Run metadata)")
     return lines

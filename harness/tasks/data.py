@@ -160,6 +160,7 @@ def _to_example(row: dict, line: int, source: DataSource, task: Task, split: str
     references = _references(row, source, line, output)
     # a chat row's conversation (a tuple from formats.from_messages; raw data only holds lists)
     messages = row["messages"] if isinstance(row.get("messages"), tuple) else ()
+    slice_value = _slice(row, task, split, path, line)
     return Example(
         id=example_id,
         instruction=instruction,
@@ -167,7 +168,28 @@ def _to_example(row: dict, line: int, source: DataSource, task: Task, split: str
         output=output,
         references=references,
         messages=messages,
+        slice=slice_value,
     )
+
+
+def _slice(row: dict, task: Task, split: str, path: Path, line: int) -> str:
+    """The row's value of the task's ``slice_field`` as text; required in the test split (every
+    test example belongs to a slice), optional elsewhere."""
+    if not task.slice_field:
+        return ""
+    value = row.get(task.slice_field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if split == "test":
+            raise DataError(
+                path,
+                "missing (the task's slice_field; every test row needs one)",
+                line=line,
+                field=task.slice_field,
+            )
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DataError(path, f"expected text, got {type(value).__name__}", line=line, field=task.slice_field)
+    return str(value).strip()
 
 
 def _references(row: dict, source: DataSource, line: int, output: str) -> tuple[str, ...]:

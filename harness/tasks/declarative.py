@@ -36,7 +36,7 @@ hookimpl = pluggy.HookimplMarker("harness")  # the same marker as harness.hookim
 
 SPLITS = ("train", "test", "dev")
 SOURCE_KEYS = ("path", "fields", "labels", "columns", "limit", "dataset", "config", "split")
-TEXT_KEYS = ("name", "instruction", "primary_metric", "version", "description", "scoring")
+TEXT_KEYS = ("name", "instruction", "primary_metric", "version", "description", "scoring", "slice_field")
 LIST_KEYS = ("metrics", "stop", "choices")
 EVALUATE_KEYS = ("module", "file", "key", "higher_is_better", "scale", "description")
 TASK_KEYS = tuple(f.name for f in dataclasses.fields(Task)) + ("evaluate",)

@@ -22,10 +22,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.tasks import chat
 from harness.tasks.prompting import (
     CHAT,
     DoesNotFit,
-    _adds_bos,
     answer_room,
     build_prompt,
     evaluation_prompts,
@@ -33,6 +33,7 @@ from harness.tasks.prompting import (
     within_reach,
 )
 from harness.tasks.task import Example, Task
+from harness.tasks.tokens import token_count
 
 SEPARATOR = "\n\n"  # after each demonstration's output
 _SPARE = 4  # extra draws, so a demonstration equal to the example can be skipped
@@ -73,14 +74,16 @@ def render(template: str, demos: Sequence[Example], example: Example, tokenizer=
 def _chat(tokenizer, demos: Sequence[Example], example: Example) -> str:
     """Demonstrations as earlier user/assistant turns of the tokenizer's chat template."""
     build_prompt(CHAT, example, tokenizer)  # the same error as without demonstrations when there is none
-    messages = []
-    for shown in (*demos, example):
-        messages.append({"role": "user", "content": f"{shown.instruction}\n\n{shown.input}"})
-        if shown is not example:
-            messages.append({"role": "assistant", "content": shown.output})
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    bos = tokenizer.bos_token
-    return text[len(bos) :] if bos and text.startswith(bos) and _adds_bos(tokenizer) else text
+    turns = tuple(turn for demo in demos for turn in chat.instruction_turns(demo))
+    text = chat.render(tokenizer, turns + chat.instruction_turns(example)[:-1], generation_prompt=True)
+    if text is None:
+        from harness.errors import HarnessError
+
+        raise HarnessError(
+            "the model's chat template refuses few-shot demonstrations as earlier user/assistant "
+            "turns: set eval.num_fewshot = 0"
+        )
+    return text
 
 
 def fit_with_demos(
@@ -91,7 +94,7 @@ def fit_with_demos(
     Raises :class:`~harness.tasks.prompting.DoesNotFit`."""
     for kept in range(len(demos), 0, -1):
         prompt = render(template, demos[:kept], example, tokenizer)
-        if len(tokenizer(prompt, add_special_tokens=True)["input_ids"]) <= budget:
+        if token_count(tokenizer, prompt) <= budget:
             return prompt, False, len(demos) - kept
     prompt, cut = fit_prompt(tokenizer, template, example, budget)
     return prompt, cut, len(demos)

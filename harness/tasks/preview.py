@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.tasks.prompting import (
     IGNORE_INDEX,
     DoesNotFit,
     context_length,
+    template_notes,
     training_tokens,
 )
 from harness.tasks.task import Example
@@ -36,6 +37,7 @@ class TokenPreview:
     context: int | None
     truncated: int  # examples over limit: training cuts their input
     unfit: int = 0  # examples that cannot fit even with no input: a run stops on them
+    notes: list[str] = field(default_factory=list)  # about the template choice (template_notes)
 
     def quantiles(self) -> dict[str, int]:
         """min, median, p90, max of :attr:`lengths`."""
@@ -62,7 +64,8 @@ def load_tokenizer(model: str, presets: dict):
     length from its config, without loading weights."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from harness.models.loading import resolve_model_path, without_loading_bar
+    from harness.models.loading import resolve_model_path
+    from harness.progress import without_loading_bar
 
     _, path = resolve_model_path(model, presets)
     with without_loading_bar():
@@ -120,4 +123,5 @@ def preview(
         context=context,
         truncated=truncated,
         unfit=unfit,
+        notes=template_notes(tokenizer, template),
     )

@@ -1,10 +1,15 @@
-"""Prompts and their tokenization: one pass over prompt + response, with a loss mask, and
-prompts cut to fit a token budget.
+"""How a row becomes a prompt and training tokens: the one home callers use (training,
+evaluation, the token preview, the workload's fitting).
 
-The mask follows TRL's completion-only recipe: the whole text is tokenized once, and a
-token is a response token when any of its characters come from the response (found by
-character offsets). Tokenizing the prompt separately and counting its tokens is the classic
-source of off-by-one errors, because a tokenizer may merge characters across the boundary.
+* A named template (``alpaca``, ``compact``, a custom string) is filled with the instruction and
+  input; training tokenizes prompt + answer once and appends EOS
+  (:func:`~harness.tasks.tokens.tokenize_for_training`).
+* ``chat`` renders the row as a conversation through the tokenizer's chat template
+  (:mod:`harness.tasks.chat`): a chat row's ``messages``, or an instruction row as one exchange.
+  Training supervises each assistant turn up to the template's end-of-turn text, no EOS
+  appended; the evaluation prompt ends with the template's generation prompt. Only a template
+  that cannot render turn by turn falls back to prompt + answer + EOS
+  (:func:`template_notes` says so).
 
 Fitting (:func:`fit_prompt`): when prompt + answer exceed a budget (``train.max_length`` or the
 model's context, :func:`context_length`), the example's *input* is cut at a token boundary, its
@@ -18,12 +23,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
+from harness.tasks import chat
 from harness.tasks.task import Example, Task
+from harness.tasks.tokens import (  # noqa: F401 (IGNORE_INDEX, TokenizedExample: re-exported)
+    IGNORE_INDEX,
+    TokenizedExample,
+    encode,
+    token_count,
+    tokenize_for_training,
+)
 
-IGNORE_INDEX = -100  # label value that torch's cross-entropy skips
 _PLACEHOLDER = re.compile(r"\{(instruction|input)\}")
 
 
@@ -33,11 +44,8 @@ CHAT = "chat"  # prompt_template value: render through the tokenizer's chat temp
 def build_prompt(template: str, example: Example, tokenizer=None) -> str:
     """Fill ``template`` with the example's instruction and input.
 
-    With ``template == "chat"`` the instruction and input become one user message rendered by
-    ``tokenizer.apply_chat_template`` with the assistant turn opened, the same for training
-    and evaluation; a chat row's conversation (``example.messages``) is rendered instead, without
-    its final assistant turn (:mod:`harness.tasks.chat`). A leading BOS that the tokenizer would
-    add again is removed from the text.
+    With ``template == "chat"`` the row's conversation without its final answer is rendered by
+    the tokenizer's chat template, ending with its generation prompt (:func:`chat_prompt`).
     """
     if template == CHAT:
         return chat_prompt(tokenizer, example)
@@ -47,66 +55,45 @@ def build_prompt(template: str, example: Example, tokenizer=None) -> str:
 
 
 def chat_prompt(tokenizer, example: Example) -> str:
-    """The example as a user turn in the tokenizer's chat template, ready for the assistant's answer."""
-    from harness.errors import HarnessError
-
-    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-        raise HarnessError(
-            'prompt_template = "chat" needs a tokenizer with a chat template; this model has none'
-        )
+    """The example's conversation before its final answer in the tokenizer's chat template, the
+    assistant turn opened: a chat row's ``messages``, else the instruction and input as one user
+    turn (also when the template refuses the chat row's turns)."""
+    chat.require_template(tokenizer)
     if example.messages:
-        from harness.tasks import chat
-
-        conversation = chat.conversation_prompt(tokenizer, example)
+        conversation = chat.render(tokenizer, example.messages[:-1], generation_prompt=True)
         if conversation is not None:
             return conversation
-    messages = [{"role": "user", "content": f"{example.instruction}\n\n{example.input}"}]
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    bos = tokenizer.bos_token
-    if bos and text.startswith(bos) and _adds_bos(tokenizer):
-        text = text[len(bos) :]
-    return text
+    prompt = chat.render(tokenizer, chat.instruction_turns(example)[:-1], generation_prompt=True)
+    if prompt is None:
+        raise _chat_refused()
+    return prompt
 
 
-def _adds_bos(tokenizer) -> bool:
-    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
-    return bool(ids) and ids[0] == tokenizer.bos_token_id
+def _chat_refused():
+    """The one-line error of a chat template that refuses a plain user turn."""
+    from harness.errors import HarnessError
+
+    return HarnessError(
+        'prompt_template = "chat": the model\'s chat template refuses a conversation of one user turn'
+    )
 
 
-@dataclass(frozen=True)
-class TokenizedExample:
-    """Token ids of prompt + response (+ EOS) and labels that are ``IGNORE_INDEX`` on the prompt."""
-
-    input_ids: list[int]
-    labels: list[int]
-
-    @property
-    def response_tokens(self) -> int:
-        return sum(label != IGNORE_INDEX for label in self.labels)
-
-
-def tokenize_for_training(tokenizer, prompt: str, response: str, max_length: int) -> TokenizedExample:
-    """Tokenize ``prompt + response`` once, append EOS, and mask the prompt out of the loss.
-
-    When the sequence is longer than ``max_length`` the prompt is cut from the left, so the
-    response (what the loss is computed on) survives whole whenever it fits. Training cuts the
-    input before it gets here (:func:`training_tokens`), so this is only a last guard.
-    """
-    text = prompt + response
-    encoded = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
-    ids = list(encoded["input_ids"])
-    boundary = len(prompt)
-    # The first token that ends inside the response starts the labelled span; everything after it
-    # is labelled too, including whitespace tokens whose offsets a tokenizer trimmed to zero width
-    # (GPT-2 style ``trim_offsets``), which an offset test alone would drop from the loss.
-    first = next((i for i, (_, end) in enumerate(encoded["offset_mapping"]) if end > boundary), len(ids))
-    labels = [IGNORE_INDEX] * first + ids[first:]
-    if tokenizer.eos_token_id is not None:
-        ids.append(tokenizer.eos_token_id)
-        labels.append(tokenizer.eos_token_id)
-    if len(ids) > max_length:
-        ids, labels = ids[-max_length:], labels[-max_length:]
-    return TokenizedExample(input_ids=ids, labels=labels)
+def template_notes(tokenizer, template: str) -> list[str]:
+    """What a user should know about the template choice for this tokenizer: a chat template
+    left unused, or one that cannot be trained turn by turn (rows then train as prompt + answer
+    + EOS)."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if template != CHAT and has_template:
+        return [
+            "the model has a chat template, but the prompt template in use is not it: set "
+            'prompt_template = "chat" to train and evaluate in the chat format'
+        ]
+    if template == CHAT and has_template and not chat.renders_turn_by_turn(tokenizer):
+        return [
+            "the model's chat template cannot be rendered turn by turn (or writes no end-of-turn text): "
+            "rows train as prompt + answer + EOS, not as the template's assistant turns"
+        ]
+    return []
 
 
 def truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
@@ -146,10 +133,25 @@ class DoesNotFit(ValueError):
         self.example, self.needed, self.budget = example, needed, budget
 
 
-def _length(tokenizer, text: str, eos: bool) -> int:
-    """Tokens of ``text`` as :func:`tokenize_for_training` counts them (special tokens, EOS)."""
-    extra = 1 if eos and tokenizer.eos_token_id is not None else 0
-    return len(tokenizer(text, add_special_tokens=True)["input_ids"]) + extra
+def longest_input(tokenizer, example: Example, size: Callable[[Example], int], budget: int) -> Example:
+    """``example`` with the longest prefix of its input (cut at a token boundary) for which
+    ``size`` is at most ``budget``. Raises :class:`DoesNotFit` when even an empty input is over."""
+
+    def cut(end: int) -> Example:
+        return dataclasses.replace(example, input=example.input[:end])
+
+    needed = size(cut(0))
+    if needed > budget:
+        raise DoesNotFit(example, needed, budget)
+    ends = [end for _, end in encode(tokenizer, example.input, offsets=True, special=False)["offset_mapping"]]
+    fits, too_long = 0, len(ends)  # the longest kept prefix: the first `fits` tokens of the input
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if size(cut(ends[middle - 1])) <= budget:
+            fits = middle
+        else:
+            too_long = middle
+    return cut(ends[fits - 1] if fits else 0)
 
 
 def fit_prompt(
@@ -162,36 +164,18 @@ def fit_prompt(
     template loses its oldest exchanges first (:func:`harness.tasks.chat.fit_prompt`).
     """
     if template == CHAT and example.messages:
-        from harness.tasks import chat
-
         fitted = chat.fit_prompt(tokenizer, example, budget, answer, eos)
         if fitted is not None:
             return fitted
-        example = dataclasses.replace(example, messages=())  # the flattened example, its input cut
+        example = dataclasses.replace(example, messages=())  # one exchange, its input cut
     prompt = build_prompt(template, example, tokenizer)
-    if _length(tokenizer, prompt + answer, eos) <= budget:
+    if token_count(tokenizer, prompt + answer, eos) <= budget:
         return prompt, False
 
-    def prompt_with(end: int) -> str:
-        return build_prompt(template, dataclasses.replace(example, input=example.input[:end]), tokenizer)
+    def size(candidate: Example) -> int:
+        return token_count(tokenizer, build_prompt(template, candidate, tokenizer) + answer, eos)
 
-    needed = _length(tokenizer, prompt_with(0) + answer, eos)
-    if needed > budget:
-        raise DoesNotFit(example, needed, budget)
-    ends = [
-        end
-        for _, end in tokenizer(example.input, add_special_tokens=False, return_offsets_mapping=True)[
-            "offset_mapping"
-        ]
-    ]
-    fits, too_long = 0, len(ends)  # the longest kept prefix: the first `fits` tokens of the input
-    while too_long - fits > 1:
-        middle = (fits + too_long) // 2
-        if _length(tokenizer, prompt_with(ends[middle - 1]) + answer, eos) <= budget:
-            fits = middle
-        else:
-            too_long = middle
-    return prompt_with(ends[fits - 1] if fits else 0), True
+    return build_prompt(template, longest_input(tokenizer, example, size, budget), tokenizer), True
 
 
 _MAX_TOKEN_CHARS: dict[tuple[int, int], int] = {}  # (id, vocabulary size) of a tokenizer -> its bound
@@ -215,20 +199,24 @@ def within_reach(tokenizer, example: Example, budget: int) -> Example:
 
 
 def training_tokens(tokenizer, template: str, example: Example, limit: int) -> tuple[TokenizedExample, bool]:
-    """The example as training tokens within ``limit`` (prompt, answer and EOS), its input cut when
-    needed (:func:`fit_prompt`); and whether it was cut. Raises :class:`DoesNotFit`.
+    """The example as training tokens within ``limit``, its input cut when needed; and whether
+    it was cut. Raises :class:`DoesNotFit`.
 
-    A chat row under the chat template is its whole conversation, every assistant turn
-    supervised up to the template's end-of-turn text, no EOS appended
-    (:func:`harness.tasks.chat.training_tokens`)."""
-    if template == CHAT and example.messages and getattr(tokenizer, "chat_template", None):
-        from harness.tasks import chat
-
+    Under the chat template the row is its conversation (:func:`harness.tasks.chat.conversation_tokens`:
+    every assistant turn supervised up to the template's end-of-turn text, no EOS appended); a
+    chat row too long for ``limit`` loses its oldest exchanges, and one whose last exchange alone
+    does not fit is trained as one exchange, its input cut. Other templates, and a chat template
+    that cannot render turn by turn: prompt, answer and EOS (:func:`fit_prompt`)."""
+    chat_template = template == CHAT and getattr(tokenizer, "chat_template", None)
+    if chat_template and example.messages:
         conversation = chat.training_tokens(tokenizer, example, limit)
         if conversation is not None:
             return conversation
-        example = dataclasses.replace(example, messages=())  # the flattened example, its input cut
+        example = dataclasses.replace(example, messages=())  # one exchange, its input cut
     reached = within_reach(tokenizer, example, limit)
+    whole = chat.conversation_tokens(tokenizer, chat.instruction_turns(reached)) if chat_template else None
+    if whole is not None:
+        return _exchange_tokens(tokenizer, example, reached, whole, limit)
     prompt = build_prompt(template, reached, tokenizer)
     item = tokenize_for_training(tokenizer, prompt, example.output, math.inf)
     if len(item.input_ids) <= limit:
@@ -240,12 +228,33 @@ def training_tokens(tokenizer, template: str, example: Example, limit: int) -> t
     return tokenize_for_training(tokenizer, prompt, example.output, limit), True
 
 
+def _exchange_tokens(
+    tokenizer, example: Example, reached: Example, whole: TokenizedExample, limit: int
+) -> tuple[TokenizedExample, bool]:
+    """An instruction row as one chat exchange within ``limit`` tokens (``whole``: uncut), its
+    input cut when needed."""
+    if len(whole.input_ids) <= limit:
+        return whole, False
+
+    def tokens(candidate: Example) -> TokenizedExample:
+        item = chat.conversation_tokens(tokenizer, chat.instruction_turns(candidate))
+        if item is None:  # it rendered turn by turn whole, so it does with a shorter input
+            raise _chat_refused()
+        return item
+
+    try:
+        shorter = longest_input(tokenizer, reached, lambda e: len(tokens(e).input_ids), limit)
+    except DoesNotFit as exc:
+        raise DoesNotFit(example, exc.needed, exc.budget) from None  # the example as read
+    return tokens(shorter), True
+
+
 def answer_room(tokenizer, task: Task) -> int:
     """Tokens an answer to ``task`` may take after the prompt in evaluation: ``max_new_tokens``
     for generation; for log-likelihood scoring the longest choice, its EOS and one token of slack
     (a choice may merge with the prompt's last characters)."""
     if task.scoring_method == "loglik":
-        return max(len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in task.choices) + 2
+        return max(len(encode(tokenizer, c, special=False)["input_ids"]) for c in task.choices) + 2
     return task.max_new_tokens
 
 
@@ -260,7 +269,7 @@ def evaluation_prompts(
     budget = context - answer_room(tokenizer, task)
     reached = [within_reach(tokenizer, example, max(budget, 1)) for example in examples]
     prompts = [build_prompt(template, example, tokenizer) for example in reached]
-    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=True)["input_ids"]]
+    lengths = [len(ids) for ids in encode(tokenizer, prompts)["input_ids"]]
     fitted = []
     for prompt, length, example, original in zip(prompts, lengths, reached, examples, strict=True):
         try:

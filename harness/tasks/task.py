@@ -17,6 +17,7 @@ class Example:
     ``(role, content)`` pairs, the final assistant turn (``output``) included; empty for other
     rows. With ``prompt_template = "chat"`` it is what is trained and prompted
     (:mod:`harness.tasks.chat`); otherwise the flattened instruction/input/output are.
+    ``slice`` is the example's value of its task's ``slice_field`` (empty when the task has none).
     """
 
     id: str
@@ -25,6 +26,7 @@ class Example:
     output: str
     references: tuple[str, ...] = ()
     messages: tuple[tuple[str, str], ...] = ()
+    slice: str = ""
 
     def __post_init__(self):
         if not self.references:
@@ -98,6 +100,9 @@ class Task:
         greedily, ``"auto"`` (default) is ``"loglik"`` when ``choices`` are set, else ``"generate"``.
     :param version: bump whenever a change to data, prompt or scoring can move a score.
     :param description: one line shown by ``harness tasks list``.
+    :param slice_field: a column of the data whose values cut the test set into slices (e.g.
+        ``"domain"``): each slice gets its own before/after, delta and test in the report, with
+        the false-discovery rate controlled across every task's slices (Benjamini-Hochberg).
     """
 
     name: str
@@ -114,6 +119,7 @@ class Task:
     scoring: str = "auto"
     dev: DataSource | None = None
     num_fewshot: int | None = None
+    slice_field: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "metrics", tuple(self.metrics))

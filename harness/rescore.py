@@ -1,6 +1,7 @@
 """``harness rescore RUN``: a saved run's metrics, statistics, verdicts and gates computed again
-from its saved predictions (samples.jsonl), with the metrics as registered now. No model is
-loaded, so a changed or fixed metric plugin can be applied to old runs in seconds.
+from its saved predictions (samples.jsonl), with the metrics as registered now, and its report
+files rewritten. No model is loaded, so a changed or fixed metric plugin can be applied to old
+runs in seconds. A flow beside :mod:`harness.cycle`; :mod:`harness.compare` shares its helpers.
 
 Rescoring with unchanged metric code reproduces results.json exactly (same seed, same
 resamples); when a value changes, results.json records that under ``"rescored"``.
@@ -8,36 +9,43 @@ resamples); when a value changes, results.json records that under ``"rescored"``
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness import plugins
+from harness.closing import close
 from harness.config import Config
 from harness.config_loader import config_from_dict
-from harness.decisions.gates import Gate, check, check_names, parse
+from harness.decisions.gates import Gate, parse
 from harness.errors import HarnessError
 from harness.evaluation import guard
+from harness.evaluation.flips import flips
+from harness.evaluation.stats import metric_entry
 from harness.metrics import Metric, MetricResult
-from harness.reports.schema import add_verdicts, metric_entry, per_example, with_gates
+from harness.reports.schema import made_by, per_example
 from harness.reports.store import RESULTS_FILE, load_run
-from harness.versions import __version__, library_versions
+from harness.versions import library_versions
 
 PHASES = ("before", "after")
 
 
-def rescore(run_dir: Path, *, plugin_specs: Sequence[str] = (), gates: Sequence[str] = ()) -> tuple:
-    """``(results, samples, changes)`` of the run in ``run_dir`` scored again; nothing is written.
+def rescore(
+    run_dir: Path, *, plugin_specs: Sequence[str] = (), gates: Sequence[str] = ()
+) -> tuple[dict, dict[str, Path], list[str]]:
+    """Score the run in ``run_dir`` again and rewrite its report files (and the run history of
+    its parent folder).
 
     :param plugin_specs: plugins to load besides the run's own (``config.plugins``) and the
         auto-loaded ones, e.g. the file of a fixed metric.
     :param gates: gate expressions to check besides those the run was checked against.
-    :returns: the new results.json content, the samples with their per-example scores
-        recomputed, and one line per value that changed (empty when nothing did).
+    :returns: the new results.json content, the paths written, and one line per value that
+        changed (empty when nothing did).
     """
+    extra = [parse(expression) for expression in gates]  # a malformed gate fails before any work
     results, samples = load_run(run_dir)
     where = f"{Path(run_dir) / RESULTS_FILE}"
     config = saved_config(results, where)
+    all_gates = recorded_gates(results, extra)
     registry = metric_registry([*config.plugins, *plugin_specs])
     old = {name: _numbers(task) for name, task in results["tasks"].items()}
     for name, task in results["tasks"].items():
@@ -49,29 +57,17 @@ def rescore(run_dir: Path, *, plugin_specs: Sequence[str] = (), gates: Sequence[
             metrics = {m: resolve_metric(registry, m, name, where) for m in task["metrics"]}
             task["metrics"] = score_task(metrics, rows, config, phases=_phases(rows))
         if "flips" in task:
-            from harness.evaluation.stats import flips
-
             task["flips"] = flips(name, task["primary_metric"], rows)
-    if "decision" in results:
-        add_verdicts(results, config)
-    all_gates = recorded_gates(results, gates)
-    if all_gates:
-        names = {n: list(t["metrics"]) for n, t in results["tasks"].items()}
-        check_names(all_gates, names, "eval" if results["mode"] == "eval" else "run")
-        results = with_gates(results, check(all_gates, results))
-    changes = [
-        f"{name}: {line}"
-        for name, task in results["tasks"].items()
-        for line in _changed(old[name], _numbers(task))
-    ]
-    if changes:
-        results["rescored"] = {
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "harness_version": __version__,
-            "versions": library_versions(),
-            "changes": changes,
-        }
-    return results, samples, changes
+    changes: list[str] = []
+
+    def record_changes(concluded: dict) -> None:  # the verdicts are among the numbers compared
+        for name, task in concluded["tasks"].items():
+            changes.extend(f"{name}: {line}" for line in _changed(old[name], _numbers(task)))
+        if changes:
+            concluded["rescored"] = {**made_by(), "versions": library_versions(), "changes": changes}
+
+    results, paths = close(Path(run_dir), results, samples, config, all_gates, amend=record_changes)
+    return results, paths, changes
 
 
 def saved_config(results: dict, where: str) -> Config:
@@ -138,11 +134,11 @@ def score_task(
     }
 
 
-def recorded_gates(results: dict, extra: Sequence[str] = ()) -> list[Gate]:
+def recorded_gates(results: dict, extra: Sequence[Gate] = ()) -> list[Gate]:
     """The gates a saved run was checked against, then ``extra`` ones (``--gate``) not among them."""
     gates = [parse(g["expression"], g.get("source", "gates")) for g in results.get("gates") or []]
     known = {gate.expression for gate in gates}
-    return gates + [parse(expression) for expression in extra if expression not in known]
+    return gates + [gate for gate in extra if gate.expression not in known]
 
 
 def _phases(rows: list[dict]) -> tuple[str, ...]:

@@ -1,57 +1,96 @@
 """``harness compare RUN_A RUN_B``: the before/after comparison of a run, for any two saved runs.
+A flow beside :mod:`harness.cycle` and :mod:`harness.rescore`: it loads both runs, scores,
+concludes and writes the comparison's report set (:func:`harness.closing.close`).
 
 Each run contributes its final predictions (a tuning run's "after", an evaluation's only ones),
 and the comparison is paired example by example, so it needs the same test examples on both
 sides: a shared task is compared only when the example ids match and each example's input and
-references are identical (the data hash); otherwise the command refuses with the reason. Both
-sides are scored again with the metrics as registered now, so a metric fixed between the runs
-cannot tilt the comparison. A is "before", B is "after": verdicts say whether B beats A.
+references are identical (the data hash); otherwise the command refuses with the reason. It
+also refuses runs whose predictions were made differently (:func:`mismatches`: rendered
+prompts, template, few-shot, generation settings, max length, task or metric versions) unless
+``--allow-mismatch FIELD`` allows it, which the report then says. Both sides are scored again
+with the metrics as registered now, so a metric fixed between the runs cannot tilt the
+comparison. A is "before", B is "after": verdicts say whether B beats A.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.decisions.gates import check, check_names, parse
-from harness.decisions.rescore import metric_registry, resolve_metric, saved_config, score_task, task_rows
+from harness.closing import close
+from harness.decisions.gates import parse
 from harness.errors import HarnessError, did_you_mean
 from harness.evaluation import guard
-from harness.reports.schema import SCHEMA_VERSION, add_verdicts, with_gates
-from harness.reports.store import HTML_FILE, MD_FILE, RESULTS_FILE, SAMPLES_FILE, load_run
-from harness.versions import __version__, git_commit
+from harness.evaluation.flips import flips
+from harness.reports.schema import header, report_files
+from harness.reports.store import RESULTS_FILE, load_run
+from harness.rescore import metric_registry, resolve_metric, saved_config, score_task, task_rows
 
 # what the provenance diff looks at; run-specific values (ids, paths of outputs, times) are left out
 PROVENANCE = ("config", "model", "versions", "generation", "device", "harness_version", "git_commit")
 IGNORED = {"config.output_dir", "config.models_dir", "model.output_dir", "device.torch_threads"}
+# a task's settings that change its predictions or scores: in the diff, and checked by mismatches()
+TASK_SETTINGS = {
+    "instruction": "instruction",
+    "num_fewshot": "num_fewshot",
+    "max_new_tokens": "max_new_tokens",
+    "stop": "stop",
+    "scoring": "scoring",
+    "choices": "choices",
+    "task_version": "version",
+}
+MISMATCH_FIELDS = ("prompts", "prompt_template", *TASK_SETTINGS, "max_length", "metric_settings")
+"""What two compared runs must share, else ``harness compare`` refuses (``--allow-mismatch``)."""
 
 
-def compare_runs(
+def compare(
     dir_a: Path,
     dir_b: Path,
+    output_dir: Path,
     *,
     tasks: Sequence[str] | None = None,
     plugin_specs: Sequence[str] = (),
     gates: Sequence[str] = (),
-) -> tuple[dict, list[dict]]:
-    """``(results, samples)`` comparing run B (after) with run A (before) on their shared tasks.
+    allow_mismatch: Sequence[str] = (),
+) -> tuple[dict, dict[str, Path]]:
+    """Compare run B (after) with run A (before) on their shared tasks and write the report set
+    as ``output_dir/compare-A-vs-B`` (and the run history of ``output_dir``); returns the
+    results and the paths written.
 
     :param tasks: compare only these tasks (each must be in both runs); default: every task the
         two runs share.
     :param plugin_specs: plugins to load besides both runs' own, e.g. a metric's file.
     :param gates: gate expressions to check on the comparison (as ``--gate``).
-    :raises HarnessError: when the runs share no task, or a task cannot be paired.
+    :param allow_mismatch: fields of :data:`MISMATCH_FIELDS` that may differ between the runs.
+    :raises HarnessError: when the runs share no task, a task cannot be paired, or the runs
+        differ in a field not allowed.
     """
+    parsed = [parse(expression) for expression in gates]  # a malformed gate fails before any work
+    for field in allow_mismatch:
+        if field not in MISMATCH_FIELDS:
+            raise HarnessError(
+                f"--allow-mismatch: unknown field {field!r}{did_you_mean(field, MISMATCH_FIELDS)}; "
+                f"fields: {', '.join(MISMATCH_FIELDS)}"
+            )
     a, b = _side(dir_a), _side(dir_b)
     config = a["config"]
     names = _shared_tasks(a, b, tasks)
+    paired = {name: _paired_rows(name, a, b) for name in names}
+    differing = mismatches(a["results"], b["results"], paired)
+    refused = [field for field in differing if field not in allow_mismatch]
+    if refused:
+        raise HarnessError(
+            f"runs {a['run_id']} and {b['run_id']} are not comparable: "
+            + "; ".join(f"{field} differs ({differing[field]})" for field in refused)
+            + f" (compare them anyway with --allow-mismatch {' --allow-mismatch '.join(refused)})"
+        )
     registry = metric_registry([*a["config"].plugins, *b["config"].plugins, *plugin_specs])
     entries, samples = {}, []
-    for name in names:
-        rows = _paired_rows(name, a, b)
+    for name, rows in paired.items():
         task_a, task_b = a["results"]["tasks"][name], b["results"]["tasks"][name]
         shared = [m for m in task_a["metrics"] if m in task_b["metrics"]]
         entry = {k: v for k, v in task_a.items() if k not in ("verdict", "flips", "baseline_cached")}
@@ -66,44 +105,67 @@ def compare_runs(
         else:
             metrics = {m: resolve_metric(registry, m, name, a["where"]) for m in shared}
             entry["metrics"] = score_task(metrics, rows, config)
-        from harness.evaluation.stats import flips
-
         entry["flips"] = flips(name, entry["primary_metric"], rows)
         entries[name] = entry
         samples += rows
+    allowed = {field: differing[field] for field in differing if field in allow_mismatch}
     results = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": f"compare-{a['run_id']}-vs-{b['run_id']}",
-        "mode": "compare",
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "harness_version": __version__,
-        "git_commit": git_commit(),
-        "seed": config.seed,
-        "config": a["results"]["config"],
+        **header(f"compare-{a['run_id']}-vs-{b['run_id']}", "compare", config.seed, a["results"]["config"]),
         "compared": {"before": _summary(a), "after": _summary(b)},
         "differences": provenance_diff(a["results"], b["results"]),
         "model": {"name": f"{_model_name(a)} vs {_model_name(b)}", "output_dir": None},
         "statistics": a["results"].get("statistics"),
         "tasks": entries,
-        "warnings": _warnings(a, b, names),
+        "warnings": _warnings(a, b, names, allowed),
+        "reports": report_files(),
     }
-    add_verdicts(results, config)
-    parsed = [parse(expression) for expression in gates]
-    if parsed:
-        check_names(parsed, {n: list(t["metrics"]) for n, t in entries.items()}, "run")
-        results = with_gates(results, check(parsed, results))
-    results["reports"] = {"html": HTML_FILE, "markdown": MD_FILE, "samples": SAMPLES_FILE}
-    return results, samples
+    if allowed:
+        results["compared"]["allowed_mismatch"] = allowed
+    return close(Path(output_dir) / results["run_id"], results, samples, config, parsed)
+
+
+def mismatches(a: dict, b: dict, paired: dict[str, list[dict]]) -> dict[str, str]:
+    """``{field: what differs}`` for each of :data:`MISMATCH_FIELDS` in which two results.json
+    contents differ on the shared tasks (``paired``: each task's rows as :func:`compare` pairs
+    them, ``prompt_after`` where B's prompt is not A's), e.g. ``{"max_new_tokens": "echo: 4 vs
+    8"}``; empty when the runs' predictions were made alike. A different seed is not a mismatch."""
+    found: dict[str, list[str]] = {}
+
+    def note(field: str, where: str, before, after) -> None:
+        if before != after:
+            found.setdefault(field, []).append(f"{where}: {_short(before)} vs {_short(after)}")
+
+    for name, rows in paired.items():
+        n = sum("prompt_after" in row for row in rows)
+        if n:
+            found.setdefault("prompts", []).append(f"{name}: {n} of {len(rows)} prompts")
+    generation_a, generation_b = a.get("generation") or {}, b.get("generation") or {}
+    note("prompt_template", "run", generation_a.get("prompt_template"), generation_b.get("prompt_template"))
+    for name in paired:
+        task_a, task_b = a["tasks"][name], b["tasks"][name]
+        for field, key in TASK_SETTINGS.items():
+            note(field, name, task_a.get(key), task_b.get(key))
+        note("max_length", name, _max_length(a, task_a), _max_length(b, task_b))
+        for metric in (m for m in task_a["metrics"] if m in task_b["metrics"]):
+            settings_a = task_a["metrics"][metric].get("settings")
+            note("metric_settings", f"{name}.{metric}", settings_a, task_b["metrics"][metric].get("settings"))
+    return {field: "; ".join(found[field]) for field in MISMATCH_FIELDS if field in found}
 
 
 def provenance_diff(a: dict, b: dict) -> list[dict]:
     """``[{"key", "before", "after"}]``: every provenance value (config keys, model, library
-    versions, prompt template, device, harness version and commit) that differs between two
-    results.json contents, as dotted keys in sorted order."""
+    versions, prompt template, device, harness version and commit, the shared tasks' settings of
+    :data:`TASK_SETTINGS`) that differs between two results.json contents, as dotted keys in
+    sorted order."""
     flat_a, flat_b = {}, {}
     for section in PROVENANCE:
         _flatten(a.get(section), section, flat_a)
         _flatten(b.get(section), section, flat_b)
+    tasks_a, tasks_b = a.get("tasks") or {}, b.get("tasks") or {}
+    for name in (n for n in tasks_a if n in tasks_b):
+        for key in TASK_SETTINGS.values():
+            flat_a[f"tasks.{name}.{key}"] = tasks_a[name].get(key)
+            flat_b[f"tasks.{name}.{key}"] = tasks_b[name].get(key)
     return [
         {"key": key, "before": flat_a.get(key), "after": flat_b.get(key)}
         for key in sorted(set(flat_a) | set(flat_b))
@@ -218,7 +280,21 @@ def _model_name(side: dict) -> str:
     return str((side["results"].get("model") or {}).get("name", "?"))
 
 
-def _warnings(a: dict, b: dict, names: list[str]) -> list[str]:
+def _max_length(results: dict, task: dict):
+    """The token limit the task's test inputs were cut to (``train.max_length`` or the model's
+    context, the smaller)."""
+    limit = (task.get("truncation") or {}).get("limit")
+    if limit is not None:
+        return limit
+    return ((results.get("config") or {}).get("train") or {}).get("max_length")
+
+
+def _short(value, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _warnings(a: dict, b: dict, names: list[str], allowed: dict[str, str]) -> list[str]:
     warnings = []
     for side, other in ((a, b), (b, a)):
         skipped = [
@@ -226,8 +302,18 @@ def _warnings(a: dict, b: dict, names: list[str]) -> list[str]:
         ]
         if skipped:
             warnings.append(f"run {side['run_id']} only: {', '.join(skipped)} (not compared)")
-    if a["results"].get("statistics") != b["results"].get("statistics"):
-        warnings.append(f"the runs' statistics settings differ; run {a['run_id']}'s are used")
+    # [stats] (resamples, alpha, minimum effect, correction): the seed is A's too, and no matter
+    stats_a, stats_b = dataclasses.asdict(a["config"].stats), dataclasses.asdict(b["config"].stats)
+    for key in stats_a:
+        if stats_a[key] != stats_b[key]:
+            warnings.append(
+                f"statistics setting {key} differs (run {a['run_id']}: {stats_a.get(key)}, "
+                f"run {b['run_id']}: {stats_b.get(key)}); run {a['run_id']}'s is used"
+            )
+    warnings += [
+        f"compared although {field} differs ({detail}): allowed by --allow-mismatch {field}"
+        for field, detail in allowed.items()
+    ]
     return warnings
 
 
