@@ -109,6 +109,7 @@ def measure(case: str, steps: int) -> dict:
     from harness.tasks import Example
     from harness.training import build_train_features, fine_tune
     from harness.training import forecast as fc
+    from harness.training.forecast_time import label_share
 
     torch.set_num_threads(1)
     model_name, method, batch_size, max_length, checkpointing = CASES[case]
@@ -177,7 +178,7 @@ def measure(case: str, steps: int) -> dict:
     parameters = fc.count_parameters(meta, method)
     lora = fc.lora_shape(meta) if method == "lora" else None
     dims = fc.shape(model_cfg)
-    share = fc.label_share(features)
+    share = label_share(features)
     forecast = fc.memory_forecast(dims, parameters, config, method, "float32", label_share=share, lora=lora)
     upper = fc.memory_forecast(dims, parameters, config, method, "float32", lora=lora)
     measured = max(peaks) - before_rss

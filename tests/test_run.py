@@ -18,7 +18,7 @@ N_TEST, N_TRAIN = 8, 16
 
 TOP_KEYS = [
     "schema_version", "run_id", "mode", "created", "harness_version", "git_commit", "seed", "config",
-    "model", "device", "versions", "distributed", "durations", "cost", "provenance", "training",
+    "model", "device", "versions", "distributed", "durations", "cost", "provenance", "training", "forecast",
     "statistics", "generation", "tasks", "warnings", "decision", "reports",
 ]  # fmt: skip
 

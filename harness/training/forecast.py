@@ -33,31 +33,28 @@ Peak training memory (:func:`memory_forecast`), bytes, ``b`` the run's dtype siz
   activations are freed, so both rarely are at full size at once: the sum is an upper bound in
   that respect. bench/forecast_memory.py compares it with the live tensors and the RSS on CPU.
 
-Evaluation and time (:func:`evaluation_forecast`): per task, the baseline pass's prompt tokens,
-generated tokens (bounded by ``max_new_tokens`` per example) and measured seconds; the "after"
-pass is expected to take the same. A pass costs about ``2 * N`` FLOPs per token it reads or
-writes, which gives the measured evaluation FLOP rate; training is estimated at that rate from
-``6 * N`` FLOPs per trained token for full fine-tuning and ``4 * N`` for LoRA (forward, plus the
-backward pass's input gradients through the frozen weights; the adapters' weight gradients are
-negligible), ``+ 2 * N`` with gradient checkpointing (a second forward). Training runs at a higher
-FLOP rate than generation on a GPU, so the training time is an estimate, pessimistic there.
+Every number here is an estimate (the names say so where they are shown): the pre-load peak is
+an upper bound for the configured batch (every position a label); once the training data is
+tokenized, :func:`with_baseline` adds the peak expected for it (``expected_peak_bytes``: its
+largest batch, its share of labels) and the time half (:mod:`harness.training.forecast_time`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.tasks.prompting import IGNORE_INDEX
+from harness.training import forecast_time as timing
 
 GIB = 1024**3
 DTYPE_BYTES = {"float32": 4, "float64": 8, "bfloat16": 2, "float16": 2}
 LOGIT_BYTES = 12  # per label position and vocabulary entry: fp32 logits, log-softmax, its gradient
-TRAIN_FLOPS = {"full": 6, "lora": 4}  # per parameter and trained token; +2 with gradient checkpointing
+NO_FIT_CHECK_ENV = "HARNESS_NO_FIT_CHECK"  # set to 1: a CUDA run is not refused on the forecast
 
 
 def model_config(name: str, presets: dict, trust_remote_code: bool = False):
@@ -220,7 +217,9 @@ def training_forecast(
         "method": method,
         "device": device,
         "sharded": sharded,
+        "dtype": dtype,
         "parameters": parameters,
+        "shape": {**dims, **({"lora_" + k: v for k, v in lora.items()} if lora else {})},
         "memory": memory,
     }
 
@@ -232,20 +231,23 @@ def free_memory_cuda(device: str) -> int:
     return torch.cuda.mem_get_info(torch.device(device))[0]
 
 
-def check_fits(forecast: dict, free_memory: Callable[[str], int] = free_memory_cuda) -> None:
-    """Refuse (one line, exit 2) a CUDA run whose forecast peak exceeds the device's free memory;
-    ``free_memory(device)`` is injectable (tests). Nothing is checked on other devices, nor for
-    FSDP / DeepSpeed (which shard what the forecast counts whole)."""
+def check_fits(forecast: dict, free_memory: Callable[[str], int] | None = None) -> None:
+    """Refuse (one line, exit 2) a CUDA run whose forecast peak exceeds the device's free memory,
+    before the model is loaded onto it; ``free_memory(device)`` (default :func:`free_memory_cuda`,
+    looked up when called: the seam tests fake) gives the free bytes. Nothing is
+    checked on other devices, for FSDP / DeepSpeed (which shard what the forecast counts whole),
+    or with ``HARNESS_NO_FIT_CHECK=1`` (the peak is an upper bound: a run near it may fit)."""
     device = str(forecast["device"])
-    if not device.startswith("cuda") or forecast.get("sharded"):
+    if not device.startswith("cuda") or forecast.get("sharded") or os.environ.get(NO_FIT_CHECK_ENV) == "1":
         return
     device = device if ":" in device else f"cuda:{_current_cuda()}"
-    free, peak = free_memory(device), forecast["memory"]["peak_bytes"]
+    free, peak = (free_memory or free_memory_cuda)(device), forecast["memory"]["peak_bytes"]
     if peak > free:
         lora = "" if forecast["method"] == "lora" else ", or set method = lora"
         raise HarnessError(
-            f"forecast peak {peak / GIB:.1f} GiB > {free / GIB:.1f} GiB free on {device}; "
-            f"lower train.batch_size or train.max_length{lora}"
+            f"training forecast: peak {peak / GIB:.1f} GiB (estimated upper bound, "
+            f"{forecast['memory']['dtype']}) > {free / GIB:.1f} GiB free on {device}; lower "
+            f"train.batch_size or train.max_length{lora} ({NO_FIT_CHECK_ENV}=1 runs it anyway)"
         )
 
 
@@ -256,103 +258,48 @@ def _current_cuda() -> int:
     return torch.cuda.current_device() if torch.cuda.is_available() else 0
 
 
-def label_share(features: Sequence[Mapping]) -> float:
-    """The share of training tokens whose next token is a label (where logits are computed)."""
-    tokens = sum(len(f["input_ids"]) for f in features)
-    labels = sum(sum(1 for x in f["labels"][1:] if x != IGNORE_INDEX) for f in features)
-    return labels / tokens if tokens else 1.0
-
-
-def trained_tokens(features: Sequence[Mapping], config: Config) -> int:
-    """The tokens training will run on: every feature each epoch, or ``train.max_steps`` batches
-    of average features."""
-    tokens = sum(len(f["input_ids"]) for f in features)
-    if config.train.max_steps > 0 and features:
-        return round(config.train.max_steps * config.train.batch_size * tokens / len(features))
-    return round(tokens * config.train.epochs)
-
-
-def task_tokens(tokenizer, task, predictions) -> dict:
-    """The tokens a task's evaluation reads and writes: prompts, generated answers (or, scored by
-    log-likelihood, prompt + choice once per choice), and the generation bound."""
-    count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-    prompts = [count(p) for p in predictions.prompts]
-    n = len(prompts)
-    if predictions.scoring == "loglik":
-        choices = [count(c) for c in task.choices]
-        read = sum(prompts) * len(choices) + n * sum(choices)
-        return {"examples": n, "prompt_tokens": sum(prompts), "generated_tokens": 0, "processed_tokens": read}
-    generated = sum(min(count(p), task.max_new_tokens) for p in predictions.predictions)
-    return {
-        "examples": n,
-        "prompt_tokens": sum(prompts),
-        "generated_tokens": generated,
-        "generated_bound": n * task.max_new_tokens,
-        "processed_tokens": sum(prompts) + generated,
-    }
-
-
-def evaluation_forecast(
-    tokenizer,
-    tasks: Sequence,
-    predictions: Mapping[str, object],
-    seconds: Mapping[str, float | None],
-    parameters: int,
+def with_baseline(
+    forecast: dict, loaded, workload, before: Mapping, seconds: Mapping, examples: Sequence, config: Config
 ) -> dict:
-    """Per task the baseline pass's tokens and measured seconds (``None``: from the cache), the
-    "after" pass expected to take as long, and the measured evaluation FLOP rate (``2 * N`` FLOPs
-    per processed token) over the tasks that were timed."""
-    per_task, flops, timed = {}, 0, 0.0
-    for task in tasks:
-        entry = task_tokens(tokenizer, task, predictions[task.name])
-        measured = seconds.get(task.name)
-        entry["before_seconds"] = None if measured is None else round(measured, 3)
-        entry["expected_after_seconds"] = entry["before_seconds"]
-        if measured:
-            flops += 2 * parameters * entry["processed_tokens"]
-            timed += measured
-        per_task[task.name] = entry
-    rate = flops / timed if timed > 0 else None
-    for entry in per_task.values():  # a cached task's pass, at the measured rate
-        if entry["expected_after_seconds"] is None and rate:
-            entry["expected_after_seconds"] = round(2 * parameters * entry["processed_tokens"] / rate, 3)
-    return {"tasks": per_task, "flops_per_second": rate}
+    """``forecast`` completed after the baseline pass: the peak expected for the training data
+    (``memory.expected_peak_bytes``, from :func:`~harness.training.forecast_time.sample` of
+    ``examples`` tokenized as training will), the ``evaluation`` (``before``: each task's
+    ``TaskEvaluation``; ``seconds``: its measured pass, absent when cached) and the ``cycle``."""
+    from harness.training import build_train_features
+    from harness.training.recipe import training_limit
 
-
-def cycle_forecast(
-    evaluation: dict, parameters: Mapping[str, int], config: Config, method: str, train_tokens: int
-) -> dict:
-    """Training seconds at the evaluation's FLOP rate and evaluation's share of the cycle (before
-    and after passes; the dev evaluations during training not included), both estimates.
-    ``train_tokens``: :func:`trained_tokens`."""
-    factor = TRAIN_FLOPS[method] + (2 if config.train.gradient_checkpointing else 0)
-    flops = factor * parameters["total"] * train_tokens
-    rate = evaluation.get("flops_per_second")
-    train_seconds = flops / rate if rate else None
-    passes = [e["expected_after_seconds"] for e in evaluation["tasks"].values()]
-    eval_seconds = 2 * sum(s for s in passes if s is not None)  # before and after
-    share = eval_seconds / (eval_seconds + train_seconds) if train_seconds else None
-    return {
-        "estimate": True,
-        "train_flops": flops,
-        "train_flops_per_token": f"{factor}N",
-        "train_seconds": None if train_seconds is None else round(train_seconds, 3),
-        "eval_seconds": round(eval_seconds, 3),
-        "eval_share": None if share is None else round(share, 4),
-    }
-
-
-def with_evaluation(
-    forecast: dict, tokenizer, tasks: Sequence, before: Mapping, seconds: Mapping, features, config: Config
-) -> dict:
-    """``forecast`` with the baseline pass's ``evaluation`` (``before``: each task's predictions
-    or ``TaskEvaluation``; ``seconds``: its measured pass) and the ``cycle`` estimate for training
-    on ``features`` (:func:`harness.training.build_train_features`)."""
-    parameters = forecast["parameters"]
-    evaluation = evaluation_forecast(tokenizer, tasks, before, seconds, parameters["total"])
-    tokens = trained_tokens(features, config)
-    cycle = cycle_forecast(evaluation, parameters, config, forecast["method"], tokens)
-    return {**forecast, "evaluation": evaluation, "cycle": cycle}
+    features = build_train_features(
+        loaded.tokenizer, timing.sample(examples), config.prompt(), training_limit(loaded, config.train)
+    )
+    dims, method = forecast["shape"], forecast["method"]
+    lora = {"inputs": dims.get("lora_inputs", 0), "targets": dims.get("lora_targets", 0)}
+    padded = not config.train.padding_free  # a padded batch: batch_size rows of the longest
+    longest = max((len(f["input_ids"]) for f in features), default=0)
+    tokens = (
+        config.train.batch_size * longest
+        if padded
+        else timing.largest_batch(features, config.train.batch_size)
+    )
+    share = timing.label_share(features)
+    expected = memory_forecast(
+        dims,
+        forecast["parameters"],
+        config,
+        method,
+        forecast["dtype"],
+        label_share=share,
+        tokens=tokens,
+        lora=lora,
+    )
+    memory = {**forecast["memory"], "expected_peak_bytes": expected["peak_bytes"]}
+    memory.update(expected_tokens=tokens, expected_label_share=round(share, 4))
+    total = forecast["parameters"]["total"]
+    evaluation = timing.evaluation_forecast(loaded.tokenizer, workload.tasks, before, seconds, total)
+    dev_sizes = {name: len(rows) for name, rows in workload.dev.items()}
+    dev = timing.dev_seconds(evaluation, dev_sizes, timing.dev_evaluations(len(examples), config))
+    train_tokens = timing.trained_tokens(features, len(examples), config)
+    cycle = timing.cycle_forecast(evaluation, total, config, method, train_tokens, dev)
+    return {**forecast, "memory": memory, "evaluation": evaluation, "cycle": cycle}
 
 
 def size(n: float) -> str:
@@ -360,37 +307,57 @@ def size(n: float) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / 2**20:.1f} MiB"
 
 
-def render(forecast: Mapping) -> list[str]:
-    """Short plain lines for the terminal (no markup: model names are not interpreted)."""
+def render(forecast: Mapping) -> list[tuple[str, str]]:
+    """``(key, line)`` pairs for the terminal, each line labelled an estimate where it is one: the
+    pre-load lines (parameters, memory) and, once the baseline has run, the expected peak, each
+    task's pass and the cycle. Plain text (no markup)."""
     params, memory = forecast["parameters"], forecast["memory"]
     parts = ", ".join(f"{name} {size(value)}" for name, value in memory["bytes"].items())
+    dtypes = memory["peak_bytes_by_dtype"].items()
+    others = ", ".join(f"{size(value)} in {dtype}" for dtype, value in dtypes if dtype != memory["dtype"])
+    trainable = f"{params['trainable']:,} trainable ({forecast['method']})"
     lines = [
-        f"forecast: {params['total']:,} parameters, {params['trainable']:,} trainable ({forecast['method']})",
-        f"forecast: peak training memory {size(memory['peak_bytes'])} {memory['dtype']} "
-        f"({parts}; {memory['tokens']:,} tokens a batch)",
+        ("parameters", f"forecast: {params['total']:,} parameters, {trainable}"),
+        (
+            "memory",
+            f"forecast: peak training memory at most {size(memory['peak_bytes'])} in {memory['dtype']} "
+            f"(estimated: {parts}; {memory['tokens']:,} tokens a batch, every position a label); {others}",
+        ),
     ]
+    if "expected_peak_bytes" in memory:
+        share = f"{100 * memory['expected_label_share']:.0f}% labels"
+        batch = f"largest batch {memory['expected_tokens']:,} tokens, {share}"
+        peak = size(memory["expected_peak_bytes"])
+        lines.append(("memory:expected", f"forecast: peak ~{peak} for this data (estimated: {batch})"))
     for name, entry in forecast.get("evaluation", {}).get("tasks", {}).items():
         seconds = entry["expected_after_seconds"]
-        lines.append(
-            f"forecast: {name}: {entry['prompt_tokens']:,} prompt + {entry['generated_tokens']:,} generated "
-            f"tokens, {'?' if seconds is None else f'{seconds:.1f}'} s a pass"
+        how = (
+            "measured before tuning" if entry["before_seconds"] is not None else "estimated: baseline cached"
         )
+        tokens = f"{entry['prompt_tokens']:,} prompt + {entry['generated_tokens']:,} generated tokens"
+        when = "?" if seconds is None else f"{seconds:.1f}"
+        lines.append((f"eval:{name}", f"forecast: {name}: {tokens}, {when} s a pass ({how})"))
     cycle = forecast.get("cycle")
     if cycle and cycle["train_seconds"] is not None:
-        lines.append(
-            f"forecast (estimate): training ~{cycle['train_seconds']:.0f} s, evaluation "
-            f"{cycle['eval_seconds']:.0f} s, {100 * cycle['eval_share']:.0f}% of the cycle"
-        )
+        times = f"training ~{cycle['train_seconds']:.0f} s, evaluation ~{cycle['eval_seconds']:.0f} s"
+        share = f"{100 * cycle['eval_share']:.0f}% of the cycle"
+        lines.append(("cycle", f"forecast: {times} (before, after, dev): {share} (estimated)"))
     return lines
 
 
-def summary(forecast: Mapping) -> dict:
-    """The ``--json`` summary's ``"forecast"`` key: the headline numbers."""
-    cycle = forecast.get("cycle") or {}
+def summary(forecast: Mapping | None) -> dict | None:
+    """The ``--json`` summary's ``"forecast"``: the headline numbers (all but the parameter counts
+    are estimates)."""
+    if not forecast:
+        return None
+    memory, cycle = forecast["memory"], forecast.get("cycle") or {}
     return {
         "parameters": forecast["parameters"]["total"],
         "trainable_parameters": forecast["parameters"]["trainable"],
-        "peak_memory_gib": round(forecast["memory"]["peak_bytes"] / GIB, 3),
+        "dtype": memory["dtype"],
+        "peak_memory_bytes": memory["peak_bytes"],
+        "expected_peak_memory_bytes": memory.get("expected_peak_bytes"),
         "train_seconds": cycle.get("train_seconds"),
+        "eval_seconds": cycle.get("eval_seconds"),
         "eval_share": cycle.get("eval_share"),
     }
