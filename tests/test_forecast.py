@@ -4,6 +4,8 @@ that would not fit."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +14,7 @@ from harness.config import Config, LoraConfig, TrainConfig
 from harness.errors import HarnessError
 from harness.evaluation import Predictions
 from harness.training import forecast as fc
+from harness.training import forecast_time as timing
 
 
 def _config(method: str = "full", **train) -> Config:
@@ -116,7 +119,7 @@ def test_activations_match_what_autograd_keeps(tiny_llama, method):
     meta = fc.meta_model(base, config, method)
     lora = fc.lora_shape(meta) if method == "lora" else None
     parameters = fc.count_parameters(meta, method)
-    share = fc.label_share(features)
+    share = timing.label_share(features)
     forecast = fc.memory_forecast(
         fc.shape(base), parameters, config, method, "float32", label_share=share, lora=lora
     )
@@ -124,21 +127,73 @@ def test_activations_match_what_autograd_keeps(tiny_llama, method):
     assert 0.75 < forecast["bytes"]["activations"] / saved < 1.25
 
 
-def test_a_forecast_over_the_free_memory_is_refused():
-    forecast = {"method": "full", "device": "cuda", "memory": {"peak_bytes": int(21.3 * fc.GIB)}}
+def test_a_forecast_over_the_free_memory_is_refused(monkeypatch):
+    forecast = {
+        "method": "full",
+        "device": "cuda",
+        "memory": {"peak_bytes": int(21.3 * fc.GIB), "dtype": "bfloat16"},
+    }
     with pytest.raises(HarnessError) as error:
         fc.check_fits(forecast, free_memory=lambda device: int(15.2 * fc.GIB))
     assert str(error.value) == (
-        "forecast peak 21.3 GiB > 15.2 GiB free on cuda:0; lower train.batch_size or train.max_length, "
-        "or set method = lora"
+        "training forecast: peak 21.3 GiB (estimated upper bound, bfloat16) > 15.2 GiB free on cuda:0; "
+        "lower train.batch_size or train.max_length, or set method = lora "
+        "(HARNESS_NO_FIT_CHECK=1 runs it anyway)"
     )
     assert error.value.exit_code == 2
     fc.check_fits(forecast, free_memory=lambda device: 22 * fc.GIB)  # fits: nothing raised
     asked = []
     fc.check_fits({**forecast, "device": "cpu"}, free_memory=asked.append)  # no check off CUDA
     assert asked == []
-    with pytest.raises(HarnessError, match=r"free on cuda:1; lower train.batch_size or train.max_length$"):
+    with pytest.raises(HarnessError, match=r"free on cuda:1; lower train.batch_size or train.max_length \("):
         fc.check_fits({**forecast, "device": "cuda:1", "method": "lora"}, free_memory=lambda device: 0)
+    monkeypatch.setenv(fc.NO_FIT_CHECK_ENV, "1")  # the bound is an upper one: the user may insist
+    fc.check_fits(forecast, free_memory=lambda device: 0)
+
+
+def test_harness_run_refuses_before_the_model_is_loaded(
+    tmp_path, echo_plugin, run_config, monkeypatch, capsys
+):
+    """The real CLI on a machine made to look like it has a CUDA device with 1 MiB free: exit 2,
+    one line with the numbers, no model loaded, no run folder written."""
+    from harness.cli import main
+
+    config = run_config(tmp_path, echo_plugin(tmp_path))
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("model loaded")
+
+    monkeypatch.setattr("harness.models.load_model", no_loading)
+    monkeypatch.setattr("harness.models.device.resolve_device", lambda requested="auto": "cuda:0")
+    monkeypatch.setattr("harness.training.forecast.free_memory_cuda", lambda device: 2**20)
+    args = [
+        "--model",
+        config.model,
+        "--tasks",
+        "echo",
+        "--plugin",
+        config.plugins[0],
+        "-q",
+        "-o",
+        config.output_dir,
+    ]
+    args += [
+        "--set",
+        f"models_dir={json.dumps(config.models_dir)}",
+        "--set",
+        'method="full"',
+        "--set",
+        "cache=false",
+    ]
+    expected = fc.training_forecast(config, {}, "cuda:0", "float32")["memory"]["peak_bytes"]
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"training forecast: peak {expected / fc.GIB:.1f} GiB (estimated upper bound, float32) "
+        "> 0.0 GiB free on cuda:0" in err
+    )
+    assert len([line for line in err.splitlines() if line.strip()]) == 1
+    assert not Path(config.output_dir).exists() and not Path(config.models_dir).exists()
 
 
 def test_the_forecast_from_a_config_reads_no_weights(tiny_model_dir, monkeypatch):
@@ -160,7 +215,9 @@ def test_the_forecast_from_a_config_reads_no_weights(tiny_model_dir, monkeypatch
     assert forecast["memory"]["dtype"] == "bfloat16" and forecast["memory"]["tokens"] == 4 * 64
     by_dtype = forecast["memory"]["peak_bytes_by_dtype"]
     assert by_dtype["bfloat16"] == forecast["memory"]["peak_bytes"] < by_dtype["float32"]
-    with pytest.raises(HarnessError, match=r"^forecast peak 0\.0 GiB > 0\.0 GiB free on cuda:0"):
+    with pytest.raises(
+        HarnessError, match=r"^training forecast: peak 0\.0 GiB \(estimated upper bound, bfloat16\)"
+    ):
         fc.check_fits(forecast, free_memory=lambda device: 1000)
     config.train.fsdp = "full_shard auto_wrap"  # sharded: the whole-model forecast is not one GPU's
     fc.check_fits(fc.training_forecast(config, {}, "cuda:0", "bfloat16"), free_memory=lambda device: 0)
@@ -177,7 +234,7 @@ def test_evaluation_and_cycle_estimates(tiny_llama):
         ),
         "pick": Predictions(["Is it?"], ["yes"], "loglik", [{"yes": -1.0, "no": -2.0}]),
     }
-    evaluation = fc.evaluation_forecast(tokenizer, [generate, choose], predictions, {"gen": 2.0}, 1000)
+    evaluation = timing.evaluation_forecast(tokenizer, [generate, choose], predictions, {"gen": 2.0}, 1000)
     gen = evaluation["tasks"]["gen"]
     assert gen["prompt_tokens"] == count("Say hello.") + count("Say the film was long.")
     assert gen["generated_tokens"] == min(count("hello there"), 4) + min(
@@ -198,54 +255,67 @@ def test_evaluation_and_cycle_estimates(tiny_llama):
         {"input_ids": [1] * 10, "labels": [-100] * 6 + [5] * 4},
         {"input_ids": [1] * 30, "labels": [5] * 30},
     ]
-    assert fc.label_share(features) == (4 + 29) / 40  # labels after the first position
-    assert fc.trained_tokens(features, config) == 80
-    cycle = fc.cycle_forecast(
-        evaluation, {"total": 1000}, config, "full", fc.trained_tokens(features, config)
-    )
+    assert timing.label_share(features) == (4 + 29) / 40  # labels after the first position
+    assert timing.largest_batch(features, 1) == 30 and timing.largest_batch(features, 4) == 40
+    assert timing.trained_tokens(features, 2, config) == 80  # 2 examples x 2 epochs x 20 tokens
+    assert timing.trained_tokens(features, 100, config) == 100 * 2 * 20  # features: a sample
+    config.train.max_steps = 3
+    assert timing.trained_tokens(features, 100, config) == 3 * 4 * 20  # max_steps batches of 4
+    config.train.max_steps = 0
+    assert timing.sample(list(range(5))) == list(range(5))
+    assert len(timing.sample(list(range(10_001)))) == len(range(0, 10_001, 6)) <= timing.SAMPLE
+    # dev: 10 "gen" examples, 2 evaluations, at the baseline's 2.0 s for 2 examples
+    dev = timing.dev_seconds(evaluation, {"gen": 10, "other": 5}, 2)
+    assert dev == 2 * 10 * 2.0 / 2
+    config.train.eval_every = 0
+    assert timing.dev_evaluations(17, config) == 2  # one per epoch: 5 steps an epoch, 10 steps
+    cycle = timing.cycle_forecast(evaluation, 1000, config, "full", 80, dev)
     assert cycle["estimate"] and cycle["train_flops"] == 6 * 1000 * 80
     assert cycle["train_seconds"] == pytest.approx(6 * 1000 * 80 / evaluation["flops_per_second"], abs=1e-3)
-    evaluation_seconds = 2 * (2.0 + pick["expected_after_seconds"])
+    evaluation_seconds = 2 * (2.0 + pick["expected_after_seconds"]) + dev
+    assert cycle["eval_seconds"] == pytest.approx(evaluation_seconds, abs=1e-3)
     assert cycle["eval_share"] == pytest.approx(
         evaluation_seconds / (evaluation_seconds + cycle["train_seconds"]), abs=1e-4
     )
-    lora = fc.cycle_forecast(
-        evaluation, {"total": 1000}, _config("lora", gradient_checkpointing=True), "lora", 80
-    )
+    lora = timing.cycle_forecast(evaluation, 1000, _config("lora", gradient_checkpointing=True), "lora", 80)
     assert lora["train_flops"] == (4 + 2) * 1000 * 80 and lora["train_flops_per_token"] == "6N"
 
+    dims = {"hidden": 64, "intermediate": 128, "layers": 2, "vocab": 1000}
+    memory = fc.memory_forecast(dims, {"total": 1000, "trainable": 1000}, config, "full", "float32")
+    memory["peak_bytes_by_dtype"] = {"float32": memory["peak_bytes"], "bfloat16": memory["peak_bytes"] // 2}
     forecast = {
         "method": "full",
         "parameters": {"total": 1000, "trainable": 1000},
-        "memory": fc.memory_forecast(
-            {"hidden": 64, "intermediate": 128, "layers": 2, "vocab": 1000},
-            {"total": 1000, "trainable": 1000},
-            config,
-            "full",
-            "float32",
-        ),
+        "memory": memory,
         "evaluation": evaluation,
         "cycle": cycle,
     }
-    combined = fc.with_evaluation(
-        {k: forecast[k] for k in ("method", "parameters", "memory")},
-        tokenizer,
-        [generate, choose],
-        predictions,
-        {"gen": 2.0},
-        features,
-        config,
+    lines = dict(fc.render(forecast))
+    assert list(lines) == ["parameters", "memory", "memory:bound", "eval:gen", "eval:pick", "cycle"]
+    assert lines["parameters"] == "forecast: 1,000 parameters, 1,000 trainable (full)"
+    peak, half = fc.size(memory["peak_bytes"]), fc.size(memory["peak_bytes"] // 2)
+    assert lines["memory"] == f"forecast: peak training memory at most {peak} in float32 ({half} in bfloat16)"
+    assert lines["memory:bound"].startswith(
+        "forecast: memory (estimated upper bound: 256 tokens a batch, every position a label): "
+        "weights 0.0 MiB"
     )
-    assert combined["evaluation"] == evaluation and combined["cycle"] == cycle
-    lines = fc.render(forecast)
-    assert lines[0] == "forecast: 1,000 parameters, 1,000 trainable (full)"
-    assert "MiB float32 (weights 0.0 MiB" in lines[1] and "256 tokens a batch" in lines[1]
-    assert lines[2].startswith("forecast: gen: ") and lines[3].startswith("forecast: pick: ")
-    assert lines[-1].startswith("forecast (estimate): training ~") and "% of the cycle" in lines[-1]
+    assert (
+        lines["eval:gen"]
+        == f"forecast: gen: {gen['prompt_tokens']} prompt + {gen['generated_tokens']} generated tokens, "
+        "2.0 s a pass (measured)"
+    )
+    assert lines["eval:pick"].endswith("s a pass (estimated: baseline cached)")
+    assert lines["cycle"].startswith("forecast: training ~") and lines["cycle"].endswith(
+        "% of the cycle (estimated)"
+    )
     assert fc.summary(forecast) == {
         "parameters": 1000,
         "trainable_parameters": 1000,
-        "peak_memory_gib": round(forecast["memory"]["peak_bytes"] / fc.GIB, 3),
+        "dtype": "float32",
+        "peak_memory_bytes": memory["peak_bytes"],
+        "expected_peak_memory_bytes": None,
         "train_seconds": cycle["train_seconds"],
+        "eval_seconds": cycle["eval_seconds"],
         "eval_share": cycle["eval_share"],
     }
+    assert fc.summary(None) is None

@@ -316,13 +316,12 @@ def render(forecast: Mapping) -> list[tuple[str, str]]:
     dtypes = memory["peak_bytes_by_dtype"].items()
     others = ", ".join(f"{size(value)} in {dtype}" for dtype, value in dtypes if dtype != memory["dtype"])
     trainable = f"{params['trainable']:,} trainable ({forecast['method']})"
+    peak = size(memory["peak_bytes"])
+    bound = f"estimated upper bound: {memory['tokens']:,} tokens a batch, every position a label"
     lines = [
         ("parameters", f"forecast: {params['total']:,} parameters, {trainable}"),
-        (
-            "memory",
-            f"forecast: peak training memory at most {size(memory['peak_bytes'])} in {memory['dtype']} "
-            f"(estimated: {parts}; {memory['tokens']:,} tokens a batch, every position a label); {others}",
-        ),
+        ("memory", f"forecast: peak training memory at most {peak} in {memory['dtype']} ({others})"),
+        ("memory:bound", f"forecast: memory ({bound}): {parts}"),
     ]
     if "expected_peak_bytes" in memory:
         share = f"{100 * memory['expected_label_share']:.0f}% labels"
@@ -331,9 +330,7 @@ def render(forecast: Mapping) -> list[tuple[str, str]]:
         lines.append(("memory:expected", f"forecast: peak ~{peak} for this data (estimated: {batch})"))
     for name, entry in forecast.get("evaluation", {}).get("tasks", {}).items():
         seconds = entry["expected_after_seconds"]
-        how = (
-            "measured before tuning" if entry["before_seconds"] is not None else "estimated: baseline cached"
-        )
+        how = "measured" if entry["before_seconds"] is not None else "estimated: baseline cached"
         tokens = f"{entry['prompt_tokens']:,} prompt + {entry['generated_tokens']:,} generated tokens"
         when = "?" if seconds is None else f"{seconds:.1f}"
         lines.append((f"eval:{name}", f"forecast: {name}: {tokens}, {when} s a pass ({how})"))
