@@ -60,11 +60,13 @@ def run_cycle(
     check_names(own_gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
     check_writable(config, train)  # before any file is written or model work is done
     models.check_model(config.model, workload.presets, config.allow_pickle, config.trust_remote_code)
-    forecast = resources.training_forecast(config, workload.presets) if train else None
+    forecast, why_not = resources.forecast_or_reason(config, workload.presets) if train else (None, None)
     if forecast:  # a CUDA run that would not fit is refused here, before the model is loaded onto it
         resources.check_fits(forecast)
         shown = resources.render(forecast)
         _show(progress, shown)
+    elif why_not:
+        _show(progress, [("unavailable", why_not)])
     run_dir = RunDir.open(config, resume)
     durations: dict[str, float] = {}
     with run_dir.recording(config, enabled=train):

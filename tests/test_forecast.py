@@ -319,3 +319,12 @@ def test_evaluation_and_cycle_estimates(tiny_llama):
         "eval_share": cycle["eval_share"],
     }
     assert fc.summary(None) is None
+
+
+def test_a_config_the_forecast_cannot_read_loses_only_the_forecast(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "no-such-architecture"}', encoding="utf-8")
+    config = _config("full")
+    config.model = str(tmp_path)
+    forecast, why = fc.forecast_or_reason(config, {})
+    assert forecast is None
+    assert why.startswith(f"no resource forecast for {tmp_path}: ") and "\n" not in why

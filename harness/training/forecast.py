@@ -224,6 +224,16 @@ def training_forecast(
     }
 
 
+def forecast_or_reason(config: Config, presets: dict) -> tuple[dict | None, str | None]:
+    """:func:`training_forecast`, or ``(None, why)`` when the model's config cannot be forecast
+    (an architecture it does not know, a config without the usual names): the forecast is advice,
+    and a model harness can train must not be refused for it."""
+    try:
+        return training_forecast(config, presets), None
+    except Exception as error:  # noqa: BLE001 - any failure here only loses the forecast
+        return None, f"no resource forecast for {config.model}: {error}".splitlines()[0]
+
+
 def free_memory_cuda(device: str) -> int:
     """Free bytes on a CUDA device (``torch.cuda.mem_get_info``)."""
     import torch
