@@ -31,7 +31,8 @@ GATES = """gates (--gate EXPR, repeatable; config [gates] require = [...]):
 EXIT_CODES = """exit codes:
   0    success; every gate passed (or none given)
   1    a gate failed; a release policy said NO-GO
-  2    bad input: config, data, names, a malformed gate (before any model work)
+  2    bad input: config, data, names, a malformed gate, a training forecast over the GPU's
+       free memory (before any model work)
   3    internal error (rerun with --debug for the traceback)
   4    inconclusive: no gate failed, but one names a task whose test set cannot tell a change
        from none (the gate's detail says how many examples would); a policy said INCONCLUSIVE

@@ -30,6 +30,7 @@ from harness.tasks import Task
 from harness.tasks.prompting import context_length
 from harness.tasks.splits import mix_examples
 from harness.training import DevSet, fine_tune
+from harness.training import forecast as resources
 from harness.training.lora import check_targets, resolve_method
 from harness.validation import check_writable, validate
 from harness.workload import Workload, prepare
@@ -59,6 +60,13 @@ def run_cycle(
     check_names(own_gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
     check_writable(config, train)  # before any file is written or model work is done
     models.check_model(config.model, workload.presets, config.allow_pickle, config.trust_remote_code)
+    forecast, why_not = resources.forecast_or_reason(config, workload.presets) if train else (None, None)
+    if forecast:  # a CUDA run that would not fit is refused here, before the model is loaded onto it
+        resources.check_fits(forecast)
+        shown = resources.render(forecast)
+        _show(progress, shown)
+    elif why_not:
+        _show(progress, [("unavailable", why_not)])
     run_dir = RunDir.open(config, resume)
     durations: dict[str, float] = {}
     with run_dir.recording(config, enabled=train):
@@ -72,7 +80,11 @@ def run_cycle(
         workload.fit(loaded.tokenizer, context_length(loaded.model, loaded.tokenizer), config)  # cut inputs
         total_parameters, _ = models.count_parameters(loaded.model)
         with _timed(durations, "eval_before"):
-            before, cached = _baseline(loaded, workload, config, progress)
+            before, cached, seconds = _baseline(loaded, workload, config, progress)
+        if forecast and distributed.is_main():  # the time half, from the baseline pass
+            examples = mix_examples(workload.train, workload.train_weights, config.training_seed())
+            forecast = resources.with_baseline(forecast, loaded, workload, before, seconds, examples, config)
+            _show(progress, [line for line in resources.render(forecast) if line not in shown])
         if train:  # what each test set can detect, shown before tuning starts (decisions/power.py)
             for name, plan in power.plan_from(workload, before, config.stats).items():
                 progress.start(f"power:{name}", plan["text"])
@@ -111,6 +123,7 @@ def run_cycle(
             durations=durations,
             cached=cached,
             samples=samples,
+            forecast=forecast,
         )
         if guards_before:  # the guard tasks join the verdicts and the decision
             guard.add_to_results(results, samples, guards_before, guards_after, config)
@@ -124,15 +137,26 @@ def run_cycle(
     return results, paths
 
 
-def _baseline(loaded, workload: Workload, config: Config, progress: Progress) -> tuple[dict, list[str]]:
-    """The base model's evaluations (on rank 0; ``{}`` elsewhere) and the tasks whose predictions
-    came from the baseline cache. Rank 0 reads and writes the cache; the ranks agree on the rest."""
+def _baseline(loaded, workload: Workload, config: Config, progress: Progress) -> tuple[dict, list[str], dict]:
+    """The base model's evaluations (on rank 0; ``{}`` elsewhere), the tasks whose predictions
+    came from the baseline cache and the seconds each other task's pass took (the forecast's).
+    Rank 0 reads and writes the cache; the ranks agree on the rest."""
     hits, keys = cache.lookup(loaded, workload, config) if distributed.is_main() else ({}, {})
     cached = distributed.broadcast_object(sorted(hits))
-    todo = [task for task in workload.tasks if task.name not in cached]
-    fresh = _predict(loaded.model, loaded.tokenizer, todo, workload, config, progress, "before")
+    fresh, seconds = {}, {}
+    for task in [task for task in workload.tasks if task.name not in cached]:
+        started = time.perf_counter()
+        fresh |= _predict(loaded.model, loaded.tokenizer, [task], workload, config, progress, "before")
+        seconds[task.name] = time.perf_counter() - started
     cache.store_all(keys, fresh)  # no keys, nothing stored, on other ranks
-    return _score(workload, {**hits, **fresh}), cached
+    return _score(workload, {**hits, **fresh}), cached, seconds
+
+
+def _show(progress: Progress, lines: Sequence[tuple[str, str]]) -> None:
+    """Lines for the person running the cycle, as finished steps (like the power lines)."""
+    for key, line in lines:
+        progress.start(f"forecast:{key}", line)
+        progress.finish(f"forecast:{key}")
 
 
 def _tune(loaded, workload: Workload, config: Config, run_dir: RunDir, progress: Progress, resume: bool):

@@ -443,6 +443,12 @@ def test_failing_gate_exits_1_and_json_summary_parses(echo_args, capsys, tmp_pat
     assert set(summary["paths"]) == {"results", "samples", "markdown", "html"}
     assert all(Path(path).is_file() for path in summary["paths"].values())
     assert summary["model_dir"] == results["model"]["output_dir"]
+    forecast = results["forecast"]  # the resource forecast's headline numbers, estimates
+    assert (
+        summary["forecast"]["parameters"] == results["model"]["parameters"] == forecast["parameters"]["total"]
+    )
+    assert summary["forecast"]["peak_memory_bytes"] == forecast["memory"]["peak_bytes"]
+    assert summary["forecast"]["eval_share"] == forecast["cycle"]["eval_share"]
     report = Path(summary["paths"]["markdown"]).read_text("utf-8")  # rewritten with the gates
     assert "Gates: 3 of 4 gates passed." in report
     index = (tmp_path / "reports" / "index.md").read_text("utf-8")  # so is the run history
@@ -464,6 +470,7 @@ def test_passing_gates_in_eval_mode_exit_0(echo_args, capsys):
     assert summary["mode"] == "eval" and summary["exit_code"] == 0 and summary["gates_passed"] is True
     assert summary["gates"][0]["actual"] == summary["tasks"]["echo"]["before"]
     assert summary["tasks"]["echo"]["after"] is None and summary["model_dir"] is None
+    assert summary["forecast"] is None  # no training, no forecast
 
 
 def test_config_gates_are_checked_too(echo_args, capsys, write_config, tmp_path):

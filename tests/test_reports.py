@@ -216,8 +216,8 @@ def test_example_input_comes_from_the_samples_input_field():
 
 TOP_KEYS = [
     "schema_version", "run_id", "mode", "created", "harness_version", "git_commit", "seed", "config",
-    "model", "device", "versions", "distributed", "durations", "cost", "provenance", "training", "statistics",
-    "generation",
+    "model", "device", "versions", "distributed", "durations", "cost", "provenance", "training", "forecast",
+    "statistics", "generation",
     "tasks", "warnings", "reports",
 ]  # fmt: skip
 TASK_KEYS = [

@@ -18,7 +18,7 @@ N_TEST, N_TRAIN = 8, 16
 
 TOP_KEYS = [
     "schema_version", "run_id", "mode", "created", "harness_version", "git_commit", "seed", "config",
-    "model", "device", "versions", "distributed", "durations", "cost", "provenance", "training",
+    "model", "device", "versions", "distributed", "durations", "cost", "provenance", "training", "forecast",
     "statistics", "generation", "tasks", "warnings", "decision", "reports",
 ]  # fmt: skip
 
@@ -95,7 +95,18 @@ def test_run_returns_what_it_wrote(finished):
 
 def test_progress_reports_each_step_in_order(finished):
     _, (results, _), recorder, _ = finished
-    assert recorder.steps() == ["load", "eval:echo:before", "power:echo", "train", "eval:echo:after"]
+    forecast = ["forecast:memory:expected", "forecast:eval:echo", "forecast:cycle"]  # after the baseline
+    assert recorder.steps() == [
+        "forecast:parameters",  # before the model is loaded (harness/training/forecast.py)
+        "forecast:memory",
+        "forecast:memory:bound",
+        "load",
+        "eval:echo:before",
+        *forecast,
+        "power:echo",
+        "train",
+        "eval:echo:after",
+    ]
     finished_keys = [event[1] for event in recorder.events if event[0] == "finish"]
     assert finished_keys == recorder.steps()  # each step ends before the next starts
     starts = {event[1]: event[2:] for event in recorder.events if event[0] == "start"}
@@ -106,6 +117,33 @@ def test_progress_reports_each_step_in_order(finished):
     assert starts["power:echo"][0].startswith(f"echo: {N_TEST} test examples can")
     assert recorder.advanced("eval:echo:before") == recorder.advanced("eval:echo:after") == N_TEST
     assert recorder.advanced("train") == results["training"]["steps"]
+
+
+def test_the_forecast_is_made_before_training_and_recorded(finished):
+    """results.json's "forecast": parameters equal the model's, the peak memory bound is above the
+    peak expected for the data, the evaluation seconds are the baseline pass's, and the lines
+    shown say what they are."""
+    _, (results, _), recorder, _ = finished
+    forecast = results["forecast"]
+    assert forecast["parameters"]["total"] == results["model"]["parameters"]
+    assert forecast["parameters"]["trainable"] == results["model"]["trainable_parameters"]
+    assert forecast["method"] == "full" and forecast["device"] == "cpu" and forecast["dtype"] == "float32"
+    memory = forecast["memory"]
+    assert memory["peak_bytes"] == sum(memory["bytes"].values())
+    assert 0 < memory["expected_peak_bytes"] < memory["peak_bytes"]  # short examples, few labels
+    assert memory["expected_tokens"] <= 8 * results["config"]["train"]["max_length"]
+    echo = forecast["evaluation"]["tasks"]["echo"]
+    assert echo["examples"] == N_TEST and echo["generated_tokens"] <= echo["generated_bound"] == N_TEST * 4
+    assert 0 < echo["before_seconds"] <= results["durations"]["eval_before"]
+    cycle = forecast["cycle"]
+    assert cycle["estimate"] is True and 0 < cycle["eval_share"] < 1
+    assert cycle["train_tokens"] == results["training"]["tokens"]["real"]  # one epoch, every example
+    starts = {event[1]: event[2] for event in recorder.events if event[0] == "start"}
+    assert starts["forecast:parameters"].startswith(
+        f"forecast: {results['model']['parameters']:,} parameters"
+    )
+    assert "(estimated upper bound:" in starts["forecast:memory:bound"]
+    assert starts["forecast:cycle"].endswith("(estimated)")
 
 
 def test_run_state_goes_through_every_phase(finished):

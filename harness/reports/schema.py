@@ -33,6 +33,7 @@ def build_results(
     durations: dict[str, float],
     cached: Collection[str] = (),
     samples: list[dict],
+    forecast: dict | None = None,
 ) -> dict:
     """The results.json content of a run (``mode="run"``) or an evaluation (``mode="eval"``).
 
@@ -42,6 +43,7 @@ def build_results(
     :param durations: seconds per stage, in the order they ran.
     :param cached: the tasks whose "before" predictions came from the baseline cache.
     :param samples: :func:`build_samples` of the same evaluations (the flips are ranked on them).
+    :param forecast: the resource forecast made before training (``None`` in eval mode).
 
     Nothing is decided here: the flow concludes the run (verdicts and ``decision``, gates) with
     :func:`harness.decisions.conclude`, which places them before ``"reports"``.
@@ -60,6 +62,7 @@ def build_results(
         "cost": cost_entry(durations, workload, training, cached, loaded.device),
         "provenance": provenance_entry(loaded, workload, training),
         "training": None if training is None else _training_entry(training, config, workload),
+        "forecast": forecast,  # harness/training/forecast.py: estimates made before training
         "statistics": _statistics_entry(config),
         "generation": {
             "batch_size": config.eval.batch_size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.reports.verdict_view import decision_view, verdict_view
 from harness.reports.view import DASH, metric_rows
+from harness.training.forecast import summary as forecast_summary
 
 STYLES = {"improved": "bold green", "regressed": "bold red reverse", "unchanged": "dim", "inconclusive": "yellow"}
 
@@ -99,7 +100,8 @@ def print_gates(console, gates: list[dict]) -> None:
 
 def json_summary(results: dict, paths: dict, exit_code: int) -> dict:
     """What ``--json`` prints: the run, each task's verdict on its primary metric (before, after,
-    delta with its interval, p-values), the overall decision, the gates and the report paths."""
+    delta with its interval, p-values), the overall decision, the gates, the report paths and the
+    resource forecast's headline numbers."""
     tasks = {}
     for name, task in results["tasks"].items():
         primary = task["primary_metric"]
@@ -134,6 +136,7 @@ def json_summary(results: dict, paths: dict, exit_code: int) -> dict:
         "gates": gates,
         "paths": {kind: str(path) for kind, path in paths.items()},
         "model_dir": results["model"].get("output_dir"),
+        "forecast": forecast_summary(results.get("forecast")),  # estimates made before training
     }
 
 
