@@ -136,6 +136,11 @@ def prepare(config: Config, train: bool = True) -> Workload:
         test_examples = load_examples(task.test, task, "test")
         warnings += _duplicates(test_examples, task.test, task, "test")
         test[task.name] = test_examples[: config.eval.limit] if config.eval.limit else test_examples
+        if len(test[task.name]) < len(test_examples):  # said in the terminal and the report
+            warnings.append(
+                f"task {task.name!r}: evaluated on the first {config.eval.limit} of its "
+                f"{len(test_examples)} test examples (eval.limit)"
+            )
         if train and task.train is not None and (not weights or task.name in weights):
             examples = load_examples(task.train, task, "train")
             warnings += _duplicates(examples, task.train, task, "train")

@@ -60,6 +60,10 @@ def test_writes_every_report_file(finished_run):
     assert results["mode"] == "run"
     assert set(results["tasks"]) == {"summarization", "sentiment", "translation"}
     assert len(samples) == 3 * LIMIT
+    for task in results["tasks"]:  # the limit is said, not only applied
+        line = f"task {task!r}: evaluated on the first {LIMIT} of its 100 test examples (eval.limit)"
+        assert line in results["warnings"]
+    assert "evaluated on the first 12 of its 100 test examples" in (run_dir / "report.md").read_text()
     for row in samples:
         assert {"prompt", "reference", "prediction_before", "prediction_after"} <= set(row)
 
