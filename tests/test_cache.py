@@ -15,6 +15,7 @@ import harness
 from harness import evaluation
 from harness.config import Config
 from harness.evaluation import cache, generation, predictions
+from harness.evaluation.hf_backend import HFBackend
 from harness.metrics import Metric, MetricResult
 from harness.metrics.builtin import builtin_metrics
 from harness.tasks import DataSource, Example, Task
@@ -185,7 +186,7 @@ def test_key_changes_with_a_metric_implementation(loaded):
 
 
 def _predict(loaded, examples=EXAMPLES):
-    return evaluation.predict(loaded.model, loaded.tokenizer, TASK, examples, Config().prompt(), 8)
+    return evaluation.predict(HFBackend(loaded.model, loaded.tokenizer), TASK, examples, Config().prompt(), 8)
 
 
 def test_hit_returns_the_predictions_without_the_model(loaded, cache_dir, monkeypatch):
@@ -287,7 +288,7 @@ def test_choice_logprobs_and_scoring_round_trip(loaded, cache_dir):
 
 def test_lookup_misses_then_hits_after_store_all(loaded, tmp_path):
     workload = SimpleNamespace(tasks=[TASK], test={TASK.name: EXAMPLES}, metrics=METRICS)
-    hits, keys = cache.lookup(loaded, workload, Config(), tmp_path)
+    hits, keys = cache.lookup(HFBackend.of(loaded), workload, Config(), tmp_path)
     assert hits == {} and list(keys) == ["echo"]
     k, material = keys["echo"]
     assert k == key(loaded)
@@ -296,7 +297,7 @@ def test_lookup_misses_then_hits_after_store_all(loaded, tmp_path):
     assert [p.name for p in (tmp_path / "evals").iterdir()] == [f"{k}.json"]
     stored = json.loads(cache.cache_path(k, tmp_path).read_text(encoding="utf-8"))["material"]
     assert hashlib.sha256(cache._canonical(stored).encode()).hexdigest() == k  # the material as hashed
-    assert cache.lookup(loaded, workload, Config(), tmp_path) == ({"echo": fresh}, keys)
+    assert cache.lookup(HFBackend.of(loaded), workload, Config(), tmp_path) == ({"echo": fresh}, keys)
 
 
 # --- through harness.evaluate -----------------------------------------------------------------
