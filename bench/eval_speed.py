@@ -15,6 +15,7 @@ compared with harness's, after the same post-processing (cut at the first stop s
 
     python bench/eval_speed.py                     # fine-tunes the tiny preset first (~1-2 min)
     python bench/eval_speed.py --model runs/<id>/model --repeats 3
+    python bench/eval_speed.py --model smollm2-135m --limit 8 --repeats 1 --e2e-repeats 1  # a real 135M model
 
 Raw results go to ``bench/results/eval_speed-<date>-<commit>.json``. See ``bench/README.md``.
 """
@@ -49,7 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", type=Path, help="model dir (default: fine-tune tiny first)")
+    parser.add_argument(
+        "--model",
+        help="model dir, or smollm2-135m (its converted preset folder; default: fine-tune tiny first)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for every system (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each in-process loop (min)")
     parser.add_argument("--e2e-repeats", type=int, default=2, help="timed repeats of each subprocess (min)")
@@ -121,6 +125,25 @@ def train_model(workdir: Path, env: dict[str, str], threads: int) -> Path:
         raise SystemExit(f"harness run wrote no model under {models_dir}")
     log(f"model ready in {wall:.1f}s: {found[-1]}")
     return found[-1]
+
+
+def _model_origin(folder: Path) -> dict | None:
+    from harness.models.loading import preset_origin
+
+    return preset_origin(str(folder))
+
+
+def resolve_model(name: str) -> Path:
+    """A model folder: ``name`` itself, or a preset's cached folder (built on first use), which
+    lm-eval's ``hf`` backend loads like any local model."""
+    from harness import plugins
+    from harness.models.loading import check_model, resolve_model_path
+
+    presets = plugins.presets(plugins.make_plugin_manager())
+    if name in presets:
+        check_model(name, presets)  # the smollm2 preset: one line naming the install command
+        return Path(resolve_model_path(name, presets)[1])
+    return Path(name).resolve()
 
 
 def load_workload(limit: int):
@@ -439,7 +462,7 @@ def main(argv=None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     sub_env["HF_DATASETS_CACHE"] = str(workdir / "hf_datasets")  # lm-eval's first run builds it: cold
     try:
-        model = args.model.resolve() if args.model else train_model(workdir, sub_env, args.threads)
+        model = resolve_model(args.model) if args.model else train_model(workdir, sub_env, args.threads)
         template, workload = load_workload(args.limit)
         n_examples = sum(len(examples) for _, examples, _ in workload)
         rows: list[dict] = []
@@ -689,6 +712,7 @@ def main(argv=None) -> int:
             "harness_batch_size": batch_size,
             "lm_eval_batch_size": LM_EVAL_BATCH_SIZE,
             "model": str(model) if args.model else "tiny preset fine-tuned 3 epochs (harness run)",
+            "model_origin": _model_origin(model),  # a preset's package, GGUF SHA-256, quantization
             "tasks": {
                 t.name: {"examples": len(e), "max_new_tokens": t.max_new_tokens, "stop": list(t.stop)}
                 for t, e, _ in workload

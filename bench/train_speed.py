@@ -1,6 +1,7 @@
 """Training throughput: harness vs TRL's SFTTrainer vs a plain transformers Trainer.
 
-All trainers start from identical weights (a fresh load of the ``tiny`` preset each time), see
+All trainers start from identical weights (a fresh load of the ``tiny`` preset, or ``--model``,
+each time), see
 the same examples (every built-in task's training split, compact prompt template, completion =
 output + EOS, loss on completion tokens only) and use the same hyperparameters (epochs, batch
 size, learning rate, linear schedule with the same warm-up, seed, fp32, no gradient
@@ -36,6 +37,8 @@ Usage::
     python bench/train_speed.py --repeats 3     # interleaved repeats, median speed reported
     python bench/train_speed.py --threads 1 --variants harness,trl,trainer,trl-bfd
     python bench/train_speed.py --seeds 0,1,2,3,4   # one run per seed (batch order); loss per seed
+    python bench/train_speed.py --model smollm2-135m --examples-per-task 8 --epochs 1 --batch-size 4 \
+        --learning-rate 2e-5 --no-eval          # a real 135M model: compute dominates, few steps
 
 Results go to ``bench/results/train_speed-<date>-<commit>.json`` and a table is printed.
 """
@@ -229,6 +232,7 @@ def training_args_kwargs(hp: dict, total_steps: int) -> dict:
     return dict(
         per_device_train_batch_size=hp["batch_size"],
         num_train_epochs=hp["epochs"],
+        max_steps=hp.get("max_steps") or -1,  # > 0 overrides epochs, as harness's train.max_steps does
         learning_rate=hp["learning_rate"],
         weight_decay=hp["weight_decay"],
         lr_scheduler_type="linear",
@@ -289,11 +293,26 @@ def run_trl(loaded, examples, config, workdir: Path, hp: dict, total_steps: int,
         **extra,
         **training_args_kwargs(hp, total_steps),
     )
+    peft_config = None
+    if hp.get("lora"):  # the same adapter as harness's method = "lora" (config.lora)
+        from peft import LoraConfig
+
+        lora = hp["lora"]
+        peft_config = LoraConfig(
+            r=lora["r"],
+            lora_alpha=lora["alpha"],
+            lora_dropout=lora["dropout"],
+            target_modules="all-linear"
+            if lora["target_modules"] == ["all-linear"]
+            else lora["target_modules"],
+            task_type="CAUSAL_LM",
+        )
     trainer = SFTTrainer(
         model=loaded.model,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=loaded.tokenizer,
+        peft_config=peft_config,
     )
     trainer.remove_callback(PrinterCallback)  # as harness does: no dicts printed
     dataset = trainer.train_dataset
@@ -676,6 +695,14 @@ def versions() -> dict:
     return found
 
 
+def _model_origin(name: str, presets) -> dict | None:
+    """A preset's provenance (the smollm2-135m preset: package, GGUF SHA-256, quantization)."""
+    from harness.models.loading import preset_origin, resolve_model_path
+
+    source, path = resolve_model_path(name, presets)
+    return preset_origin(path) if source == "preset" else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=float, default=3.0)
@@ -692,6 +719,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", type=Path, default=None, metavar="DIR", help="cProfile each Trainer.train() into DIR"
     )
     parser.add_argument("--output", type=Path, default=None, help="JSON path (default bench/results/...)")
+    parser.add_argument(
+        "--model", default="tiny", help="a preset or model folder, e.g. smollm2-135m (a real 135M model)"
+    )
+    parser.add_argument(
+        "--examples-per-task", type=int, default=0, help="first N training examples of each task (0: all)"
+    )
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore")
@@ -717,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         if variant not in VARIANTS:
             parser.error(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     threads = args.threads or available_cores()
-    config = Config(model="tiny", device="cpu", threads=threads, seed=0)
+    config = Config(model=args.model, device="cpu", threads=threads, seed=0)
     config.train.epochs = args.epochs
     config.train.batch_size = args.batch_size
     config.train.learning_rate = args.learning_rate
@@ -733,7 +766,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": config.seed,
     }
     workload = prepare(config)
-    examples = [e for task in workload.tasks for e in workload.train.get(task.name, [])]
+    per_task = args.examples_per_task or None
+    examples = [e for task in workload.tasks for e in workload.train.get(task.name, [])[:per_task]]
     total_steps = math.ceil(math.ceil(len(examples) / hp["batch_size"]) * hp["epochs"])
     presets = plugins.presets(plugins.make_plugin_manager())
     install_trainer_patches()
@@ -795,7 +829,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "versions": versions(),
         "setup": {
-            "model": "tiny preset (fresh load per trainer)",
+            "model": f"{args.model} (fresh load per trainer)",
+            "model_origin": _model_origin(args.model, presets),
             "train_examples": len(examples),
             "tasks": task_names,
             "prompt_template": config.prompt_template,

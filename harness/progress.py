@@ -47,3 +47,18 @@ def step(progress: Progress, key: str, description: str, total: int | None = Non
         yield
     finally:
         progress.finish(key)
+
+
+@contextmanager
+def without_loading_bar():
+    """Silence transformers' "Loading weights" bar (harness shows its own progress), restoring
+    the previous setting after. Used for local files only: it silences download bars too."""
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()

@@ -188,7 +188,7 @@ def test_no_import_circles():
     assert circles == []
 
 
-def test_the_import_checks_see_what_they_should(tmp_path):
+def test_the_import_checks_see_what_they_should():
     """The graph follows `from harness import <module>`, imports inside functions and skips
     TYPE_CHECKING blocks: checked on this package's own modules, whose imports are known."""
     graph = _graph()

@@ -336,7 +336,7 @@ def test_tasks_show_tokens_shows_the_template_turn_end_trained(tmp_path, tiny_ll
 
 
 def test_a_run_names_an_unused_chat_template_in_its_warnings_once(tmp_path, tiny_llama, echo_plugin):
-    from harness.config import load_config
+    from harness.config_loader import load_config
     from harness.workload import prepare
 
     plugin = echo_plugin(tmp_path)

@@ -141,3 +141,10 @@ def test_a_rule_on_a_slice(tmp_path):
         and "change -0.1000" in shown["tasks"]["a[imdb]"]["why"]
     )
     assert shown["tasks"]["a[yelp]"]["status"] == "missing" and shown["tasks"]["a[yelp]"]["outcome"] == "WARN"
+
+
+def test_a_change_exactly_at_a_tolerance_meets_it(tmp_path):
+    """0.475 - 0.5 is -0.025000000000000022 in floating point: a 5% drop allowed means 5% passes."""
+    policy = _policy(tmp_path, '[tasks.a]\ntier = "critical"\nmax_relative_drop = 0.05\nmax_drop = 0.025\n')
+    checks = apply_policy(policy, _results(a=(0.5, 0.475, 0.1, "inconclusive")))["tasks"]["a"]["checks"]
+    assert [c["passed"] for c in checks] == [True, True]

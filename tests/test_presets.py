@@ -47,9 +47,11 @@ def test_import_does_not_load_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
 
 
-def test_builtin_hook_returns_tiny():
-    (preset,) = harness_model_presets()
-    assert isinstance(preset, ModelPreset) and preset.name == "tiny" and preset.description
+def test_builtin_hook_returns_tiny_and_smollm2():
+    presets = harness_model_presets()
+    assert [preset.name for preset in presets] == ["tiny", "smollm2-135m"]
+    assert all(isinstance(preset, ModelPreset) and preset.description for preset in presets)
+    assert presets[0].check is None and presets[1].check is not None  # smollm2 needs a package
 
 
 def test_corpus_has_no_input_output_pairs(corpus):

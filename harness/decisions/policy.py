@@ -49,6 +49,7 @@ SEVERITY = (GO, WARN, INCONCLUSIVE, NO_GO)  # least to most severe
 EXIT_CODES = {GO: 0, WARN: 0, NO_GO: 1, INCONCLUSIVE: 4}
 MISSING = {"no-go": NO_GO, "warn": WARN, "ignore": GO}
 _TASK_KEYS = ("tier", "metric", "non_inferiority", "max_drop", "max_relative_drop", "min_after", "missing")
+EPS = 1e-12  # a change exactly at a tolerance meets it (0.475 - 0.5 is -0.02500000000000002)
 _DEFAULT_MISSING = {"critical": "no-go", "supporting": "warn", "advisory": "ignore"}
 
 
@@ -198,18 +199,20 @@ def _checks(rule: TaskRule, entry: dict, results: dict, alpha: float) -> list[di
     digits = 2 if (entry.get("scale") or 1.0) > 1.5 else 4
     checks = []
     if rule.min_after is not None:
-        ok = sign * (after - rule.min_after) >= 0
+        ok = sign * (after - rule.min_after) >= -EPS
         checks.append(
             _check("min_after", ok, f"after {after:.{digits}f} {'≥' if sign > 0 else '≤'} {rule.min_after:g}")
         )
     if rule.max_drop is not None:
         checks.append(
-            _check("max_drop", gain >= -rule.max_drop, f"change {gain:+.{digits}f} ≥ -{rule.max_drop:g}")
+            _check(
+                "max_drop", gain >= -rule.max_drop - EPS, f"change {gain:+.{digits}f} ≥ -{rule.max_drop:g}"
+            )
         )
     if rule.max_relative_drop is not None and before != 0:
         relative = gain / abs(before)
         detail = f"relative change {relative:+.2%} ≥ -{rule.max_relative_drop:.2%}"
-        checks.append(_check("max_relative_drop", relative >= -rule.max_relative_drop, detail))
+        checks.append(_check("max_relative_drop", relative >= -rule.max_relative_drop - EPS, detail))
     if rule.non_inferiority is not None:
         checks.append(_non_inferiority(gain, entry, results, alpha, rule.non_inferiority, sign, digits))
     return checks
@@ -217,9 +220,7 @@ def _checks(rule: TaskRule, entry: dict, results: dict, alpha: float) -> list[di
 
 def _non_inferiority(gain, entry, results, alpha, margin, sign, digits) -> dict:
     ci = entry.get("delta_ci")
-    run_alpha = float(
-        ((results.get("statistics") or {}).get("alpha")) or (results.get("decision") or {}).get("alpha", 0.05)
-    )
+    run_alpha = float((results.get("statistics") or {}).get("alpha", 0.05))  # the level of delta_ci
     if not (isinstance(ci, list) and len(ci) == 2 and all(map(_number, ci))):
         return _check("non_inferiority", None, "non-inferiority: no confidence interval in the run to test")
     normal = statistics.NormalDist()

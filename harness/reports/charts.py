@@ -1,6 +1,7 @@
 """A run's charts, drawn with matplotlib as SVG: the primary metric's delta per task with its
 confidence interval (a forest plot), the training loss and dev scores by step with the kept
-checkpoint and an early stop marked, and before/after confusion matrices of choice tasks.
+checkpoint and an early stop marked, before/after confusion matrices of choice tasks, and a seed
+set's delta per seed and task.
 
 Every chart is a standalone SVG document (report.md links them as files) that the HTML report
 also inlines. Output is deterministic: no date, a fixed hash salt for element ids, text as
@@ -133,6 +134,34 @@ def delta_chart(results: dict) -> str | None:
         ax.set_xlabel("after − before (points on a 0–100 scale), with the confidence interval")
         ax.grid(axis="x", color="#eaeef2")
         _legend(ax, {outcome for *_, outcome in rows})
+        return _svg(fig)
+
+
+def seed_chart(summary: dict) -> str | None:
+    """Per task, each seed's delta (points on a 0-100 scale) as a dot, the mean as a bar with its
+    interval, the seeds' spread readable as the dots' scatter."""
+    tasks = list(summary["tasks"].items())
+    if not tasks:
+        return None
+
+    def points(value, scale):
+        return value * 100.0 / (scale or 1.0)
+
+    with _rc():
+        fig = _figure(7.2, 0.9 + 0.6 * len(tasks))
+        ax = fig.add_subplot()
+        ax.axvline(0, color="#8c959f", linewidth=1)
+        for y, (_, t) in enumerate(reversed(tasks)):
+            scale = t["scale"]
+            deltas = [points(d, scale) for d in t["delta_by_seed"]]
+            ax.plot(deltas, [y] * len(deltas), "o", color="#0969da", alpha=0.7, markersize=6)
+            if t.get("ci"):
+                ax.plot([points(x, scale) for x in t["ci"]], [y - 0.25] * 2, color="#1f2328", linewidth=2)
+            ax.plot([points(t["mean_delta"], scale)], [y - 0.25], "|", color="#1f2328", markersize=12)
+        ax.set_yticks(range(len(tasks)), [f"{n}\n{t['metric']}" for n, t in reversed(tasks)])
+        ax.set_ylim(-0.7, len(tasks) - 0.4)
+        ax.set_xlabel("after − before per seed (dots), mean with its interval (bar); points on a 0–100 scale")
+        ax.grid(axis="x", color="#eaeef2")
         return _svg(fig)
 
 

@@ -108,6 +108,8 @@ def provenance_rows(results: dict) -> list[tuple[str, str]]:
         rows.append(("model fingerprint", str(p["model_fingerprint"])))
     if p.get("tuned_model_fingerprint"):
         rows.append(("tuned model fingerprint", str(p["tuned_model_fingerprint"])))
+    for key, value in (p.get("model_origin") or {}).items():
+        rows.append((f"model origin: {key}", str(value)))
     for task, splits in (p.get("data_sha256") or {}).items():
         for split, digest in (splits or {}).items():
             rows.append((f"data: {task} {split}", f"sha256:{digest}"))

@@ -1,6 +1,7 @@
 """What a run cost and where its numbers came from, for results.json: ``cost`` (wall time per
 phase, training tokens per second, evaluation examples per second, peak memory) and
-``provenance`` (the exact command, the model's fingerprint, a hash of every split as loaded)."""
+``provenance`` (the exact command, the model's fingerprint and, for a preset converted from a
+package, where it came from, a hash of every split as loaded)."""
 
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ def _digest(material) -> str:
 
 def provenance_entry(loaded, workload, training=None) -> dict:
     """The exact command and working folder, the fingerprints of the base model and of the tuned
-    one (hashes of their files, as the baseline cache computes them) and a SHA-256 of every split
-    as loaded."""
+    one (hashes of their files, as the baseline cache computes them), a preset's origin (its
+    ``harness_preset.json`` provenance: package, version, file SHA-256, license, quantization;
+    null for other models) and a SHA-256 of every split as loaded."""
     from harness.evaluation.cache import examples_digest
     from harness.models.fingerprint import directory_fingerprint, model_fingerprint
 
@@ -75,10 +77,12 @@ def provenance_entry(loaded, workload, training=None) -> dict:
         splits["dev"] = workload.dev.get(task.name)
         data[task.name] = {split: examples_digest(ex) for split, ex in splits.items() if ex}
     tuned = Path(training.output_dir) if training is not None and training.output_dir else None
+    tuned_digest = _digest(directory_fingerprint(tuned)) if tuned and tuned.is_dir() else None
     return {
         "command": command_line(),
         "cwd": os.getcwd(),
         "model_fingerprint": _digest(model_fingerprint(loaded)),
-        "tuned_model_fingerprint": _digest(directory_fingerprint(tuned)) if tuned and tuned.is_dir() else None,
+        "tuned_model_fingerprint": tuned_digest,
+        "model_origin": getattr(loaded, "origin", None),  # a preset's package, file hashes, license
         "data_sha256": data,
     }

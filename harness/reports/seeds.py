@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from pathlib import Path
 
 from harness.files import atomic_dir, write_new_file
-from harness.reports.charts import _figure, _rc, _svg, inline_svg
+from harness.reports.charts import inline_svg, seed_chart
+from harness.reports.formatting import fmt_delta_ci, fmt_num
 from harness.reports.render import md_escape
 
 SEEDS_JSON, SEEDS_MD, SEEDS_HTML, SEEDS_SVG = "seeds.json", "seeds.md", "seeds.html", "seeds.svg"
@@ -31,29 +31,20 @@ def write_seed_set(folder: Path, summary: dict) -> dict[str, Path]:
     return {"html": folder / SEEDS_HTML, "markdown": folder / SEEDS_MD, "results": folder / SEEDS_JSON}
 
 
-def _fmt(value, scale: float = 1.0, signed: bool = False) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        return "—"
-    digits = 2 if scale > 1.5 else 4
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
 def seed_rows(summary: dict) -> list[list[str]]:
     """One row per task: task, metric, before, after per seed, mean delta [CI], seed spread,
     verdict (plain text; the renderers escape it)."""
     rows = []
     for name, t in summary["tasks"].items():
         s = t["scale"]
-        ci = t.get("ci")
-        interval = f" [{_fmt(ci[0], s, True)}, {_fmt(ci[1], s, True)}]" if ci else ""
         rows.append(
             [
                 name,
                 t["metric"],
-                _fmt(t["before"], s),
-                " / ".join(_fmt(a, s) for a in t["after_by_seed"]),
-                _fmt(t["mean_delta"], s, True) + interval,
-                _fmt(t["seed_sd"], s),
+                fmt_num(t["before"], s),
+                " / ".join(fmt_num(a, s) for a in t["after_by_seed"]),
+                fmt_delta_ci(t["mean_delta"], t.get("ci"), s),
+                fmt_num(t["seed_sd"], s),
                 t["outcome"],
             ]
         )
@@ -143,31 +134,3 @@ def render_seed_html(summary: dict, svg: str | None) -> str:
         + (f"<figure>{inline_svg(svg)}</figure>" if svg else "")
         + "</body></html>\n"
     )
-
-
-def seed_chart(summary: dict) -> str | None:
-    """Per task, each seed's delta (points on a 0-100 scale) as a dot, the mean as a bar with its
-    interval, the seeds' spread readable as the dots' scatter."""
-    tasks = list(summary["tasks"].items())
-    if not tasks:
-        return None
-
-    def points(value, scale):
-        return value * 100.0 / (scale or 1.0)
-
-    with _rc():
-        fig = _figure(7.2, 0.9 + 0.6 * len(tasks))
-        ax = fig.add_subplot()
-        ax.axvline(0, color="#8c959f", linewidth=1)
-        for y, (_, t) in enumerate(reversed(tasks)):
-            scale = t["scale"]
-            deltas = [points(d, scale) for d in t["delta_by_seed"]]
-            ax.plot(deltas, [y] * len(deltas), "o", color="#0969da", alpha=0.7, markersize=6)
-            if t.get("ci"):
-                ax.plot([points(x, scale) for x in t["ci"]], [y - 0.25] * 2, color="#1f2328", linewidth=2)
-            ax.plot([points(t["mean_delta"], scale)], [y - 0.25], "|", color="#1f2328", markersize=12)
-        ax.set_yticks(range(len(tasks)), [f"{n}\n{t['metric']}" for n, t in reversed(tasks)])
-        ax.set_ylim(-0.7, len(tasks) - 0.4)
-        ax.set_xlabel("after − before per seed (dots), mean with its interval (bar); points on a 0–100 scale")
-        ax.grid(axis="x", color="#eaeef2")
-        return _svg(fig)

@@ -64,7 +64,8 @@ def load_tokenizer(model: str, presets: dict):
     length from its config, without loading weights."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from harness.models.loading import resolve_model_path, without_loading_bar
+    from harness.models.loading import resolve_model_path
+    from harness.progress import without_loading_bar
 
     _, path = resolve_model_path(model, presets)
     with without_loading_bar():
