@@ -127,6 +127,9 @@ class Config:
     # tunings with different training seeds on one baseline, and a verdict over them that accounts
     # for the spread of training itself (harness/seeds.py); 1 = a single run
     seeds: int = 1
+    # what answers the evaluation's prompts: "hf" (transformers, harness's decoder) or a backend a
+    # plugin registers (harness_backends hook, harness/models/backend.py)
+    backend: str = "hf"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 = one per core this process may use
     prompt_template: str = (

@@ -8,6 +8,7 @@ rank makes the same collective calls in the same order; rank 0 alone scores and 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,6 @@ from harness.reports.modelcard import write_model_card
 from harness.reports.tracking import log_final_results
 from harness.rundir import RunDir
 from harness.tasks import Task
-from harness.tasks.prompting import context_length
 from harness.tasks.splits import mix_examples
 from harness.training import DevSet, fine_tune
 from harness.training import forecast as resources
@@ -55,6 +55,7 @@ def run_cycle(
         progress = NullProgress()  # progress on rank 0 only
     validate(config)  # a Config built in Python is checked like one read from a file
     workload = prepare(config, train=train)  # bad input fails here, before any file is written
+    backend_spec(config, workload)  # an unknown backend too
     guards = guard.resolve(config)  # lm-eval tasks, checked before any model work too
     own_gates = [gate for gate in gates if gate.task not in guards]  # guards' metrics known after eval
     check_names(own_gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
@@ -77,10 +78,11 @@ def run_cycle(
             )
         if train and resolve_method(config, loaded.source) == "lora":
             check_targets(loaded.model, config)  # before the baseline evaluation, not after it
-        workload.fit(loaded.tokenizer, context_length(loaded.model, loaded.tokenizer), config)  # cut inputs
+        base = backend_spec(config, workload).build(loaded, config)  # what answers the prompts
+        workload.fit(loaded.tokenizer, base.context_length(), config)  # cut inputs to its context
         total_parameters, _ = models.count_parameters(loaded.model)
         with _timed(durations, "eval_before"):
-            before, cached, seconds = _baseline(loaded, workload, config, progress)
+            before, cached, seconds = _baseline(base, workload, config, progress)
         if forecast and distributed.is_main():  # the time half, from the baseline pass
             examples = mix_examples(workload.train, workload.train_weights, config.training_seed())
             forecast = resources.with_baseline(forecast, loaded, workload, before, seconds, examples, config)
@@ -100,7 +102,10 @@ def run_cycle(
                 model, training = _tune(loaded, workload, config, run_dir, progress, resume is not None)
             run_dir.write_state(config, "evaluating")
             with _timed(durations, "eval_after"):
-                tuned = _predict(model, loaded.tokenizer, workload.tasks, workload, config, progress, "after")
+                backend = backend_spec(config, workload).build(
+                    dataclasses.replace(loaded, model=model), config
+                )
+                tuned = _predict(backend, workload.tasks, workload, config, progress, "after")
                 after = _score(workload, tuned)
             if guards and distributed.is_main():
                 with _timed(durations, "guard_after"), step(progress, "guard:after", "Guard tasks (after)"):
@@ -137,16 +142,18 @@ def run_cycle(
     return results, paths
 
 
-def _baseline(loaded, workload: Workload, config: Config, progress: Progress) -> tuple[dict, list[str], dict]:
-    """The base model's evaluations (on rank 0; ``{}`` elsewhere), the tasks whose predictions
-    came from the baseline cache and the seconds each other task's pass took (the forecast's).
-    Rank 0 reads and writes the cache; the ranks agree on the rest."""
-    hits, keys = cache.lookup(loaded, workload, config) if distributed.is_main() else ({}, {})
+def _baseline(
+    backend, workload: Workload, config: Config, progress: Progress
+) -> tuple[dict, list[str], dict]:
+    """The base model's evaluations by ``backend`` (on rank 0; ``{}`` elsewhere), the tasks whose
+    predictions came from the baseline cache and the seconds each other task's pass took (the
+    forecast's). Rank 0 reads and writes the cache; the ranks agree on the rest."""
+    hits, keys = cache.lookup(backend, workload, config) if distributed.is_main() else ({}, {})
     cached = distributed.broadcast_object(sorted(hits))
     fresh, seconds = {}, {}
     for task in [task for task in workload.tasks if task.name not in cached]:
         started = time.perf_counter()
-        fresh |= _predict(loaded.model, loaded.tokenizer, [task], workload, config, progress, "before")
+        fresh |= _predict(backend, [task], workload, config, progress, "before")
         seconds[task.name] = time.perf_counter() - started
     cache.store_all(keys, fresh)  # no keys, nothing stored, on other ranks
     return _score(workload, {**hits, **fresh}), cached, seconds
@@ -173,9 +180,20 @@ def _tune(loaded, workload: Workload, config: Config, run_dir: RunDir, progress:
     return model, training
 
 
+def backend_spec(config: Config, workload: Workload):
+    """The :class:`~harness.models.backend.BackendSpec` that ``config.backend`` names: the
+    built-in ``hf``, or one a plugin registered; an unknown name is a one-line error."""
+    from harness.errors import unknown_name
+    from harness.evaluation.hf_backend import HF
+
+    known = {HF.name: HF, **{name: entry.item for name, entry in workload.backends.items()}}
+    if config.backend not in known:
+        raise unknown_name("backend", config.backend, known)
+    return known[config.backend]
+
+
 def _predict(
-    model,
-    tokenizer,
+    backend,
     tasks: Sequence[Task],
     workload: Workload,
     config: Config,
@@ -194,7 +212,7 @@ def _predict(
         with step(progress, key, f"Evaluating {task.name} ({phase})", shard):
             shots = workload.shots.get(task.name)  # few-shot demonstrations, if any
             predictions[task.name] = predict_sharded(
-                model, tokenizer, task, examples, template, batch_size, on_batch, shots
+                backend, task, examples, template, batch_size, on_batch, shots
             )
     return predictions
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.metrics import Metric
+    from harness.models.backend import BackendSpec
     from harness.models.presets import ModelPreset
     from harness.tasks import Task
 
@@ -90,4 +91,20 @@ def harness_task_files() -> list[Path]:
         @harness.hookimpl
         def harness_task_files():
             return [Path(__file__).parent / "tasks"]
+    """
+
+
+@hookspec
+def harness_backends() -> list[BackendSpec]:
+    """Return prediction backends (a list of :class:`harness.models.backend.BackendSpec`).
+
+    A backend answers the evaluation's prompts (greedy generation, choice log-likelihoods) in
+    place of the built-in Hugging Face one; a run selects it with ``backend = "<name>"``.
+    Added in 0.2.
+
+    Example::
+
+        @harness.hookimpl
+        def harness_backends():
+            return [BackendSpec("vllm", build=VLLMBackend.of)]
     """

@@ -292,6 +292,13 @@ def metrics(pm: pluggy.PluginManager) -> dict[str, Registered]:
     return {name: Registered(entry.item.checked(entry.source), entry.source) for name, entry in found.items()}
 
 
+def backends(pm: pluggy.PluginManager) -> dict[str, Registered]:
+    """All prediction backends plugins register, by name (the built-in ``hf`` is not among them)."""
+    from harness.models.backend import BackendSpec
+
+    return _collect(pm, "harness_backends", "backend", BackendSpec)
+
+
 def presets(pm: pluggy.PluginManager) -> dict[str, Registered]:
     """All registered model presets by name."""
     from harness.models.presets import ModelPreset

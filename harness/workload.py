@@ -29,6 +29,7 @@ class Workload:
     dev: dict[str, list[Example]] = field(default_factory=dict)  # held out from train, per trained task
     train_weights: dict[str, float] = field(default_factory=dict)  # trained task -> sampling weight
     presets: dict = field(default_factory=dict)  # model presets from the same plugins (name -> Registered)
+    backends: dict = field(default_factory=dict)  # prediction backends plugins add (name -> Registered)
     warnings: list[str] = field(default_factory=list)  # for the terminal and the report
     truncation: dict[str, dict] = field(default_factory=dict)  # task -> examples cut per split (fit)
     overlap: dict[str, dict] = field(default_factory=dict)  # trained task -> train/test overlap
@@ -177,6 +178,7 @@ def prepare(config: Config, train: bool = True) -> Workload:
         dev={name: examples for name, examples in dev.items() if examples},
         train_weights={name: weights.get(name, 1.0) for name in train_examples},
         presets=plugins.presets(pm),
+        backends=plugins.backends(pm),
         warnings=warnings + few_shot_warnings,
         overlap=contamination,
         shots=shots,

@@ -14,7 +14,8 @@ import pytest
 import harness
 from harness import evaluation
 from harness.config import Config
-from harness.evaluation import cache, generation, predictions
+from harness.evaluation import cache, generation, hf_backend
+from harness.evaluation.hf_backend import HFBackend
 from harness.metrics import Metric, MetricResult
 from harness.metrics.builtin import builtin_metrics
 from harness.tasks import DataSource, Example, Task
@@ -158,7 +159,15 @@ def test_every_harness_module_a_prediction_depends_on_is_hashed():
 
     # What these decide is keyed by value: the task's fields, the device and dtype, the model files.
     keyed = {"harness.tasks", "harness.tasks.task", "harness.models.device", "harness.models.presets"}
-    unshaping = {"harness.distributed", "harness.errors", *keyed}
+    keyed |= {"harness.models.fingerprint"}  # the HF backend's fingerprint: the model files, by value
+    # the backend Protocol has no code; progress.py only silences transformers' loading bar
+    unshaping = {
+        "harness.distributed",
+        "harness.errors",
+        "harness.models.backend",
+        "harness.progress",
+        *keyed,
+    }
     for name in cache.PREDICTION_MODULES:
         tree = ast.parse(Path(importlib.import_module(name).__file__).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
@@ -185,7 +194,7 @@ def test_key_changes_with_a_metric_implementation(loaded):
 
 
 def _predict(loaded, examples=EXAMPLES):
-    return evaluation.predict(loaded.model, loaded.tokenizer, TASK, examples, Config().prompt(), 8)
+    return evaluation.predict(HFBackend(loaded.model, loaded.tokenizer), TASK, examples, Config().prompt(), 8)
 
 
 def test_hit_returns_the_predictions_without_the_model(loaded, cache_dir, monkeypatch):
@@ -201,7 +210,7 @@ def test_hit_returns_the_predictions_without_the_model(loaded, cache_dir, monkey
     def boom(*args, **kwargs):
         raise AssertionError("the model must not be called on a cache hit")
 
-    monkeypatch.setattr(predictions, "generate", boom)
+    monkeypatch.setattr(hf_backend, "generate", boom)
     monkeypatch.setattr(generation, "_generate_hf", boom)
     hit = cache.load(k, EXAMPLES, Config().prompt())
     assert isinstance(hit, evaluation.Predictions)
@@ -287,7 +296,7 @@ def test_choice_logprobs_and_scoring_round_trip(loaded, cache_dir):
 
 def test_lookup_misses_then_hits_after_store_all(loaded, tmp_path):
     workload = SimpleNamespace(tasks=[TASK], test={TASK.name: EXAMPLES}, metrics=METRICS)
-    hits, keys = cache.lookup(loaded, workload, Config(), tmp_path)
+    hits, keys = cache.lookup(HFBackend.of(loaded), workload, Config(), tmp_path)
     assert hits == {} and list(keys) == ["echo"]
     k, material = keys["echo"]
     assert k == key(loaded)
@@ -296,7 +305,7 @@ def test_lookup_misses_then_hits_after_store_all(loaded, tmp_path):
     assert [p.name for p in (tmp_path / "evals").iterdir()] == [f"{k}.json"]
     stored = json.loads(cache.cache_path(k, tmp_path).read_text(encoding="utf-8"))["material"]
     assert hashlib.sha256(cache._canonical(stored).encode()).hexdigest() == k  # the material as hashed
-    assert cache.lookup(loaded, workload, Config(), tmp_path) == ({"echo": fresh}, keys)
+    assert cache.lookup(HFBackend.of(loaded), workload, Config(), tmp_path) == ({"echo": fresh}, keys)
 
 
 # --- through harness.evaluate -----------------------------------------------------------------
@@ -332,7 +341,7 @@ def _counting_generate(monkeypatch):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(predictions, "generate", counting)
+    monkeypatch.setattr(hf_backend, "generate", counting)
     return calls
 
 

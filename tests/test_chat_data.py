@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from harness.evaluation.hf_backend import HFBackend
 from harness.tasks import Example
 from harness.tasks.prompting import IGNORE_INDEX, build_prompt, evaluation_prompts, training_tokens
 
@@ -170,8 +171,8 @@ def test_generation_stops_at_the_end_of_turn_token(tiny_llama):
     assert generate(model, tokenizer, prompts, 3, end_ids={end}) == [""]
     assert _generate_hf(model, tokenizer, prompts, 3, end_ids={end}) == [""]
     task = Task(name="t", instruction="i", test=DataSource("x.jsonl"), metrics=("exact_match",), stop=())
-    assert predict(model, tokenizer, task, [chat_example()], "chat", 4).predictions == [""]
-    alpaca = predict(model, tokenizer, task, [chat_example()], "alpaca", 4).predictions
+    assert predict(HFBackend(model, tokenizer), task, [chat_example()], "chat", 4).predictions == [""]
+    alpaca = predict(HFBackend(model, tokenizer), task, [chat_example()], "alpaca", 4).predictions
     assert alpaca == ["<|im_end|>" * task.max_new_tokens]  # other templates: only EOS stops, as before
 
 

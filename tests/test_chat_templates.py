@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.evaluation.hf_backend import HFBackend
 from harness.tasks import Example, chat
 from harness.tasks.prompting import (
     IGNORE_INDEX,
@@ -286,7 +287,7 @@ def test_predictions_stop_at_the_end_of_turn(tiny_llama):
     prompts = [build_prompt("chat", EXAMPLE, tokenizer)]
     assert generate(model, tokenizer, prompts, 3) == ["<end_of_turn><end_of_turn><end_of_turn>"]
     task = Task(name="t", instruction="i", test=DataSource("x.jsonl"), metrics=("exact_match",), stop=())
-    assert predict(model, tokenizer, task, [EXAMPLE], "chat", 4).predictions == [""]
+    assert predict(HFBackend(model, tokenizer), task, [EXAMPLE], "chat", 4).predictions == [""]
 
 
 def test_few_shot_demonstrations_are_earlier_turns(family):

@@ -13,7 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness import evaluation  # noqa: E402
-from harness.evaluation import generation, greedy, predictions  # noqa: E402
+from harness.evaluation import generation, greedy, hf_backend, predictions  # noqa: E402
+from harness.evaluation.hf_backend import HFBackend  # noqa: E402
 from harness.metrics import Metric, MetricResult  # noqa: E402
 from harness.tasks import DataSource, Example, Task  # noqa: E402
 
@@ -439,7 +440,7 @@ def test_evaluate_task_scores_a_choice_task_by_log_likelihood(model, tokenizer, 
     def no_generation(*args, **kwargs):
         raise AssertionError("a choice task must not generate")
 
-    monkeypatch.setattr(predictions, "generate", no_generation)
+    monkeypatch.setattr(hf_backend, "generate", no_generation)
     data = examples(6, outputs=("Yes", "No"))
     result = evaluation.evaluate_task(
         model, tokenizer, _task(choices=("Yes", "No")), data, METRICS, TEMPLATE, 4
@@ -487,17 +488,19 @@ def test_predict_sharded_puts_the_shards_back_in_example_order(model, tokenizer,
 
     data = examples(7, outputs=("Yes", "No"))
     task = _task(choices=("Yes", "No"))
-    whole = predictions.predict(model, tokenizer, task, data, TEMPLATE, 1)  # batch 1: exact per example
-    others = [predictions.predict(model, tokenizer, task, data[r::3], TEMPLATE, 1) for r in (1, 2)]
+    whole = predictions.predict(
+        HFBackend(model, tokenizer), task, data, TEMPLATE, 1
+    )  # batch 1: exact per example
+    others = [predictions.predict(HFBackend(model, tokenizer), task, data[r::3], TEMPLATE, 1) for r in (1, 2)]
     monkeypatch.setattr(distributed, "world_size", lambda: 3)
     monkeypatch.setattr(distributed, "rank", lambda: 0)
     monkeypatch.setattr(distributed, "gather_object", lambda part: [part, *others])
-    assert predictions.predict_sharded(model, tokenizer, task, data, TEMPLATE, 1) == whole
+    assert predictions.predict_sharded(HFBackend(model, tokenizer), task, data, TEMPLATE, 1) == whole
     assert whole.scoring == "loglik" and len(whole.choice_logprobs) == 7
 
     monkeypatch.setattr(distributed, "rank", lambda: 1)
     monkeypatch.setattr(distributed, "gather_object", lambda part: None)  # ranks > 0 get nothing back
-    assert predictions.predict_sharded(model, tokenizer, task, data, TEMPLATE, 1) is None
+    assert predictions.predict_sharded(HFBackend(model, tokenizer), task, data, TEMPLATE, 1) is None
 
 
 def test_scored_computes_the_task_metrics_on_predictions():

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import training
+from harness.evaluation.hf_backend import HFBackend
 from harness.metrics import Metric
 from harness.tasks import DataSource, Example, Task, splits
 from harness.training.dev import (
@@ -85,7 +86,7 @@ def keyword_data():
 def accuracy(model, tokenizer, task: Task, examples, metrics) -> float:
     from harness.evaluation import predict
 
-    predictions = predict(model, tokenizer, task, examples, TEMPLATE, 32).predictions
+    predictions = predict(HFBackend(model, tokenizer), task, examples, TEMPLATE, 32).predictions
     return metrics["accuracy"].compute(predictions, [e.references for e in examples]).score
 
 

@@ -11,6 +11,7 @@ import pytest
 from harness import training
 from harness.config_loader import load_config
 from harness.errors import HarnessError
+from harness.evaluation.hf_backend import HFBackend
 from harness.metrics import Metric
 from harness.tasks import DataSource, Task, splits
 from harness.training.checkpoints import checkpoint_is_complete, remove_incomplete_checkpoints
@@ -190,7 +191,7 @@ def test_dev_scores_score_each_task_with_its_primary_metric(loaded, examples):
     assert scores == {"s": 0.25, "t": 0.75}
     assert [name for name, _, _ in calls] == ["first", "second"]
     for (_, predictions, references), task in zip(calls, tasks, strict=True):
-        expected = predict(loaded.model, loaded.tokenizer, task, data[task.name], template, 2)
+        expected = predict(HFBackend(loaded.model, loaded.tokenizer), task, data[task.name], template, 2)
         assert predictions == expected.predictions
         assert references == [e.references for e in data[task.name]]
 

@@ -34,7 +34,7 @@ from harness.evaluation.predictions import Predictions
 from harness.files import atomic_write_json, cache_root
 from harness.models.fingerprint import model_fingerprint
 from harness.tasks.fewshot import fewshot_prompts
-from harness.tasks.prompting import build_prompt, context_length
+from harness.tasks.prompting import build_prompt
 from harness.versions import library_versions
 
 CACHE_VERSION = 2
@@ -97,15 +97,29 @@ def metric_material(metric) -> dict[str, Any]:
 
 
 def key_material(
-    loaded, task, examples: Sequence, metrics: dict, config, model_files: dict | None = None, shots=None
+    loaded,
+    task,
+    examples: Sequence,
+    metrics: dict,
+    config,
+    model_files: dict | None = None,
+    shots=None,
+    fingerprint: dict | None = None,
 ) -> dict[str, Any]:
-    """The data :func:`evaluation_key` hashes (also stored in the cache file, for inspection)."""
+    """The data :func:`evaluation_key` hashes (also stored in the cache file, for inspection).
+
+    :param fingerprint: the backend's :meth:`~harness.models.backend.Backend.fingerprint`
+        (what identifies its predictions); default: the Hugging Face one of ``loaded``."""
+    if fingerprint is None:
+        fingerprint = {
+            "model": model_files if model_files is not None else model_fingerprint(loaded),
+            "device": str(loaded.device).split(":")[0],
+            "dtype": str(loaded.dtype),
+        }
     return {
         **({"fewshot": shots.material()} if shots is not None else {}),  # few-shot demonstrations
         "cache_version": CACHE_VERSION,
-        "model": model_files if model_files is not None else model_fingerprint(loaded),
-        "device": str(loaded.device).split(":")[0],
-        "dtype": str(loaded.dtype),
+        **fingerprint,
         "task": task_material(task),
         "examples": examples_digest(examples),
         "n_examples": len(examples),
@@ -128,6 +142,7 @@ PREDICTION_MODULES = (
     "harness.evaluation.greedy",
     "harness.evaluation.loglik",
     "harness.evaluation.predictions",
+    "harness.evaluation.hf_backend",
 )
 """The modules whose code shapes a prediction (prompts, the loaded model, decoding); a new one
 belongs here, else the cache could serve predictions the current code would not make."""
@@ -251,8 +266,9 @@ def load(
     return Predictions(**kwargs)
 
 
-def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dict, dict]:
-    """Cached baseline predictions of the tasks of ``workload``.
+def lookup(backend, workload, config, cache_dir: Path | None = None) -> tuple[dict, dict]:
+    """Cached baseline predictions of the tasks of ``workload`` by ``backend`` (a
+    :class:`~harness.models.backend.Backend`: its fingerprint keys them).
 
     :returns: ``(hits, keys)``: ``{task name: Predictions}`` for the cached tasks (to score with
         :func:`harness.evaluation.scored`) and ``{task name: (key, material)}`` for every task
@@ -260,16 +276,17 @@ def lookup(loaded, workload, config, cache_dir: Path | None = None) -> tuple[dic
     """
     if not getattr(config, "cache", True):
         return {}, {}
-    model_files = model_fingerprint(loaded)
-    context = context_length(loaded.model, loaded.tokenizer)
+    fingerprint, context, tokenizer = backend.fingerprint(), backend.context_length(), backend.tokenizer
     hits, keys = {}, {}
     for task in workload.tasks:
         examples = workload.test[task.name]
         shots = getattr(workload, "shots", {}).get(task.name)
-        material = key_material(loaded, task, examples, workload.metrics, config, model_files, shots)
+        material = key_material(
+            None, task, examples, workload.metrics, config, shots=shots, fingerprint=fingerprint
+        )
         key = _sha256(_canonical(material).encode())
         keys[task.name] = (key, material)
-        fitted = fewshot_prompts(loaded.tokenizer, config.prompt(), task, examples, context, shots)
+        fitted = fewshot_prompts(tokenizer, config.prompt(), task, examples, context, shots)
         found = load(key, examples, config.prompt(), cache_dir, [prompt for prompt, _, _ in fitted])
         if found is not None:
             hits[task.name] = found

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness import distributed
-from harness.evaluation.generation import generate
-from harness.evaluation.loglik import best_choice, choice_logprobs
+from harness.evaluation.loglik import best_choice
+from harness.models.backend import Backend
 from harness.tasks import Example, Task, chat
 from harness.tasks.fewshot import Shots, fewshot_prompts
-from harness.tasks.prompting import CHAT, context_length
+from harness.tasks.prompting import CHAT
 
 
 @dataclass
@@ -29,8 +29,7 @@ class Predictions:
 
 
 def predict(
-    model,
-    tokenizer,
+    backend: Backend,
     task: Task,
     examples: Sequence[Example],
     template: str,
@@ -40,27 +39,25 @@ def predict(
 ) -> Predictions:
     """Answer each example of ``task``: the choice the model finds likeliest after the prompt
     when the task is scored by log-likelihood (``task.scoring_method == "loglik"``), else a
-    greedy generation. ``shots``: few-shot demonstrations before each prompt (both scorings)."""
+    greedy generation, by ``backend`` (:mod:`harness.models.backend`). ``shots``: few-shot
+    demonstrations before each prompt (both scorings)."""
     # inputs cut to leave room for the answer within the model's context (counted by Workload.fit)
-    context = context_length(model, tokenizer)
+    tokenizer, context = backend.tokenizer, backend.context_length()
     fitted = fewshot_prompts(tokenizer, template, task, examples, context, shots)
     prompts = [prompt for prompt, _, _ in fitted]
     if task.scoring_method == "loglik":
-        logprobs = choice_logprobs(model, tokenizer, prompts, task.choices, batch_size, on_batch)
+        logprobs = backend.choice_logprobs(prompts, task.choices, batch_size, on_batch)
         return Predictions(prompts, [best_choice(entry) for entry in logprobs], "loglik", logprobs)
     stop, end_ids = task.stop, frozenset()
     if template == CHAT and getattr(tokenizer, "chat_template", None):  # the answer ends with the turn
         end_ids, end_text = chat.end_of_turn_stops(tokenizer)
         stop += end_text
-    predictions = generate(
-        model, tokenizer, prompts, task.max_new_tokens, stop, batch_size, on_batch, end_ids=end_ids
-    )
+    predictions = backend.generate(prompts, task.max_new_tokens, stop, batch_size, on_batch, end_ids=end_ids)
     return Predictions(prompts, predictions)
 
 
 def predict_sharded(
-    model,
-    tokenizer,
+    backend: Backend,
     task: Task,
     examples: Sequence[Example],
     template: str,
@@ -76,9 +73,9 @@ def predict_sharded(
     """
     world = distributed.world_size()
     if world == 1:
-        return predict(model, tokenizer, task, examples, template, batch_size, on_batch, shots)
+        return predict(backend, task, examples, template, batch_size, on_batch, shots)
     shard = list(examples)[distributed.rank() :: world]
-    part = predict(model, tokenizer, task, shard, template, batch_size, on_batch, shots)
+    part = predict(backend, task, shard, template, batch_size, on_batch, shots)
     gathered = distributed.gather_object(part)
     if gathered is None:
         return None

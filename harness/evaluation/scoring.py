@@ -58,6 +58,9 @@ def evaluate_task(
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
 ) -> TaskEvaluation:
-    """Predict an answer for each example of ``task`` (:func:`~.predictions.predict`) and score it."""
-    predictions = predict(model, tokenizer, task, examples, template, batch_size, on_batch)
+    """Predict an answer for each example of ``task`` with ``model`` (the Hugging Face backend,
+    :func:`~.predictions.predict`) and score it."""
+    from harness.evaluation.hf_backend import HFBackend
+
+    predictions = predict(HFBackend(model, tokenizer), task, examples, template, batch_size, on_batch)
     return scored(task, metrics, examples, predictions)

@@ -69,14 +69,14 @@ def dev_scores(model, tokenizer, dev: DevSet, template: str, on_batch=None) -> d
     """
     from harness import distributed
     from harness.evaluation import predict_sharded
+    from harness.evaluation.hf_backend import HFBackend
 
+    backend = HFBackend(model, tokenizer)  # the model being trained is a transformers model
     scores = {}
     for task in dev.tasks:
         examples = dev.examples[task.name]
         shots = dev.shots.get(task.name)
-        predictions = predict_sharded(
-            model, tokenizer, task, examples, template, dev.batch_size, on_batch, shots
-        )
+        predictions = predict_sharded(backend, task, examples, template, dev.batch_size, on_batch, shots)
         if predictions is not None:
             metric = dev.metrics[task.primary_metric]
             result = metric.compute(predictions.predictions, [e.references for e in examples])
