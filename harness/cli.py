@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
             "everything else goes to stderr",
         )
 
+    policy_run = "decide the run by a release policy (TOML): GO, WARN, NO-GO or INCONCLUSIVE (gates.policy)"
+    commands.choices["run"].add_argument("--policy", type=Path, metavar="FILE", help=policy_run)
     commands.choices["run"].add_argument(
         "--seeds",
         type=int,
@@ -296,11 +298,12 @@ def _run(args, console) -> int:
     from harness.reports.terminal import RichProgress
 
     parse_all(cli_gates=args.gate)  # a malformed gate fails first (names are checked by the API)
-    overrides, options = list(args.overrides), {}
+    overrides, options, policy = list(args.overrides), {}, getattr(args, "policy", None)
     for key, option, value in (
         ("model", "--model", args.model),
         ("tasks", "--tasks", args.tasks),
         ("output_dir", "--output-dir", args.output_dir),
+        ("gates.policy", "--policy", policy and str(policy.resolve())),  # rescore finds it from anywhere
     ):
         if value is not None:  # an empty value is an error, not the default
             overrides.append(f"{key}={_toml_string(value)}")
@@ -342,6 +345,8 @@ def _outcome(args, console, results: dict, paths: dict) -> int:
     from harness.reports.terminal import json_summary, print_outcome
 
     code = exit_code(results.get("gates", []))  # 0, 1 (GATE_FAILED) or 4 (a gated task inconclusive)
+    if results.get("policy"):  # the release policy's decision: NO-GO (1) before INCONCLUSIVE (4)
+        code = min((c for c in (code, results["policy"]["exit_code"]) if c), default=0)
     print_outcome(console, results, paths)
     if args.json:
         print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))

@@ -194,6 +194,7 @@ def gate(args, console) -> int:
 
     from harness.decisions.policy import apply_policy, load_policy
     from harness.reports.store import load_run
+    from harness.reports.terminal import print_policy
 
     policy = load_policy(args.policy)
     results, _ = load_run(run_folder(args.run, args.output_dir))
@@ -201,11 +202,7 @@ def gate(args, console) -> int:
     if args.json:
         print(json.dumps(decision, indent=2, ensure_ascii=False))
         return decision["exit_code"]
-    style = {"GO": "green", "WARN": "yellow", "NO-GO": "red", "INCONCLUSIVE": "magenta"}[decision["decision"]]
-    console.print(f"[bold {style}]{escape(decision['line'])}[/]  (run {escape(str(results.get('run_id')))})")
-    for name, task in decision["tasks"].items():
-        what = f"{escape(name)} ({task['tier']}, {escape(str(task['metric']))})"
-        console.print(f"  {what}: {task['outcome']}: {escape(task['why'])}", highlight=False)
+    print_policy(console, decision, str(results.get("run_id")))
     return decision["exit_code"]
 
 

@@ -98,6 +98,9 @@ class GatesConfig:
     """Conditions a run must meet (``--gate`` adds more); a failed gate exits with code 1."""
 
     require: list[str] = field(default_factory=list)  # e.g. ["sentiment.accuracy>=0.8", "no-regression"]
+    # a release policy file (TOML, harness/decisions/policy.py; --policy): GO / WARN / NO-GO /
+    # INCONCLUSIVE on the run, recorded in results.json and the report; "" = none
+    policy: str = ""
 
 
 @dataclass

@@ -60,6 +60,10 @@ def run_cycle(
     own_gates = [gate for gate in gates if gate.task not in guards]  # guards' metrics known after eval
     check_names(own_gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
     check_writable(config, train)  # before any file is written or model work is done
+    if train and config.gates.policy:  # a bad policy file is bad input, found before model work too
+        from harness.decisions.policy import load_policy
+
+        load_policy(Path(config.gates.policy))
     models.check_model(config.model, workload.presets, config.allow_pickle, config.trust_remote_code)
     forecast, why_not = resources.forecast_or_reason(config, workload.presets) if train else (None, None)
     if forecast:  # a CUDA run that would not fit is refused here, before the model is loaded onto it

@@ -148,3 +148,39 @@ def test_a_change_exactly_at_a_tolerance_meets_it(tmp_path):
     policy = _policy(tmp_path, '[tasks.a]\ntier = "critical"\nmax_relative_drop = 0.05\nmax_drop = 0.025\n')
     checks = apply_policy(policy, _results(a=(0.5, 0.475, 0.1, "inconclusive")))["tasks"]["a"]["checks"]
     assert [c["passed"] for c in checks] == [True, True]
+
+
+def test_harness_run_with_a_policy_decides_records_and_reports(tmp_path, echo_plugin, tiny_model_dir, capsys):
+    """``harness run --policy``: the policy is read before any model work (a bad one: exit 2,
+    nothing written), decides the run (NO-GO: exit 1), and is in results.json and both reports."""
+    plugin = echo_plugin(tmp_path)
+    args = ["run", "-q", "--model", str(tiny_model_dir), "--plugin", str(plugin), "--tasks", "echo"]
+    args += [
+        "-o",
+        str(tmp_path / "reports"),
+        "--set",
+        f"models_dir='{tmp_path / 'runs'}'",
+        "--set",
+        "threads=1",
+    ]
+    args += ["--set", "method='full'", "--set", "cache=false", "--set", "train.max_steps=2"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[tasks.echo]\ntier = "vital"\n', encoding="utf-8")
+    assert main([*args, "--policy", str(bad)]) == 2
+    assert "bad.toml" in capsys.readouterr().err and not (tmp_path / "reports").exists()
+    policy = tmp_path / "release.toml"
+    policy.write_text('[tasks.echo]\ntier = "critical"\nmin_after = 2.0\n', encoding="utf-8")  # unreachable
+    assert main([*args, "--policy", str(policy)]) == 1
+    out = capsys.readouterr().out
+    assert "NO-GO: 1 task under release.toml (1 NO-GO)" in out
+    (run,) = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    assert results["policy"]["decision"] == "NO-GO" and results["policy"]["exit_code"] == 1
+    assert results["config"]["gates"]["policy"] == str(policy.resolve())
+    assert list(results).index("policy") == list(results).index("decision") + 1
+    assert (
+        "**Release policy: NO-GO: 1 task under release.toml (1 NO-GO).**" in (run / "report.md").read_text()
+    )
+    assert "Release policy:" in (run / "report.html").read_text()
+    # the same decision as harness gate on the saved run
+    assert main(["gate", str(policy), str(run)]) == 1

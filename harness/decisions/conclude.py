@@ -5,6 +5,7 @@ and ``harness compare`` conclude through :func:`conclude` alone, so the three de
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.config import Config
 from harness.decisions.gates import Gate, check, check_names
@@ -29,12 +30,18 @@ def conclude(results: dict, config: Config, gates: Sequence[Gate] = ()) -> dict:
         for name, verdict in verdicts.items():
             results["tasks"][name]["verdict"] = verdict
         results = _placed(results, "decision", decision, after="warnings")
-    if not gates:
-        return results
-    names = {name: list(task["metrics"]) for name, task in results["tasks"].items()}
-    check_names(gates, names, "eval" if results["mode"] == "eval" else "run")
-    anchor = "decision" if "decision" in results else "tasks"
-    return _placed(results, "gates", check(gates, results), after=anchor)
+    if gates:
+        names = {name: list(task["metrics"]) for name, task in results["tasks"].items()}
+        check_names(gates, names, "eval" if results["mode"] == "eval" else "run")
+        anchor = "decision" if "decision" in results else "tasks"
+        results = _placed(results, "gates", check(gates, results), after=anchor)
+    if config.gates.policy and results["mode"] != "eval":  # a release policy: GO / WARN / NO-GO / ...
+        from harness.decisions.policy import apply_policy, load_policy
+
+        decision = apply_policy(load_policy(Path(config.gates.policy)), results)
+        anchor = "gates" if "gates" in results else "decision"
+        results = _placed(results, "policy", decision, after=anchor)
+    return results
 
 
 def _placed(results: dict, key: str, value, *, after: str) -> dict:

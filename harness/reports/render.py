@@ -67,7 +67,7 @@ def _summary(v: dict) -> list[str]:
             out += [f"**▼ Regressed: {_md(', '.join(d['regressed']))}.**", ""]
         if d["inconclusive"]:
             out += [f"**? Inconclusive (too few test examples to tell): {_md(', '.join(d['inconclusive']))}.**", ""]
-    out += _gates(v["gates"]) + _warnings(v)
+    out += _gates(v["gates"]) + _policy(v["policy"]) + _warnings(v)
     header = [
         "task",
         "verdict",
@@ -119,6 +119,14 @@ def _gates(gates: dict | None) -> list[str]:
         *note,
         *_md_table(["result", "gate", "actual", "detail"], rows),
     ]
+
+
+def _policy(policy: dict | None) -> list[str]:
+    """A release policy's decision and each task's outcome, why."""
+    if not policy:
+        return []
+    rows = [[_bold(p["outcome"]) if p["outcome"] == "NO-GO" else p["outcome"], p["task"], p["why"]] for p in policy["rows"]]
+    return [f"**Release policy: {_md(policy['line'])}.**", "", *_md_table(["outcome", "task (tier, metric)", "why"], rows)]
 
 
 def _metric_table(task: dict, is_run: bool, ci_header: str) -> list[str]:

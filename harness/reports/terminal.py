@@ -201,6 +201,8 @@ def print_outcome(console, results: dict, paths: dict) -> None:
     for warning in results.get("warnings", []):
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     print_gates(console, results.get("gates", []))
+    if results.get("policy"):
+        print_policy(console, results["policy"])
     if "durations" in results:
         console.print(f"run [bold]{results['run_id']}[/] in {results['durations']['total']:.1f}s")
     if results["model"].get("output_dir"):
@@ -208,3 +210,20 @@ def print_outcome(console, results: dict, paths: dict) -> None:
     for kind in ("html", "markdown", "results", "samples"):
         if kind in paths:
             console.print(f"{kind:>9}: {paths[kind]}")
+
+
+POLICY_STYLES = {"GO": "green", "WARN": "yellow", "NO-GO": "red", "INCONCLUSIVE": "magenta"}
+
+
+def print_policy(console, decision: dict, run_id: str | None = None) -> None:
+    """A release policy's decision (:func:`harness.decisions.policy.apply_policy`): its line, then
+    a line per task with its tier, metric, outcome and why."""
+    from rich.markup import escape
+
+    style = POLICY_STYLES.get(decision["decision"], "bold")
+    after = f"  (run {escape(run_id)})" if run_id else ""
+    console.print(f"[bold {style}]{escape(decision['line'])}[/]{after}")
+    for name, task in decision["tasks"].items():
+        what = f"{escape(name)} ({task['tier']}, {escape(str(task['metric']))})"
+        console.print(f"  {what}: {task['outcome']}: {escape(task['why'])}", highlight=False)
+

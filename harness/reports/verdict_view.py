@@ -142,6 +142,23 @@ def gates_view(results: dict) -> dict | None:
     return {"rows": rows, "summary": summary, "note": note}
 
 
+def policy_view(results: dict) -> dict | None:
+    """A release policy's decision (results.json ``policy``): its line, and per task the tier,
+    metric, outcome and why (each rule's check); ``None`` when the run had no policy."""
+    policy = results.get("policy")
+    if not isinstance(policy, dict):
+        return None
+    rows = [
+        {
+            "outcome": str(task.get("outcome", "")),
+            "task": f"{name} ({task.get('tier')}, {task.get('metric')})",
+            "why": str(task.get("why") or ""),
+        }
+        for name, task in (policy.get("tasks") or {}).items()
+    ]
+    return {"decision": str(policy.get("decision", "")), "line": str(policy.get("line", "")), "rows": rows}
+
+
 def _gate_label(gate: dict) -> str:
     """``PASS``, ``✖ FAIL``, or ``PASS (inconclusive)`` for a gate that passed on a task the test
     set cannot decide (a gate that failed stays failed)."""

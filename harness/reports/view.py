@@ -27,7 +27,7 @@ from harness.reports.formatting import (  # noqa: F401  (fmt_*: this module's na
     fmt_num,
     fmt_p,
 )
-from harness.reports.verdict_view import decision_view, gates_view, verdict_view
+from harness.reports.verdict_view import decision_view, gates_view, policy_view, verdict_view
 from harness.tasks.overlap import describe as describe_overlap
 
 
@@ -198,6 +198,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "tasks": tasks,
         "decision": decision_view(results, tasks) if is_run else None,
         "gates": gates_view(results),
+        "policy": policy_view(results),
         "warnings": _warnings(results),
         "stopped": "; ".join(
             str(training[k]) for k in ("stop_reason", "kept") if training and training.get(k)
