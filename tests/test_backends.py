@@ -72,7 +72,8 @@ def test_a_second_backend_answers_every_prompt(echo_run):
     assert results["tasks"]["long"]["truncation"]["context"] == 64
 
 
-def test_the_hf_backend_gives_other_answers_and_its_own_cache_entries(echo_run, tiny_model_dir):
+def test_the_hf_backend_gives_other_answers_and_its_own_cache_entries(echo_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))  # entries of this test's own
     results, _ = echo_run("hf")
     assert results["tasks"]["echo"]["metrics"]["exact_match"]["before"] < 1.0  # a random tiny Llama
     first, _ = echo_run("echo", cache=True)
