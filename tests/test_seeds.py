@@ -62,14 +62,15 @@ def test_a_gain_within_the_spread_of_training_is_not_improved():
     a = tasks["a"]
     assert a["outcome_by_seed"] == ["improved", "regressed", "improved"]
     assert a["seed_sd"] == pytest.approx(statistics.stdev(deltas))
-    assert not a["beyond_spread"] and a["outcome"] == "no significant change"
-    assert "seed spread 0.0709" in a["reason"]
-    assert decision["unchanged"] == 1
+    assert not a["beyond_spread"] and a["outcome"] == "inconclusive"  # its CI reaches past ± 0.01
+    assert "seed spread 0.0709" in a["reason"] and "reaches beyond ± 0.01" in a["reason"]
+    assert (decision["inconclusive"], decision["no_change"], decision["unchanged"]) == (1, 0, 1)
+    assert decision["summary"].endswith("0 of 1 task improved, 0 regressed, 0 no change, 1 inconclusive")
 
 
 def test_one_seed_has_no_spread_to_measure():
     tasks, _ = seed_verdicts([_run({"a": (0.5, 0.3, 0.05)})], [7])
-    assert tasks["a"]["seed_sd"] is None and tasks["a"]["outcome"] == "no significant change"
+    assert tasks["a"]["seed_sd"] is None and tasks["a"]["outcome"] == "inconclusive"
     assert "no seed-to-seed spread" in tasks["a"]["reason"]
 
 
@@ -134,3 +135,14 @@ def test_the_cli_runs_a_seed_set_and_refuses_resume(
     assert out["seeds"]["seeds"] == [0, 1] and len(out["seeds"]["runs"]) == 2
     assert "seed 1: run " in captured.err and "over 2 seeds" in captured.err
     assert main([*args, "--resume", "x"]) == 2
+
+
+def test_a_set_whose_mean_is_shown_within_the_minimum_effect_is_no_change():
+    """Three seeds that all land within a hair of the baseline, on a precise test set: the mean's
+    whole interval lies inside ± the minimum effect (0.01), the equivalence a single run uses."""
+    runs = [_run({"a": (0.5, d, 0.002)}, outcome="no change") for d in (0.001, -0.001, 0.0)]
+    tasks, decision = seed_verdicts(runs, [0, 1, 2])
+    a = tasks["a"]
+    assert -0.01 <= a["ci"][0] < 0 < a["ci"][1] <= 0.01
+    assert a["outcome"] == "no change" and "within ± 0.01" in a["reason"]
+    assert (decision["no_change"], decision["inconclusive"]) == (1, 0)

@@ -13,7 +13,9 @@ tuning with another seed can land elsewhere. Over ``N`` seeds, per task (primary
 
 A task improved (or regressed) only when that test is significant, ``|mean_delta|`` reaches the
 minimum effect, and ``|mean_delta|`` exceeds ``seed_sd``: a gain smaller than the spread of
-training itself is not called a gain. With fewer than two seeds there is no spread to measure.
+training itself is not called a gain. Otherwise it is **no change** when the mean's whole
+confidence interval lies within ± the minimum effect (an equivalence test, as for one run), else
+**inconclusive**. With fewer than two seeds there is no spread to measure (inconclusive).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from harness.decisions.verdicts import IMPROVED, OUTCOMES, REGRESSED, UNCHANGED, holm
+from harness.decisions.verdicts import IMPROVED, INCONCLUSIVE, NO_CHANGE, OUTCOMES, REGRESSED, holm
 
 
 def seed_verdicts(runs: Sequence[dict], seeds: Sequence[int]) -> tuple[dict[str, dict], dict]:
@@ -51,10 +53,13 @@ def seed_verdicts(runs: Sequence[dict], seeds: Sequence[int]) -> tuple[dict[str,
         "min_effect": min_effect,
         "correction": correction,
         **{key: counts[outcome] for key, outcome in (("improved", IMPROVED), ("regressed", REGRESSED))},
-        "unchanged": counts[UNCHANGED],
+        "no_change": counts[NO_CHANGE],
+        "inconclusive": counts[INCONCLUSIVE],
+        "unchanged": counts[NO_CHANGE] + counts[INCONCLUSIVE],  # the count before the four outcomes
         "summary": (
             f"over {len(seeds)} seeds: {counts[IMPROVED]} of {n} task{'' if n == 1 else 's'} improved, "
-            f"{counts[REGRESSED]} regressed, {counts[UNCHANGED]} no significant change"
+            f"{counts[REGRESSED]} regressed, {counts[NO_CHANGE]} no change, "
+            f"{counts[INCONCLUSIVE]} inconclusive"
         ),
     }
     return tasks, decision
@@ -108,7 +113,9 @@ def _outcome(task: dict, alpha: float, min_effect: float, n_seeds: int) -> dict:
     large_enough = abs(mean) / scale >= min_effect - 1e-12
     beyond_spread = sd is not None and abs(mean) > sd
     up = (mean > 0) == bool(task["higher_is_better"])
-    outcome = UNCHANGED
+    margin, ci = min_effect * scale, task["ci"]
+    within = ci is not None and sd is not None and -margin <= ci[0] and ci[1] <= margin
+    outcome = NO_CHANGE if within else INCONCLUSIVE  # no change: the mean's whole CI within ± margin
     if significant and large_enough and beyond_spread and mean != 0:
         outcome = IMPROVED if up else REGRESSED
     digits = 2 if scale > 1.5 else 4
@@ -124,6 +131,9 @@ def _outcome(task: dict, alpha: float, min_effect: float, n_seeds: int) -> dict:
         reason = f"{test}; {spread}"
         if significant and not large_enough:
             reason += f"; below the minimum effect {min_effect * scale:g}"
+        if outcome in (NO_CHANGE, INCONCLUSIVE) and ci is not None:
+            inside = "within" if within else "reaches beyond"
+            reason += f"; the mean's CI [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}] {inside} ± {margin:g}"
     return {
         "outcome": outcome,
         "significant": significant,
