@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from harness.evaluation.flips import flips
 from harness.reports.schema import header, report_files
 from harness.reports.store import RESULTS_FILE, load_run
 from harness.rescore import metric_registry, resolve_metric, saved_config, score_task, task_rows
+from harness.seeds import known_spread
 
 # what the provenance diff looks at; run-specific values (ids, paths of outputs, times) are left out
 PROVENANCE = ("config", "model", "versions", "generation", "device", "harness_version", "git_commit")
@@ -109,6 +111,8 @@ def compare(
         entries[name] = entry
         samples += rows
     allowed = {field: differing[field] for field in differing if field in allow_mismatch}
+    seed_set = known_spread([a["results"], b["results"]], [output_dir, a["dir"].parent, b["dir"].parent])
+    spread_warnings = _with_seed_spread(entries, seed_set, a, b)
     results = {
         **header(f"compare-{a['run_id']}-vs-{b['run_id']}", "compare", config.seed, a["results"]["config"]),
         "compared": {"before": _summary(a), "after": _summary(b)},
@@ -116,11 +120,13 @@ def compare(
         "model": {"name": f"{_model_name(a)} vs {_model_name(b)}", "output_dir": None},
         "statistics": a["results"].get("statistics"),
         "tasks": entries,
-        "warnings": _warnings(a, b, names, allowed),
+        "warnings": _warnings(a, b, names, allowed) + spread_warnings,
         "reports": report_files(),
     }
     if allowed:
         results["compared"]["allowed_mismatch"] = allowed
+    if seed_set:
+        results["compared"]["seed_set"] = {k: seed_set[k] for k in ("set_id", "path", "n_seeds", "matched")}
     return close(Path(output_dir) / results["run_id"], results, samples, config, parsed)
 
 
@@ -177,6 +183,39 @@ def data_hash(rows: Sequence[dict]) -> str:
     """A short hash of a task's test examples as a run saw them: ids, inputs and references."""
     content = [[row.get("id"), row.get("input"), list(row.get("references") or [])] for row in rows]
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _with_seed_spread(entries: dict[str, dict], seed_set: dict | None, a: dict, b: dict) -> list[str]:
+    """Give each task the seed set measured a spread for a ``seed_spread`` (its verdict weighs
+    the difference against it) and return a warning for each difference within it. Each tuned
+    side adds one seed's variance: the band is ``seed_sd × sqrt(tuned sides)``."""
+    tuned = sum(side["phase"] == "after" for side in (a, b))
+    if not seed_set or not tuned:
+        return []
+    warnings = []
+    for name, entry in entries.items():
+        measured = seed_set["tasks"].get(name) or {}
+        sd = measured.get("seed_sd")
+        primary = (entry.get("metrics") or {}).get(entry.get("primary_metric")) or {}
+        if measured.get("metric") != entry.get("primary_metric") or not isinstance(sd, int | float):
+            continue
+        band = float(sd) * math.sqrt(tuned)
+        entry["seed_spread"] = {
+            "set_id": seed_set["set_id"],
+            "n_seeds": seed_set["n_seeds"],
+            "seed_sd": sd,
+            "tuned_runs": tuned,
+            "band": band,
+        }
+        delta = primary.get("delta")
+        if isinstance(delta, int | float) and abs(delta) <= band:
+            warnings.append(
+                f"{name}: the difference {delta:+.4g} is within the spread of training itself "
+                f"(±{band:.3g}: seed-to-seed sd {sd:.3g} over {seed_set['n_seeds']} seeds of "
+                f"{seed_set['set_id']}, {seed_set['matched']}); another training seed gives "
+                "differences this size"
+            )
+    return warnings
 
 
 def _side(run_dir: Path) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,3 +73,71 @@ def seed_summary(runs: Sequence[dict], seeds: Sequence[int], config: Config) -> 
         "warnings": warnings,
         "config": {"seed": config.seed, "seeds": config.seeds},
     }
+
+
+# config keys that differ between a seed set's runs and a single run of the same recipe
+_NOT_RECIPE = {"seed", "seeds", "output_dir", "models_dir", "cache", "threads", "device", "gates"}
+_NOT_RECIPE_TRAIN = {"seed", "report_to", "keep_checkpoints", "save_every"}
+
+
+def known_spread(sides: Sequence[dict], folders: Sequence[Path]) -> dict | None:
+    """The seed set that measured the spread of training for one of ``sides`` (results.json
+    contents), looked for as ``seeds-*/seeds.json`` in ``folders``: a set one of the runs belongs
+    to, else a set whose runs had a run's config but for the seeds. ``None`` when none is found;
+    else ``{"set_id", "path", "n_seeds", "matched", "tasks": {name: {"metric", "seed_sd"}}}``."""
+    found = []
+    for folder in dict.fromkeys(Path(f).resolve() for f in folders):
+        for path in sorted(folder.glob("seeds-*/seeds.json")):
+            try:
+                found.append((path, json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError):
+                continue  # a set being written, or not one of ours: no spread from it
+    for path, summary in sorted(found, key=lambda item: -len(item[1].get("seeds") or [])):
+        members = {str(run.get("run_id")) for run in summary.get("runs") or []}
+        matched = next(
+            (f"run {s['run_id']} is one of its seeds" for s in sides if s.get("run_id") in members), None
+        )
+        if matched is None:
+            recipe = _recipe(_member_config(path.parent.parent, summary))
+            matched = next(
+                (
+                    f"run {s['run_id']} has its runs' config but for the seeds"
+                    for s in sides
+                    if s.get("mode") == "run" and recipe is not None and _recipe(s.get("config")) == recipe
+                ),
+                None,
+            )
+        if matched:
+            tasks = {
+                name: {"metric": task.get("metric"), "seed_sd": task.get("seed_sd")}
+                for name, task in (summary.get("tasks") or {}).items()
+            }
+            n_seeds = len(summary.get("seeds") or [])
+            return {
+                "set_id": summary.get("set_id"),
+                "path": str(path),
+                "n_seeds": n_seeds,
+                "matched": matched,
+                "tasks": tasks,
+            }
+    return None
+
+
+def _member_config(folder: Path, summary: dict) -> dict | None:
+    """The config of the set's first run, from its results.json beside the set's folder."""
+    runs = summary.get("runs") or []
+    try:
+        results = json.loads((folder / str(runs[0]["run_id"]) / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        return None
+    return results.get("config")
+
+
+def _recipe(config: dict | None) -> dict | None:
+    """What makes two runs the same recipe: the config without its seeds and output settings."""
+    if not isinstance(config, dict):
+        return None
+    recipe = {k: v for k, v in config.items() if k not in _NOT_RECIPE}
+    if isinstance(recipe.get("train"), dict):
+        recipe["train"] = {k: v for k, v in recipe["train"].items() if k not in _NOT_RECIPE_TRAIN}
+    return recipe

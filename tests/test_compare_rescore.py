@@ -378,3 +378,69 @@ def test_statistics_warnings_name_the_setting_and_a_seed_alone_says_nothing(runs
         f"statistics setting n_resamples differs (run {run_id}: 1000, run {run_id}: 200); "
         f"run {run_id}'s is used"
     ]
+
+
+def _seed_set(folder: Path, run_ids: list[str], seed_sd: float, set_id: str = "seeds-test") -> Path:
+    """A seed set's seeds.json as harness.seeds writes it (the fields compare reads)."""
+    (folder / set_id).mkdir(parents=True)
+    summary = {
+        "set_id": set_id,
+        "seeds": list(range(len(run_ids))),
+        "runs": [{"seed": i, "run_id": r} for i, r in enumerate(run_ids)],
+        "tasks": {"echo": {"metric": "exact_match", "seed_sd": seed_sd}},
+    }
+    (folder / set_id / "seeds.json").write_text(json.dumps(summary), encoding="utf-8")
+    return folder / set_id
+
+
+def test_compare_weighs_the_difference_against_a_known_seed_spread(runs, tmp_path):
+    """The base evaluation against the tuned run, with a seed set that holds the tuned run: one
+    tuned side, so the band is the seeds' sd itself; the difference within it is said and decides."""
+    plugin = [str(runs["plugin"])]
+    own = _results(runs["run"])
+    delta = own["tasks"]["echo"]["metrics"]["exact_match"]["delta"]
+    out = tmp_path / "out"
+    _seed_set(out, [own["run_id"], "20990101-000000-other"], seed_sd=abs(delta) + 0.5)
+    results, paths = compare(runs["eval"], runs["run"], out, plugin_specs=plugin)
+    seed_set = results["compared"]["seed_set"]
+    assert (
+        seed_set["set_id"] == "seeds-test"
+        and seed_set["matched"] == f"run {own['run_id']} is one of its seeds"
+    )
+    spread = results["tasks"]["echo"]["seed_spread"]
+    assert spread["band"] == pytest.approx(abs(delta) + 0.5) and spread["tuned_runs"] == 1
+    verdict = results["tasks"]["echo"]["verdict"]
+    assert verdict["within_seed_spread"] is True and verdict["outcome"] == "inconclusive"
+    assert any(w.startswith("echo: the difference") and "seeds-test" in w for w in results["warnings"])
+    assert "within the spread of training itself" in paths["markdown"].read_text(encoding="utf-8")
+    # rescoring the comparison decides the same from its results.json alone
+    saved = paths["results"].read_bytes()
+    assert main(["rescore", str(paths["results"].parent), "--plugin", str(runs["plugin"])]) in (0, 4)
+    assert paths["results"].read_bytes() == saved
+
+
+def test_a_seed_set_of_the_same_recipe_applies_and_another_recipe_does_not(runs, tmp_path):
+    """A single run with the config of a seed set's runs (seeds aside) gets that set's spread; a
+    run of another recipe gets none; two evaluations (no tuned side) get none either."""
+    plugin = [str(runs["plugin"])]
+    own = _results(runs["run"])
+    out = tmp_path / "out"
+    member = _edited(runs["run"], out, lambda r: r.update(run_id="20990101-000000-member"))
+    member.rename(out / "20990101-000000-member")
+    _seed_set(out, ["20990101-000000-member"], seed_sd=0.25)
+    results, _ = compare(runs["eval"], runs["run"], out, plugin_specs=plugin)
+    assert (
+        results["compared"]["seed_set"]["matched"]
+        == f"run {own['run_id']} has its runs' config but for the seeds"
+    )
+    assert results["tasks"]["echo"]["seed_spread"]["seed_sd"] == 0.25
+
+    def other_recipe(results: dict) -> None:
+        results["config"]["train"]["learning_rate"] = 1.0
+
+    other = _edited(runs["run"], tmp_path / "other", other_recipe)
+    results, _ = compare(runs["eval"], other, out, plugin_specs=plugin)
+    assert "seed_set" not in results["compared"] and "seed_spread" not in results["tasks"]["echo"]
+    _seed_set(tmp_path / "evals", [_results(runs["eval"])["run_id"]], seed_sd=0.25)
+    results, _ = compare(runs["eval"], runs["eval"], tmp_path / "evals", plugin_specs=plugin)
+    assert "seed_spread" not in results["tasks"]["echo"]  # no tuned side: training's spread is not in it

@@ -11,6 +11,7 @@ import pytest
 
 import harness
 from harness.cli import main
+from harness.compare import compare
 from harness.decisions.seeds import seed_verdicts
 
 
@@ -114,6 +115,13 @@ def test_a_seed_set_end_to_end(tmp_path, echo_plugin, run_config, monkeypatch):
     assert "<svg" in page and summary["decision"]["summary"] in page
     assert all(f'href="../{r.results["run_id"]}/report.html"' in page for r in runs)
     assert "| echo | exact_match |" in paths["markdown"].read_text(encoding="utf-8")
+    # harness compare of the set's two runs finds the set and weighs their difference against it
+    first, second = (r.paths["results"].parent for r in runs)
+    compared, _ = compare(first, second, config.output_dir, plugin_specs=[str(plugin)])
+    assert compared["compared"]["seed_set"]["set_id"] == summary["set_id"]
+    spread = compared["tasks"]["echo"]["seed_spread"]
+    assert spread["tuned_runs"] == 2 and spread["band"] == pytest.approx(abs(deltas[1] - deltas[0]))
+    assert compared["tasks"]["echo"]["verdict"]["within_seed_spread"] is True  # two seeds: by definition
 
 
 def test_the_cli_runs_a_seed_set_and_refuses_resume(

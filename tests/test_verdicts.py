@@ -218,3 +218,31 @@ def test_p_values_in_reasons_never_round_across_alpha():
     assert decide_one(metric(0.5, 0.6, 0.049996))["reason"].startswith("p = 0.049996 < 0.05,")
     assert decide_one(metric(0.5, 0.6, 0.00001))["reason"].startswith("p < 0.0001 < 0.05,")
     assert decide_one(metric(0.5, 0.6, 0.1234))["reason"].startswith("p = 0.1234 ≥ 0.05; ")
+
+
+def _with_spread(entry: dict, band: float) -> dict:
+    return {**task("m", entry), "seed_spread": {"set_id": "seeds-x", "n_seeds": 3, "band": band}}
+
+
+def test_a_significant_difference_within_the_seed_spread_is_inconclusive():
+    """Two single-seed runs compared (harness compare with a seed set known): a difference that
+    another training seed could give is not "improved", however small the test's p-value."""
+    entry = metric(0.50, 0.60, 0.001, ci=[0.05, 0.15])
+    verdicts, decision = decide(
+        {"t": _with_spread(entry, 0.12)}, alpha=0.05, min_effect=0.01, correction="holm"
+    )
+    verdict = verdicts["t"]
+    assert verdict["outcome"] == "inconclusive" and verdict["within_seed_spread"] is True
+    assert verdict["significant"] is True and verdict["n_needed"] is None  # more test examples do not help
+    assert "within the spread of training itself (±0.12, from 3 seeds of seeds-x)" in verdict["reason"]
+    assert "more seeds, not more test examples" in verdict["reason"]
+    assert decision["inconclusive"] == 1 and decision["improved"] == 0
+    beyond, _ = decide({"t": _with_spread(entry, 0.08)}, alpha=0.05, min_effect=0.01, correction="holm")
+    assert beyond["t"]["outcome"] == "improved" and beyond["t"]["within_seed_spread"] is False
+    assert "within_seed_spread" not in decide_one(entry)  # no seed set known: the key is absent
+
+
+def test_the_seed_spread_leaves_no_change_as_it_is():
+    entry = metric(0.50, 0.5005, 0.9, ci=[-0.004, 0.005])
+    verdicts, _ = decide({"t": _with_spread(entry, 0.05)}, alpha=0.05, min_effect=0.01, correction="holm")
+    assert verdicts["t"]["outcome"] == "no change" and verdicts["t"]["within_seed_spread"] is True

@@ -146,16 +146,27 @@ def _verdict(task: dict, entry: dict, p_adjusted: float | None, rule: Rule) -> d
         outcome = NO_CHANGE
     else:
         outcome = INCONCLUSIVE
-    n_needed = _n_needed(entry, n, mde, margin, rule) if outcome == INCONCLUSIVE else None
+    band = (task.get("seed_spread") or {}).get("band")  # two single-seed runs compared: the seeds' spread
+    within_spread = abs(delta) <= band * (1 + 1e-9) if _num(band) else None
+    seed_bound = bool(within_spread) and outcome in (IMPROVED, REGRESSED)  # not beyond training's noise
+    if seed_bound:
+        outcome = INCONCLUSIVE
+    n_needed = _n_needed(entry, n, mde, margin, rule) if outcome == INCONCLUSIVE and not seed_bound else None
     warnings = constant_warnings(task)
     reason = _reason(delta, p_value, p_adjusted, significant, large_enough, scale, rule)
+    if seed_bound:
+        reason += (
+            f", but |delta| {_fmt(abs(delta))} is within the spread of training itself (±{_fmt(band)}, "
+            f"from {task['seed_spread'].get('n_seeds')} seeds of {task['seed_spread'].get('set_id')}): "
+            "another training seed could give it; more seeds, not more test examples, would tell"
+        )
     if outcome == NO_CHANGE:
         reason += f"; the {_level(rule)} CI {_ci(ci, scale)} lies within ± the minimum effect {_fmt(margin)}"
-    elif outcome == INCONCLUSIVE and p_value is not None and power.equivalent(ci, margin):
+    elif outcome == INCONCLUSIVE and not seed_bound and p_value is not None and power.equivalent(ci, margin):
         reason += f"; the {_level(rule)} CI {_ci(ci, scale)} lies within ± {_fmt(margin)}, but the "
         reason += f"Agresti-Min interval of the 0/1 scores {_ci(adjusted, scale)} does not"
         reason += _detectable(n, mde, n_needed, margin)
-    elif outcome == INCONCLUSIVE and p_value is not None:
+    elif outcome == INCONCLUSIVE and not seed_bound and p_value is not None:
         reason += f"; the {_level(rule)} CI {_ci(ci, scale)} reaches beyond ± {_fmt(margin)}"
         reason += _detectable(n, mde, n_needed, margin)
     if warnings:
@@ -176,6 +187,7 @@ def _verdict(task: dict, entry: dict, p_adjusted: float | None, rule: Rule) -> d
         "mde": mde,
         "n": n,
         "n_needed": n_needed,
+        **({} if within_spread is None else {"within_seed_spread": within_spread}),
         "reason": reason,
         "warnings": warnings,
     }
