@@ -58,7 +58,8 @@ def run_cycle(
     backend_spec(config, workload)  # an unknown backend too
     guards = guard.resolve(config)  # lm-eval tasks, checked before any model work too
     own_gates = [gate for gate in gates if gate.task not in guards]  # guards' metrics known after eval
-    check_names(own_gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
+    task_metrics = {task.name: task.metrics for task in workload.tasks}
+    check_names(own_gates, task_metrics, "run" if train else "eval", workload.slices())  # slices: test data's
     check_writable(config, train)  # before any file is written or model work is done
     if train and config.gates.policy:  # a bad policy file is bad input, found before model work too
         from harness.decisions.policy import load_policy

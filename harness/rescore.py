@@ -20,6 +20,7 @@ from harness.decisions.gates import Gate, parse
 from harness.errors import HarnessError
 from harness.evaluation import guard
 from harness.evaluation.flips import flips
+from harness.evaluation.slices import slices_entry
 from harness.evaluation.stats import metric_entry
 from harness.metrics import Metric, MetricResult
 from harness.reports.schema import made_by, per_example
@@ -55,7 +56,10 @@ def rescore(
             task["metrics"] = guard.recorded_metrics(task, rows, corpus, config)
         else:
             metrics = {m: resolve_metric(registry, m, name, where) for m in task["metrics"]}
-            task["metrics"] = score_task(metrics, rows, config, phases=_phases(rows))
+            computed = compute_task(metrics, rows, _phases(rows))
+            task["metrics"] = metric_entries(metrics, rows, computed, config)
+            if isinstance(task.get("slices"), dict):  # the slices again, from the rows' "slice"
+                task["slices"] = _slices(task["slices"], metrics, rows, computed, config, where, name)
         if "flips" in task:
             task["flips"] = flips(name, task["primary_metric"], rows)
     changes: list[str] = []
@@ -116,6 +120,14 @@ def score_task(
     """Every metric's results.json entry computed from the rows' predictions (``prediction_<phase>``
     for each of ``phases``: ``["before"]`` or ``["before", "after"]``); the rows'
     ``scores_<phase>`` are replaced by the new per-example scores."""
+    return metric_entries(metrics, rows, compute_task(metrics, rows, phases), config)
+
+
+def compute_task(
+    metrics: dict[str, Metric], rows: list[dict], phases: Sequence[str] = PHASES
+) -> dict[str, list[MetricResult]]:
+    """Every metric computed on the rows' predictions of each of ``phases``: ``{metric: [result
+    per phase]}``; the rows' ``scores_<phase>`` are replaced by the new per-example scores."""
     references = [tuple(row["references"]) for row in rows]
     computed: dict[str, list[MetricResult]] = {}
     for name, metric in metrics.items():
@@ -126,12 +138,41 @@ def score_task(
         scores = {name: results[phase_index] for name, results in computed.items()}
         for i, row in enumerate(rows):
             row[f"scores_{phase}"] = per_example(scores, i)
+    return computed
+
+
+def metric_entries(
+    metrics: dict[str, Metric], rows: list[dict], computed: dict[str, list[MetricResult]], config: Config
+) -> dict:
+    """Every metric's results.json entry (:func:`metric_entry`) from :func:`compute_task`'s results."""
+    references = [tuple(row["references"]) for row in rows]
     return {
         name: metric_entry(
             metrics[name], references, results[0], results[1] if len(results) > 1 else None, config
         )
         for name, results in computed.items()
     }
+
+
+def _slices(
+    saved: dict, metrics: dict, rows: list[dict], computed: dict, config: Config, where: str, task: str
+):
+    """A task's ``slices`` entry again (:func:`slices_entry`, as the cycle builds it), from the
+    rows' ``"slice"`` and the recomputed results of the metric the slices were compared on."""
+    name = saved.get("metric")
+    if any("slice" not in row for row in rows):
+        raise HarnessError(f"{where}: task {task!r} has slices but its samples.jsonl rows carry no 'slice'")
+    results = computed[name]
+    slices = [str(row["slice"]) for row in rows]
+    return slices_entry(
+        saved.get("field"),
+        name,
+        metrics[name],
+        slices,
+        results[0],
+        results[1] if len(results) > 1 else None,
+        config,
+    )
 
 
 def recorded_gates(results: dict, extra: Sequence[Gate] = ()) -> list[Gate]:
@@ -147,10 +188,11 @@ def _phases(rows: list[dict]) -> tuple[str, ...]:
 
 def _numbers(task: dict) -> dict:
     """The numbers a reader acts on, to list what a rescore changed: every metric's before/after
-    and p-value, and the verdict."""
+    and p-value, and the verdict; the same of every slice, with its q-value and outcome."""
     numbers = {}
-    for name, metric in task.get("metrics", {}).items():
-        for key in ("before", "after", "p_value"):
+    slices = ((task.get("slices") or {}).get("values") or {}).items()
+    for name, metric in [*task.get("metrics", {}).items(), *((f"[{v}]", s) for v, s in slices)]:
+        for key in ("before", "after", "p_value", "q_value", "outcome"):
             if metric.get(key) is not None:
                 numbers[f"{name}.{key}"] = metric[key]
     if task.get("verdict"):

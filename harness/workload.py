@@ -35,6 +35,19 @@ class Workload:
     overlap: dict[str, dict] = field(default_factory=dict)  # trained task -> train/test overlap
     shots: dict[str, Shots] = field(default_factory=dict)  # task -> few-shot demonstrations (k > 0)
 
+    def slices(self) -> dict[str, dict]:
+        """The slices of the tasks with a ``slice_field``, as the test data holds them:
+        ``{task name: {"field", "metric" (the primary, which slices compare), "values"}}``."""
+        return {
+            task.name: {
+                "field": task.slice_field,
+                "metric": task.primary_metric,
+                "values": sorted({example.slice for example in self.test[task.name]}),
+            }
+            for task in self.tasks
+            if task.slice_field
+        }
+
     def fit(self, tokenizer, context: int | None, config: Config) -> dict[str, dict]:
         """Count, per task and split, the examples whose input is cut to fit: training examples
         (prompt, answer, EOS) over ``train.max_length`` or the ``context``; dev and test prompts

@@ -3,6 +3,8 @@ naming the gate, and the names checked against the run's tasks and metrics."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from harness.decisions.gates import Gate, check, check_names, parse, parse_all
@@ -323,3 +325,105 @@ def test_the_help_documents_exit_code_4():
 
     text = EXIT_CODES.split("\n  4 ", 1)[1].split("\n  130 ", 1)[0]  # the code's line and its continuation
     assert "inconclusive" in text and "gate" in text
+
+
+# --- slices ---------------------------------------------------------------------------------------
+
+SLICES = {"sentiment": {"field": "domain", "metric": "accuracy", "values": ["imdb", "yelp reviews", "<b>"]}}
+
+
+def sliced_results() -> dict:
+    """results() with sentiment's slices: imdb improved (0.5 -> 0.9), yelp regressed (0.5 -> 0.3)."""
+    data = results()
+    imdb = {"n": 50, "before": 0.5, "after": 0.9, "delta": 0.4, "q_value": 0.001, "outcome": "improved"}
+    yelp = {"n": 50, "before": 0.5, "after": 0.3, "delta": -0.2, "q_value": 0.01, "outcome": "regressed"}
+    data["tasks"]["sentiment"]["slices"] = {
+        "field": "domain",
+        "metric": "accuracy",
+        "values": {"imdb": imdb, "yelp reviews": yelp},
+    }
+    return data
+
+
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ("sentiment[imdb].accuracy.delta>=0", ("threshold", "imdb", "accuracy", "delta", 0.0)),
+        ("sentiment[yelp reviews].primary>0.5", ("threshold", "yelp reviews", "primary", "value", 0.5)),
+        ("sentiment[<b>].accuracy<=1", ("threshold", "<b>", "accuracy", "value", 1.0)),
+        ("sentiment[*].accuracy.relative>-0.1", ("threshold", "*", "accuracy", "relative", -0.1)),
+        ("no-regression:sentiment[imdb]", ("no-regression", "imdb", "primary", "value", 0.0)),
+        ("sentiment.accuracy>=0", ("threshold", None, "accuracy", "value", 0.0)),
+    ],
+)
+def test_parse_a_slice_gate(expression, expected):
+    gate = parse(expression)
+    assert gate.task == "sentiment" and gate.expression == expression
+    assert (gate.kind, gate.slice, gate.metric, gate.field, gate.value) == expected
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("sentiment[].accuracy>=0", "empty slice in sentiment[]"),
+        ("*[imdb].accuracy>=0", "a slice belongs to one task"),
+        (
+            "sentiment[imdb]accuracy>=0",
+            "expected TASK[VALUE].METRIC after sentiment[imdb], got 'accuracy>=0'",
+        ),
+        ("sentiment.accuracy[imdb]>=0", "expected TASK.METRIC before '>='"),
+        ("no-regression:sentiment[imdb].accuracy", "no-regression:TASK needs a task name"),
+    ],
+)
+def test_a_malformed_slice_gate_is_one_line(expression, message):
+    with pytest.raises(HarnessError, match=re.escape(message)):
+        parse(expression)
+
+
+UNKNOWN_SLICE = "unknown slice 'imbd' of task 'sentiment' (did you mean 'imdb'?); its domain values: imdb"
+NOT_PRIMARY = "slices are compared on the primary metric of 'sentiment', 'accuracy', not 'macro_f1'"
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("sentiment[imbd].accuracy>=0", UNKNOWN_SLICE + ", yelp reviews, <b>"),
+        ("translation[imdb].bleu>=0", "task 'translation' has no slices (it names no slice_field)"),
+        ("sentiment[imdb].macro_f1>=0", NOT_PRIMARY),
+        ("sentiment[imdb].acuracy>=0", "unknown metric 'acuracy' for task 'sentiment'"),
+    ],
+)
+def test_slice_names_are_checked_against_the_data(expression, message):
+    with pytest.raises(HarnessError, match=re.escape(message)):
+        check_names([parse(expression)], TASKS, slices=SLICES)
+    check_names([parse("sentiment[<b>].primary>0"), parse("sentiment[*].accuracy>0")], TASKS, "eval", SLICES)
+
+
+def test_slice_gates_read_the_slice():
+    data = sliced_results()
+    delta, low, every, regressed, fine = check(
+        [
+            parse("sentiment[imdb].accuracy.delta>=0.3"),
+            parse("sentiment[yelp reviews].primary>=0.5"),
+            parse("sentiment[*].accuracy.delta>-0.1"),
+            parse("no-regression:sentiment[*]"),
+            parse("no-regression:sentiment[imdb]"),
+        ],
+        data,
+    )
+    assert delta["passed"] and delta["actual"] == 0.4
+    assert delta["detail"] == "sentiment[imdb] accuracy delta +0.4 (0.5 -> 0.9) passes >= 0.3"
+    assert not low["passed"] and low["actual"] == 0.3
+    assert low["detail"] == "sentiment[yelp reviews] accuracy after tuning 0.3 fails >= 0.5"
+    assert not every["passed"] and every["actual"] == -0.2 and "sentiment[yelp reviews]" in every["detail"]
+    assert not regressed["passed"] and regressed["actual"] == 1
+    assert regressed["detail"] == "sentiment[yelp reviews] accuracy: regressed (-0.2, q = 0.01)"
+    assert fine["passed"] and fine["detail"] == "sentiment[imdb] accuracy: improved (+0.4, q = 0.001)"
+    data["tasks"]["sentiment"]["slices"]["values"]["yelp reviews"].update(after=0.6, delta=0.1, outcome="x")
+    (every,) = check([parse("no-regression:sentiment[*]")], data)
+    assert every["passed"] and every["detail"] == "no slice of sentiment regressed (2 slices)"
+    with pytest.raises(HarnessError, match="task 'sentiment' has no slice 'amazon' in these results"):
+        check([parse("sentiment[amazon].accuracy>=0")], data)
+    data["tasks"]["sentiment"]["slices"]["values"] = None  # a metric whose results cannot be cut
+    (uncut,) = check([parse("sentiment[imdb].accuracy>=0")], data)
+    assert not uncut["passed"] and "accuracy cannot be cut into slices" in uncut["detail"]

@@ -7,6 +7,11 @@
 * ``TASK.METRIC.relative OP VALUE``: (after − before) / |before|, e.g. ``translation.bleu.relative>=0.05``.
 * ``no-regression`` / ``no-regression:TASK``: no task's (that task's) primary metric "regressed"
   per its verdict (significant after correction and at least the minimum effect).
+* ``TASK[VALUE]`` in place of ``TASK``: a slice of a task whose data names a ``slice_field``
+  (as release policies spell it), e.g. ``sentiment[imdb].accuracy.delta>=0``,
+  ``no-regression:sentiment[imdb]``; ``TASK[*]``: every slice. On the task's primary metric;
+  "regressed" is the slice's outcome (:mod:`harness.decisions.slices`). VALUE is the text in
+  the brackets (no ``]``). Slices have no inconclusive outcome, so slice gates are never exit 4.
 
 A gate that names a task whose verdict is "inconclusive" (the test set is too small to tell a
 change from none; ``*`` and ``no-regression`` name every task) does not pass silently: its
@@ -15,8 +20,8 @@ code 4 (:func:`exit_code`).
 
 ``OP`` is one of ``>=``, ``>``, ``<=``, ``<``, ``==``. ``TASK`` may be ``*`` (every task) and
 ``METRIC`` may be ``primary`` (each task's primary metric). A gate is parsed (:func:`parse`) and
-its names checked (:func:`check_names`) before any model work; :func:`check` evaluates it on a
-run's results.
+its names checked (:func:`check_names`: tasks, metrics and slice values, which the test data
+holds) before any model work; :func:`check` evaluates it on a run's results.
 """
 
 from __future__ import annotations
@@ -25,17 +30,19 @@ import math
 import operator
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.errors import HarnessError, did_you_mean
 
 OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 FIELDS = ("delta", "relative")  # the baseline-relative quantities; none given: the value itself
 ALL_TASKS, PRIMARY, NO_REGRESSION = "*", "primary", "no-regression"
+ALL_SLICES = "*"  # TASK[*]: every slice of the task
 EXAMPLE = (
     "expected TASK.METRIC[.delta|.relative] OP VALUE (e.g. sentiment.accuracy>=0.8) or no-regression[:TASK]"
 )
-_NAME = re.compile(r"^[^\s<>=!]+$")
+_NAME = re.compile(r"^[^\s<>=!\[\]]+$")
+_SLICE = re.compile(r"^([^\s<>=!\[\].:]+)\[([^\]]*)\](.*)$", re.DOTALL)  # TASK[VALUE]..., VALUE any but ]
 PASSED, FAILED, INCONCLUSIVE = 0, 1, 4  # exit codes of a gated run
 
 
@@ -48,6 +55,8 @@ class Gate:
     :param metric: a metric name, or ``"primary"`` (thresholds only).
     :param field: ``"value"``, ``"delta"`` or ``"relative"`` (thresholds only).
     :param source: where the expression came from (``--gate``, ``gates.require``), for messages.
+    :param slice: a slice value of the task (``TASK[VALUE]``), ``"*"`` for every slice, or
+        ``None``: the whole task.
     """
 
     expression: str
@@ -58,6 +67,7 @@ class Gate:
     op: str = ""
     value: float = 0.0
     source: str = "--gate"
+    slice: str | None = None
 
     @property
     def needs_baseline(self) -> bool:
@@ -83,9 +93,36 @@ def parse(expression: str, source: str = "--gate") -> Gate:
         raise _error(expression, source, f"empty gate; {EXAMPLE}")
     if text == NO_REGRESSION or text.startswith(NO_REGRESSION + ":"):
         task = text[len(NO_REGRESSION) + 1 :].strip() if ":" in text else ALL_TASKS
-        if not task or not _NAME.match(task):
+        task, value, rest = _sliced(task, expression, source)
+        if not task or not _NAME.match(task) or rest:
             raise _error(expression, source, f"no-regression:TASK needs a task name, got {task!r}")
-        return Gate(text, NO_REGRESSION, task, source=source)
+        return Gate(text, NO_REGRESSION, task, source=source, slice=value)
+    task, value, rest = _sliced(text, expression, source)
+    if value is not None:  # TASK[VALUE].METRIC...: the rest is read as the task's gate would be
+        if not rest.startswith("."):
+            raise _error(
+                expression, source, f"expected TASK[VALUE].METRIC after {task}[{value}], got {rest!r}"
+            )
+        return replace(_threshold_gate(task + rest, expression, source), expression=text, slice=value)
+    return _threshold_gate(text, expression, source)
+
+
+def _sliced(text: str, expression: str, source: str) -> tuple[str, str | None, str]:
+    """``(task, slice value, rest)`` of a ``TASK[VALUE]rest`` text; ``(text, None, "")`` without
+    brackets."""
+    found = _SLICE.match(text)
+    if found is None:
+        return text, None, ""
+    task, value, rest = found.group(1), found.group(2).strip(), found.group(3)
+    if not value:
+        raise _error(expression, source, f"empty slice in {task}[]; name a value of its slice_field, or *")
+    if task == ALL_TASKS:
+        raise _error(expression, source, "a slice belongs to one task: TASK[VALUE], not *[VALUE]")
+    return task, value, rest
+
+
+def _threshold_gate(text: str, expression: str, source: str) -> Gate:
+    """A ``TASK.METRIC[.FIELD] OP VALUE`` gate."""
     found = re.search(r"[<>=!]+", text)
     if found is None:
         hint = did_you_mean(text.split(":")[0], [NO_REGRESSION])
@@ -124,13 +161,22 @@ def parse_all(config_gates: Iterable[str] = (), cli_gates: Iterable[str] = ()) -
     return [parse(e, "config gates.require") for e in config_gates] + [parse(e, "--gate") for e in cli_gates]
 
 
-def check_names(gates: Iterable[Gate], tasks: Mapping[str, Iterable[str]], mode: str = "run") -> None:
-    """Raise :class:`HarnessError` for a gate that names a task or metric the run does not have,
-    or that needs a baseline in eval mode (``mode="eval"``).
+def check_names(
+    gates: Iterable[Gate],
+    tasks: Mapping[str, Iterable[str]],
+    mode: str = "run",
+    slices: Mapping[str, Mapping] | None = None,
+) -> None:
+    """Raise :class:`HarnessError` for a gate that names a task, metric or slice the run does not
+    have, or that needs a baseline in eval mode (``mode="eval"``).
 
     :param tasks: the run's tasks, ``{task name: its metric names}``.
+    :param slices: the tasks that have slices, ``{task name: {"field", "metric", "values"}}``
+        (the slice field, the metric slices are compared on and the slice values, ``None`` when
+        not known); a slice gate on another task is refused.
     """
     tasks = {name: list(metrics) for name, metrics in tasks.items()}
+    slices = slices or {}
     for gate in gates:
         if mode != "run" and gate.needs_baseline:
             raise gate.error(
@@ -142,11 +188,29 @@ def check_names(gates: Iterable[Gate], tasks: Mapping[str, Iterable[str]], mode:
                 f"unknown task {gate.task!r}{did_you_mean(gate.task, tasks)}; "
                 f"this run's tasks: {', '.join(tasks) or 'none'}"
             )
-        if gate.kind != "threshold" or gate.metric == PRIMARY:
-            continue
-        for name in tasks if gate.task == ALL_TASKS else [gate.task]:
-            if gate.metric not in tasks[name]:
-                raise gate.error(_unknown_metric(gate.metric, name, tasks[name]))
+        if gate.kind == "threshold" and gate.metric != PRIMARY:
+            for name in tasks if gate.task == ALL_TASKS else [gate.task]:
+                if gate.metric not in tasks[name]:
+                    raise gate.error(_unknown_metric(gate.metric, name, tasks[name]))
+        if gate.slice is not None:
+            _check_slice(gate, slices.get(gate.task))
+
+
+def _check_slice(gate: Gate, found: Mapping | None) -> None:
+    if found is None:
+        raise gate.error(f"task {gate.task!r} has no slices (it names no slice_field)")
+    values = found.get("values")
+    if gate.slice != ALL_SLICES and values is not None and gate.slice not in values:
+        shown = ", ".join(values[:20]) + (f", … ({len(values)} in all)" if len(values) > 20 else "")
+        raise gate.error(
+            f"unknown slice {gate.slice!r} of task {gate.task!r}{did_you_mean(gate.slice, values)}; "
+            f"its {found.get('field')} values: {shown or 'none'}"
+        )
+    if gate.kind == "threshold" and gate.metric not in (PRIMARY, found.get("metric")):
+        raise gate.error(
+            f"slices are compared on the primary metric of {gate.task!r}, {found.get('metric')!r}, "
+            f"not {gate.metric!r}"
+        )
 
 
 def _unknown_metric(metric: str, task: str, known: list[str]) -> str:
@@ -178,17 +242,55 @@ def _check_one(gate: Gate, results: dict) -> dict:
     names = list(results["tasks"]) if gate.task == ALL_TASKS else [gate.task]
     if gate.task != ALL_TASKS and gate.task not in results["tasks"]:
         raise gate.error(f"task {gate.task!r} is not in these results")
+    if gate.slice is not None:
+        return _check_slices(gate, results)
     unsure = [n for n in names if (results["tasks"][n].get("verdict") or {}).get("outcome") == "inconclusive"]
     if gate.kind == NO_REGRESSION:
         return _no_regression(gate, results, names, unsure)
     checks = [_threshold(gate, results, name) for name in names]
+    return _combined(gate, checks, _unsure_note(results, unsure), unsure)
+
+
+def _combined(gate: Gate, checks: list[tuple], note: str, unsure: list[str]) -> dict:
+    """One gate's entry from its checks ``(passed, actual, detail)``: the first failing one
+    decides, else the passing value closest to the threshold."""
     failed = [c for c in checks if not c[0]]
     if failed:
         passed, actual, _ = failed[0]
     else:
         passed, actual = True, _closest(gate, [c[1] for c in checks])
-    detail = "; ".join(c[2] for c in (failed or checks)) + _unsure_note(results, unsure)
+    detail = "; ".join(c[2] for c in (failed or checks)) + note
     return _entry(gate, passed, actual, detail, unsure)
+
+
+def _check_slices(gate: Gate, results: dict) -> dict:
+    """A gate on a task's slices (results.json ``slices``): each slice it names measured as a
+    task's metric is, or, for no-regression, its outcome."""
+    slices = results["tasks"][gate.task].get("slices")
+    if not isinstance(slices, dict):
+        raise gate.error(f"task {gate.task!r} has no slices in these results")
+    values, metric = slices.get("values"), slices.get("metric")
+    if values is None:
+        detail = f"{gate.task} {metric} cannot be cut into slices (no per-example scores or statistics)"
+        return _entry(gate, False, None, detail, [])
+    if gate.slice != ALL_SLICES and gate.slice not in values:
+        raise gate.error(f"task {gate.task!r} has no slice {gate.slice!r} in these results")
+    names = list(values) if gate.slice == ALL_SLICES else [gate.slice]
+    if gate.kind != NO_REGRESSION:
+        run = results.get("mode") in ("run", "compare")
+        checks = [_measure(gate, run, values[name], f"{gate.task}[{name}] {metric}") for name in names]
+        return _combined(gate, checks, "", [])
+    regressed = [name for name in names if values[name].get("outcome") == "regressed"]
+    notes = [
+        f"{gate.task}[{name}] {metric}: {values[name].get('outcome') or 'no outcome'} "
+        f"({_fmt(values[name].get('delta'), signed=True)}, q = {_fmt(values[name].get('q_value'))})"
+        for name in (regressed if gate.slice == ALL_SLICES else names)
+    ]
+    if not regressed and gate.slice == ALL_SLICES:
+        notes.append(
+            f"no slice of {gate.task} regressed ({len(names)} slice{'s' if len(names) != 1 else ''})"
+        )
+    return _entry(gate, not regressed, len(regressed), "; ".join(notes), [])
 
 
 def _entry(gate: Gate, passed: bool, actual, detail: str, inconclusive: list[str]) -> dict:
@@ -220,10 +322,14 @@ def _threshold(gate: Gate, results: dict, task: str) -> tuple[bool, float | None
     metric = entry["primary_metric"] if gate.metric == PRIMARY else gate.metric
     if metric not in entry["metrics"]:
         raise gate.error(f"task {task!r} has no metric {metric!r} in these results")
-    scores = entry["metrics"][metric]
     run = results.get("mode") in ("run", "compare")  # compare: run A is the baseline
+    return _measure(gate, run, entry["metrics"][metric], f"{task} {metric}")
+
+
+def _measure(gate: Gate, run: bool, scores: dict, label: str) -> tuple[bool, float | None, str]:
+    """(passed, actual, detail) of a threshold gate on one entry with ``before``, ``after`` and
+    ``delta`` (a metric's, or a slice's); ``run``: the results have a before/after pair."""
     before, after = scores.get("before"), scores.get("after")
-    label = f"{task} {metric}"
     if gate.field == "value":
         actual = after if run else before
         label += " after tuning" if run else ""

@@ -50,3 +50,16 @@ def add_slice_verdicts(tasks: dict[str, dict], *, alpha: float, min_effect: floa
             f"{counts[UNCHANGED]} no significant change (Benjamini-Hochberg at {alpha:g})"
         ),
     }
+
+
+def slice_names(tasks: dict[str, dict]) -> dict[str, dict]:
+    """The slices of results.json ``tasks`` as :func:`harness.decisions.gates.check_names` reads
+    them: ``{task name: {"field", "metric", "values": [value, ...] or None}}``."""
+    return {
+        name: {
+            **task["slices"],
+            "values": None if task["slices"].get("values") is None else list(task["slices"]["values"]),
+        }
+        for name, task in tasks.items()
+        if isinstance(task.get("slices"), dict)
+    }

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from harness.config import Config
 from harness.evaluation.stats import compare
 from harness.metrics import Metric, MetricResult
 
@@ -69,3 +70,29 @@ def slice_entries(
                 entry["broken"] = sum(m < 0 for m in moves)
         entries[value] = entry
     return entries
+
+
+def slices_entry(
+    field: str,
+    name: str,
+    metric: Metric,
+    slices: Sequence[str],
+    before: MetricResult,
+    after: MetricResult | None,
+    config: Config,
+) -> dict:
+    """A task's results.json ``slices`` entry: its slice ``field``, the metric ``name`` (the
+    task's primary) and :func:`slice_entries` under ``config.stats`` and ``config.seed`` as
+    ``values``. The cycle and ``harness rescore`` both build it here, so a rescore reproduces it.
+    ``values`` is ``None`` when the metric's results cannot be cut (neither per-example scores nor
+    sufficient statistics)."""
+    values = slice_entries(
+        metric,
+        slices,
+        before,
+        after,
+        seed=config.seed,
+        n_resamples=config.stats.n_resamples,
+        alpha=config.stats.alpha,
+    )
+    return {"field": field, "metric": name, "values": values}

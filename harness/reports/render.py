@@ -67,6 +67,8 @@ def _summary(v: dict) -> list[str]:
             out += [f"**▼ Regressed: {_md(', '.join(d['regressed']))}.**", ""]
         if d["inconclusive"]:
             out += [f"**? Inconclusive (too few test examples to tell): {_md(', '.join(d['inconclusive']))}.**", ""]
+    if v["slice_summary"]:
+        out += [f"{_md(v['slice_summary'])}.", ""]
     out += _gates(v["gates"]) + _policy(v["policy"]) + _warnings(v)
     header = [
         "task",
@@ -129,6 +131,25 @@ def _policy(policy: dict | None) -> list[str]:
     return [f"**Release policy: {_md(policy['line'])}.**", "", *_md_table(["outcome", "task (tier, metric)", "why"], rows)]
 
 
+def _slices(s: dict | None, is_run: bool, ci_header: str) -> list[str]:
+    """A task's slice table: per slice n, before, after, delta [CI], q, outcome, fixed / broken
+    (an evaluation: n and the score); a regressed slice's outcome in bold."""
+    if not s:
+        return []
+    out = [f"**{_md(s['title'])}**" + ("" if s["higher_is_better"] else " (lower is better)"), ""]
+    if s["note"]:
+        return [*out, f"{_md(s['note'])}.", ""]
+    field = _md(s["field"])  # a header cell: _md_table escapes the body's cells only
+    if not is_run:
+        return out + _md_table([field, "n", "score"], [[r["value"], r["n"], r["before"]] for r in s["rows"]])
+    rows = []
+    for r in s["rows"]:
+        outcome = _bold(r["outcome"]) if r["css"] == "regressed" else r["outcome"]
+        rows.append([r["value"], r["n"], r["before"], r["after"], r["delta"], r["q"], outcome, r["flips"]])
+    header = [field, "n", "before", "after", ci_header, "q", "outcome", "fixed / broken"]
+    return out + _md_table(header, rows) + ([f"{_md(s['rule'])}.", ""] if s["rule"] else [])
+
+
 def _metric_table(task: dict, is_run: bool, ci_header: str) -> list[str]:
     header = ["metric", "before", "after", ci_header] if is_run else ["metric", "score"]
     if task["has_p"]:
@@ -180,6 +201,7 @@ def render_markdown(
             out += _md_table(["metric", "settings"], t["settings"])
         if t["flips"]:
             out += _md_table(["flips", "examples"], t["flips"])
+        out += _slices(t["slices"], is_run, v["ci_header"])
         out += _chart_links(charts, [name for name in charts if name.startswith(f"confusion-{i}-")])
         if t["examples"]:
             out += [

@@ -120,6 +120,7 @@ def build_samples(workload: Workload, before: dict, after: dict | None = None) -
                 "input": example.input,
                 "reference": example.output,
                 "references": list(example.references),
+                **({"slice": example.slice} if task.slice_field else {}),
                 "prediction_before": b.predictions[i],
                 "scores_before": per_example(b.scores, i),
             }
@@ -259,7 +260,21 @@ def _task_entry(task, workload: Workload, config: Config, before, after, cached:
         from harness.evaluation.flips import flips
 
         entry["flips"] = flips(task.name, task.primary_metric, samples)
+    if task.slice_field:
+        entry["slices"] = _slices(task, workload, config, before, after)
     return entry
+
+
+def _slices(task, workload: Workload, config: Config, before, after) -> dict:
+    """The task's per-slice comparison on its primary metric."""
+    from harness.evaluation.slices import slices_entry
+
+    name = task.primary_metric
+    slices = [example.slice for example in workload.test[task.name]]
+    a = after[task.name].scores[name] if after else None
+    return slices_entry(
+        task.slice_field, name, workload.metrics[name], slices, before[task.name].scores[name], a, config
+    )
 
 
 def _metric_entry(name: str, task, workload: Workload, config: Config, before, after) -> dict:
@@ -269,4 +284,3 @@ def _metric_entry(name: str, task, workload: Workload, config: Config, before, a
     b = before[task.name].scores[name]
     a = after[task.name].scores[name] if after else None
     return metric_entry(workload.metrics[name], references, b, a, config)
-

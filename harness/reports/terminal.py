@@ -133,6 +133,7 @@ def json_summary(results: dict, paths: dict, exit_code: int) -> dict:
         "gates_inconclusive": sorted({name for gate in gates for name in gate.get("inconclusive") or []}),
         "tasks": tasks,
         "decision": results.get("decision"),
+        "slice_decision": results.get("slice_decision"),
         "gates": gates,
         "paths": {kind: str(path) for kind, path in paths.items()},
         "model_dir": results["model"].get("output_dir"),
@@ -195,6 +196,7 @@ def print_outcome(console, results: dict, paths: dict) -> None:
     from rich.markup import escape
 
     console.print(summary_table(results))
+    print_slices(console, results)
     training = results.get("training") or {}
     if training.get("stop_reason"):
         console.print(f"training: {escape(training['stop_reason'])}; {escape(training.get('kept') or '')}")
@@ -210,6 +212,25 @@ def print_outcome(console, results: dict, paths: dict) -> None:
     for kind in ("html", "markdown", "results", "samples"):
         if kind in paths:
             console.print(f"{kind:>9}: {paths[kind]}")
+
+
+def print_slices(console, results: dict) -> None:
+    """The run's slice line (results.json ``slice_decision``), then the slices that regressed as
+    ``task[value]``; nothing when no task has compared slices."""
+    from rich.markup import escape
+
+    summary = (results.get("slice_decision") or {}).get("summary")
+    if not summary:
+        return
+    console.print(escape(summary), highlight=False)
+    regressed = [
+        f"{name}[{value}]"
+        for name, task in results["tasks"].items()
+        for value, entry in ((task.get("slices") or {}).get("values") or {}).items()
+        if entry.get("outcome") == "regressed"
+    ]
+    if regressed:
+        console.print(f"[bold red]regressed slices:[/] {escape(', '.join(regressed))}", highlight=False)
 
 
 POLICY_STYLES = {"GO": "green", "WARN": "yellow", "NO-GO": "red", "INCONCLUSIVE": "magenta"}

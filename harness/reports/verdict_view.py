@@ -1,6 +1,6 @@
-"""How verdicts, the overall decision and the gates are shown (results.json ``verdict``,
-``decision``, ``gates``): labels that do not rely on colour, the rule, what a test set can detect.
-The report view (:mod:`harness.reports.view`) and the terminal use these."""
+"""How verdicts, the overall decision, slices and the gates are shown (results.json ``verdict``,
+``decision``, ``slices``, ``gates``): labels that do not rely on colour, the rule, what a test set
+can detect. The report view (:mod:`harness.reports.view`) and the terminal use these."""
 
 from __future__ import annotations
 
@@ -104,6 +104,52 @@ def decision_view(results: dict, tasks: list[dict]) -> dict | None:
         "regressed": [t["name"] for t in decided if t["verdict"]["outcome"] == "regressed"],
         "improved": [t["name"] for t in decided if t["verdict"]["outcome"] == "improved"],
         "inconclusive": [t["name"] for t in decided if t["verdict"]["outcome"] == "inconclusive"],
+    }
+
+
+def slices_view(task: dict, results: dict) -> dict | None:
+    """A task's slices (results.json ``slices``) as shown: per slice its n, before, after, delta
+    with CI, q-value (Benjamini-Hochberg), outcome and fixed / broken examples; ``None`` for a
+    task without slices."""
+    s = task.get("slices")
+    if not isinstance(s, dict):
+        return None
+    metric = (task.get("metrics") or {}).get(s.get("metric")) or {}
+    scale, values = metric.get("scale"), s.get("values")
+    rows = []
+    for value, e in (values or {}).items():
+        outcome = e.get("outcome")
+        rows.append(
+            {
+                "value": str(value),
+                "n": _fmt_value(e.get("n")),
+                "before": fmt_num(e.get("before"), scale),
+                "after": fmt_num(e.get("after"), scale),
+                "delta": fmt_delta_ci(e.get("delta"), e.get("delta_ci"), scale),
+                "q": fmt_p(e.get("q_value")),
+                "outcome": VERDICT_LABELS.get(outcome, DASH),
+                "css": VERDICT_CLASSES.get(outcome, ""),
+                "flips": f"{e['fixed']} fixed / {e['broken']} broken" if "fixed" in e else DASH,
+            }
+        )
+    decided = results.get("slice_decision") or {}
+    rule = ""
+    if decided:
+        rule = (
+            f"q: the paired test's p-value adjusted by Benjamini-Hochberg over the run's "
+            f"{_fmt_value(decided.get('n_slices'))} slices; improved or regressed needs q < "
+            f"{_fmt_value(decided.get('alpha'))} and |delta| ≥ "
+            f"{_fmt_value((results.get('decision') or {}).get('min_effect'))} × the metric's scale"
+        )
+    note = f"{s.get('metric')} cannot be cut into slices (no per-example scores or statistics)"
+    return {
+        "field": str(s.get("field")),
+        "metric": str(s.get("metric")),
+        "higher_is_better": metric.get("higher_is_better", True),
+        "rows": rows,
+        "note": note if values is None else "",
+        "title": f"Slices by {s.get('field')} ({s.get('metric')})",
+        "rule": rule,
     }
 
 

@@ -27,7 +27,7 @@ from harness.reports.formatting import (  # noqa: F401  (fmt_*: this module's na
     fmt_num,
     fmt_p,
 )
-from harness.reports.verdict_view import decision_view, gates_view, policy_view, verdict_view
+from harness.reports.verdict_view import decision_view, gates_view, policy_view, slices_view, verdict_view
 from harness.tasks.overlap import describe as describe_overlap
 
 
@@ -152,6 +152,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
                 "examples": examples,
                 "n_samples": len(by_task.get(name, [])),
                 "flips": flips_rows(flips),
+                "slices": slices_view(t, results),
             }
         )
 
@@ -198,6 +199,7 @@ def report_view(results: dict, samples: list[dict], n_examples: int = 5) -> dict
         "tasks": tasks,
         "decision": decision_view(results, tasks) if is_run else None,
         "gates": gates_view(results),
+        "slice_summary": str((results.get("slice_decision") or {}).get("summary") or ""),
         "policy": policy_view(results),
         "warnings": _warnings(results),
         "stopped": "; ".join(
