@@ -31,7 +31,13 @@ _COLOURS = {
     "inconclusive": "#9a6700",
     "no significant change": "#656d76",  # results.json written before the four outcomes
 }
-_MARKERS = {"improved": "^", "regressed": "v", "no change": "s", "inconclusive": "D", "no significant change": "o"}
+_MARKERS = {
+    "improved": "^",
+    "regressed": "v",
+    "no change": "s",
+    "inconclusive": "D",
+    "no significant change": "o",
+}
 
 
 def _num(x: Any) -> bool:

@@ -139,4 +139,3 @@ def instruction_text(task: dict) -> str | None:
         f"the rows carry their own: {rows['distinct']} distinct; the most common "
         f"({count} of {task.get('n_test', '?')} rows): {text}"
     )
-

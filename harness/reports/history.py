@@ -25,7 +25,9 @@ def update_index(output_dir: Path) -> dict[str, Path]:
     """Rebuild ``index.md`` and ``index.html`` of ``output_dir`` from the runs in it."""
     output_dir = Path(output_dir)
     with _locked(output_dir / LOCK):
-        found = [path for path in output_dir.glob(f"*/{RESULTS_FILE}") if not path.parent.name.startswith(".")]
+        found = [
+            path for path in output_dir.glob(f"*/{RESULTS_FILE}") if not path.parent.name.startswith(".")
+        ]
         runs = [_summary(path) for path in found]  # (a ".<run>…tmp" folder is a report set being written)
         runs = sorted((run for run in runs if run is not None), key=lambda run: run["created"], reverse=True)
         atomic_write_text(output_dir / INDEX_MD, render_index_markdown(runs), fsync=False)

@@ -63,7 +63,8 @@ def _body(results: dict, view: dict) -> list[str]:
         "",
         f"Base model: {md_escape(model.get('name'))} ({md_escape(model.get('source'))}). "
         f"Method: {md_escape(training.get('method'))}; "
-        f"{md_escape(model.get('trainable_parameters'))} of {md_escape(model.get('parameters'))} parameters trained.",
+        f"{md_escape(model.get('trainable_parameters'))} of {md_escape(model.get('parameters'))} "
+        "parameters trained.",
         "",
         *_origin_lines((results.get("provenance") or {}).get("model_origin")),
         "## Results on the test splits",

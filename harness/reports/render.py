@@ -66,7 +66,10 @@ def _summary(v: dict) -> list[str]:
         if d["regressed"]:
             out += [f"**▼ Regressed: {_md(', '.join(d['regressed']))}.**", ""]
         if d["inconclusive"]:
-            out += [f"**? Inconclusive (too few test examples to tell): {_md(', '.join(d['inconclusive']))}.**", ""]
+            out += [
+                f"**? Inconclusive (too few test examples to tell): {_md(', '.join(d['inconclusive']))}.**",
+                "",
+            ]
     if v["slice_summary"]:
         out += [f"{_md(v['slice_summary'])}.", ""]
     out += _gates(v["gates"]) + _policy(v["policy"]) + _warnings(v)
@@ -127,8 +130,15 @@ def _policy(policy: dict | None) -> list[str]:
     """A release policy's decision and each task's outcome, why."""
     if not policy:
         return []
-    rows = [[_bold(p["outcome"]) if p["outcome"] == "NO-GO" else p["outcome"], p["task"], p["why"]] for p in policy["rows"]]
-    return [f"**Release policy: {_md(policy['line'])}.**", "", *_md_table(["outcome", "task (tier, metric)", "why"], rows)]
+    rows = [
+        [_bold(p["outcome"]) if p["outcome"] == "NO-GO" else p["outcome"], p["task"], p["why"]]
+        for p in policy["rows"]
+    ]
+    return [
+        f"**Release policy: {_md(policy['line'])}.**",
+        "",
+        *_md_table(["outcome", "task (tier, metric)", "why"], rows),
+    ]
 
 
 def _slices(s: dict | None, is_run: bool, ci_header: str) -> list[str]:

@@ -3,16 +3,15 @@ docs/results-schema.md). Keys are written in the order built here, and readers r
 
 from __future__ import annotations
 
-from collections import Counter
 import datetime as dt
 import platform
+from collections import Counter
 from collections.abc import Collection
 
-from harness.versions import __version__
 from harness.config import Config, to_dict
 from harness.reports.provenance import cost_entry, provenance_entry
 from harness.reports.store import HTML_FILE, MD_FILE, SAMPLES_FILE
-from harness.versions import git_commit, library_versions
+from harness.versions import __version__, git_commit, library_versions
 from harness.workload import Workload
 
 SCHEMA_VERSION = 1

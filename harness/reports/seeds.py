@@ -75,7 +75,9 @@ def print_seed_set(console, outcome) -> None:
         failed = [g for g in run.results.get("gates", []) if not g["passed"]]
         decision = (run.results.get("decision") or {}).get("summary", "")
         gates = f"; {len(failed)} gate(s) failed" if failed else ""
-        console.print(f"seed {seed}: run {run.results['run_id']}: {escape(decision)}{gates}  ({run.paths['html']})")
+        console.print(
+            f"seed {seed}: run {run.results['run_id']}: {escape(decision)}{gates}  ({run.paths['html']})"
+        )
     console.print(seed_table(outcome.summary))
     for warning in outcome.summary.get("warnings", []):
         console.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -87,7 +89,9 @@ def render_seed_markdown(summary: dict, chart: str | None) -> str:
     lines = [f"# Seed set {md_escape(summary['set_id'])}", "", md_escape(summary["decision"]["summary"]), ""]
     lines += [
         f"Training seeds {', '.join(map(str, summary['seeds']))} on one baseline; each seed's own run: "
-        + ", ".join(f"[{md_escape(r['run_id'])}](../{md_escape(r['run_id'])}/report.md)" for r in summary["runs"]),
+        + ", ".join(
+            f"[{md_escape(r['run_id'])}](../{md_escape(r['run_id'])}/report.md)" for r in summary["runs"]
+        ),
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
@@ -104,9 +108,9 @@ def render_seed_markdown(summary: dict, chart: str | None) -> str:
 def _legend(summary: dict) -> str:
     d = summary["decision"]
     return (
-        f"Mean delta over the seeds with a {100 * (1 - d['alpha']):g}% interval from the test set's noise and the "
-        "seeds' spread together; improved/regressed also need |mean delta| above the seed spread "
-        f"and at least the minimum effect ({d['min_effect']:g} × the metric's scale)."
+        f"Mean delta over the seeds with a {100 * (1 - d['alpha']):g}% interval from the test set's "
+        "noise and the seeds' spread together; improved/regressed also need |mean delta| above the "
+        f"seed spread and at least the minimum effect ({d['min_effect']:g} × the metric's scale)."
     )
 
 
@@ -117,18 +121,22 @@ def render_seed_html(summary: dict, svg: str | None) -> str:
         "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in seed_rows(summary)
     )
     runs = ", ".join(
-        f'<a href="../{esc(r["run_id"], quote=True)}/report.html">{esc(r["run_id"])}</a>' for r in summary["runs"]
+        f'<a href="../{esc(r["run_id"], quote=True)}/report.html">{esc(r["run_id"])}</a>'
+        for r in summary["runs"]
     )
     reasons = "".join(f"<li>{esc(n)}: {esc(t['reason'])}</li>" for n, t in summary["tasks"].items())
     reasons += "".join(f"<li>warning: {esc(w)}</li>" for w in summary.get("warnings", []))
+    policy = "default-src 'none'; style-src 'unsafe-inline'"
+    seeds = esc(", ".join(map(str, summary["seeds"])))
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
         f"<title>Seed set {esc(summary['set_id'])}</title><style>"
         "body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
         "td,th{border:1px solid #d0d7de;padding:.3em .6em;text-align:left}</style></head><body>"
-        f"<h1>Seed set {esc(summary['set_id'])}</h1><p><strong>{esc(summary['decision']['summary'])}</strong></p>"
-        f"<p>Training seeds {esc(', '.join(map(str, summary['seeds'])))} on one baseline; each seed's run: {runs}</p>"
+        f"<h1>Seed set {esc(summary['set_id'])}</h1>"
+        f"<p><strong>{esc(summary['decision']['summary'])}</strong></p>"
+        f"<p>Training seeds {seeds} on one baseline; each seed's run: {runs}</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f"<p>{esc(_legend(summary))}</p><ul>{reasons}</ul>"
         + (f"<figure>{inline_svg(svg)}</figure>" if svg else "")

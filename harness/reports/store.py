@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 from harness import jsonl
-from harness.jsonl import read_jsonl
 from harness.errors import HarnessError
 from harness.files import atomic_dir, write_new_file
+from harness.jsonl import read_jsonl
 from harness.reports.charts import CHART_DIR, render_charts
 from harness.reports.render import render_html, render_markdown
 

@@ -7,7 +7,12 @@ from harness.reports.verdict_view import decision_view, verdict_view
 from harness.reports.view import DASH, metric_rows
 from harness.training.forecast import summary as forecast_summary
 
-STYLES = {"improved": "bold green", "regressed": "bold red reverse", "unchanged": "dim", "inconclusive": "yellow"}
+STYLES = {
+    "improved": "bold green",
+    "regressed": "bold red reverse",
+    "unchanged": "dim",
+    "inconclusive": "yellow",
+}
 
 
 def summary_table(results: dict):
@@ -247,4 +252,3 @@ def print_policy(console, decision: dict, run_id: str | None = None) -> None:
     for name, task in decision["tasks"].items():
         what = f"{escape(name)} ({task['tier']}, {escape(str(task['metric']))})"
         console.print(f"  {what}: {task['outcome']}: {escape(task['why'])}", highlight=False)
-

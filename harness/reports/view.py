@@ -3,8 +3,6 @@ Markdown, HTML and terminal renderings show the same content. Nothing here impor
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from harness.errors import HarnessError
