@@ -29,7 +29,15 @@ from harness.evaluation import guard
 from harness.evaluation.flips import flips
 from harness.reports.schema import header, report_files
 from harness.reports.store import RESULTS_FILE, load_run
-from harness.rescore import metric_registry, resolve_metric, saved_config, score_task, task_rows
+from harness.rescore import (
+    compute_task,
+    metric_entries,
+    metric_registry,
+    resolve_metric,
+    saved_config,
+    slices_again,
+    task_rows,
+)
 from harness.seeds import known_spread
 
 # what the provenance diff looks at; run-specific values (ids, paths of outputs, times) are left out
@@ -106,7 +114,12 @@ def compare(
             entry["metrics"] = guard.recorded_metrics(saved, rows, corpus, config)
         else:
             metrics = {m: resolve_metric(registry, m, name, a["where"]) for m in shared}
-            entry["metrics"] = score_task(metrics, rows, config)
+            computed = compute_task(metrics, rows)
+            entry["metrics"] = metric_entries(metrics, rows, computed, config)
+            if isinstance(task_a.get("slices"), dict) and task_a["slices"].get("metric") in metrics:
+                entry["slices"] = slices_again(
+                    task_a["slices"], metrics, rows, computed, config, a["where"], name
+                )
         entry["flips"] = flips(name, entry["primary_metric"], rows)
         entries[name] = entry
         samples += rows
@@ -289,7 +302,8 @@ def _paired_rows(name: str, a: dict, b: dict) -> list[dict]:
         raise HarnessError(refuse + f"primary metric {primary_a!r} in A but {primary_b!r} in B")
     paired = []
     for ra, rb in zip(rows_a, rows_b, strict=True):
-        row = {k: ra[k] for k in ("task", "id", "prompt", "input", "reference", "references") if k in ra}
+        keys = ("task", "id", "prompt", "input", "reference", "references", "slice")
+        row = {k: ra[k] for k in keys if k in ra}
         if rb.get("prompt") != ra.get("prompt"):
             row["prompt_after"] = rb.get("prompt")
         row["prediction_before"] = ra[f"prediction_{a['phase']}"]

@@ -59,7 +59,7 @@ def rescore(
             computed = compute_task(metrics, rows, _phases(rows))
             task["metrics"] = metric_entries(metrics, rows, computed, config)
             if isinstance(task.get("slices"), dict):  # the slices again, from the rows' "slice"
-                task["slices"] = _slices(task["slices"], metrics, rows, computed, config, where, name)
+                task["slices"] = slices_again(task["slices"], metrics, rows, computed, config, where, name)
         if "flips" in task:
             task["flips"] = flips(name, task["primary_metric"], rows)
     changes: list[str] = []
@@ -154,7 +154,7 @@ def metric_entries(
     }
 
 
-def _slices(
+def slices_again(
     saved: dict, metrics: dict, rows: list[dict], computed: dict, config: Config, where: str, task: str
 ):
     """A task's ``slices`` entry again (:func:`slices_entry`, as the cycle builds it), from the

@@ -16,6 +16,7 @@ import pytest
 from scipy.stats import false_discovery_control
 
 from harness.cli import main
+from harness.compare import compare as compare_runs
 from harness.decisions.slices import add_slice_verdicts
 from harness.errors import DataError
 from harness.evaluation.slices import slice_entries, subset
@@ -326,3 +327,17 @@ def test_a_gate_on_an_unknown_slice_is_refused_before_model_work(sliced, tmp_pat
         in capsys.readouterr().err
     )
     assert not (tmp_path / "reports").exists()
+
+
+def test_compare_of_the_evaluation_with_the_run_gives_the_runs_own_slices(sliced, tmp_path):
+    """harness compare (A: the base evaluation, B: the tuned run) pairs the rows with their slice
+    and compares each slice as the run itself did; a slice gate works on the comparison too."""
+    results, paths = compare_runs(
+        sliced["eval"], sliced["run"], tmp_path, gates=["echo[news].primary.delta>=0.5"]
+    )
+    own = _load(sliced["run"] / "results.json")
+    for name in ("echo", "chrf"):
+        assert results["tasks"][name]["slices"] == own["tasks"][name]["slices"]
+    assert results["slice_decision"] == own["slice_decision"]
+    assert results["gates"][0]["passed"] and results["gates"][0]["actual"] == 1.0
+    assert all("slice" in json.loads(line) for line in paths["samples"].read_text().splitlines())
