@@ -76,8 +76,8 @@ def test_slice_entries_are_the_task_statistics_on_each_slice():
         assert (entry["fixed"], entry["broken"]) == (sum(m > 0 for m in moves), sum(m < 0 for m in moves))
 
 
-def _tasks(p_values: dict[str, dict[str, tuple[float, float]]]) -> dict:
-    """results["tasks"] stand-in: per task, per slice (delta, p)."""
+def _tasks(p_values: dict[str, dict[str, tuple]]) -> dict:
+    """results["tasks"] stand-in: per task, per slice (delta, p) or (delta, p, delta_ci)."""
     return {
         name: {
             "primary_metric": "accuracy",
@@ -85,7 +85,10 @@ def _tasks(p_values: dict[str, dict[str, tuple[float, float]]]) -> dict:
             "slices": {
                 "field": "domain",
                 "metric": "accuracy",
-                "values": {value: {"delta": d, "p_value": p} for value, (d, p) in slices.items()},
+                "values": {
+                    value: {"delta": v[0], "p_value": v[1], **({"delta_ci": v[2]} if len(v) > 2 else {})}
+                    for value, v in slices.items()
+                },
             },
         }
         for name, slices in p_values.items()
@@ -93,20 +96,39 @@ def _tasks(p_values: dict[str, dict[str, tuple[float, float]]]) -> dict:
 
 
 def test_benjamini_hochberg_across_every_task_and_slice():
-    tasks = _tasks({"a": {"x": (0.2, 0.001), "y": (-0.2, 0.02)}, "b": {"z": (0.005, 0.001), "w": (0.1, 0.6)}})
+    tasks = _tasks(
+        {
+            "a": {"x": (0.2, 0.001), "y": (-0.2, 0.02)},
+            "b": {"z": (0.005, 0.001, [0.002, 0.008]), "w": (0.1, 0.6)},
+        }
+    )
     summary = add_slice_verdicts(tasks, alpha=0.05, min_effect=0.01)
     q = false_discovery_control([0.001, 0.02, 0.001, 0.6], method="bh")
     values = [tasks[t]["slices"]["values"][s] for t, s in (("a", "x"), ("a", "y"), ("b", "z"), ("b", "w"))]
     assert [v["q_value"] for v in values] == pytest.approx(list(q))
-    # x: q < alpha, large enough; y: significant decline; z: significant but below the minimum effect
-    assert [v["outcome"] for v in values] == [
-        "improved",
-        "regressed",
-        "no significant change",
-        "no significant change",
-    ]
+    # x: q < alpha, large enough; y: significant decline; z: significant but below the minimum
+    # effect, its interval within ± 0.01: no change; w: neither, no interval to show it: inconclusive
+    assert [v["outcome"] for v in values] == ["improved", "regressed", "no change", "inconclusive"]
     assert summary["n_slices"] == 4 and (summary["improved"], summary["regressed"]) == (1, 1)
+    assert (summary["no_change"], summary["inconclusive"], summary["unchanged"]) == (1, 1, 2)
+    assert summary["summary"] == (
+        "4 slices: 1 improved, 1 regressed, 1 no change, 1 inconclusive (Benjamini-Hochberg at 0.05)"
+    )
     assert add_slice_verdicts(_tasks({}), alpha=0.05, min_effect=0.01) is None
+
+
+def test_a_small_slice_where_nothing_flipped_is_inconclusive_and_a_large_one_no_change():
+    """0/1 scores: the bootstrap interval collapses to [0, 0] when no example flipped, so "no
+    change" also needs the Agresti-Min interval of the flips within the margin, as for a task."""
+
+    def one(n: int) -> dict:
+        tasks = _tasks({"t": {"s": (0.0, 1.0, [0.0, 0.0])}})
+        tasks["t"]["slices"]["values"]["s"] |= {"n": n, "test": "mcnemar-exact", "fixed": 0, "broken": 0}
+        add_slice_verdicts(tasks, alpha=0.05, min_effect=0.01)
+        return tasks["t"]["slices"]["values"]["s"]
+
+    assert one(8)["outcome"] == "inconclusive"  # 8 unflipped examples leave about ±0.2
+    assert one(5000)["outcome"] == "no change"  # 5000 leave about ±0.0006
 
 
 def test_the_slice_field_is_read_from_the_data(tmp_path, write_jsonl):
@@ -218,11 +240,12 @@ def test_a_run_records_each_slice_and_decides_them_together(sliced):
         moves = [a - b for b, a in zip(before, after, strict=True)]
         assert (entry["fixed"], entry["broken"]) == (sum(m > 0 for m in moves), sum(m < 0 for m in moves))
         assert entry["test"] == "mcnemar-exact" and len(entry["delta_ci"]) == 2
-    # tuning learnt "ok": news and sport from 0 to 1 (8 of 8 fixed), "<b>" unchanged
+    # tuning learnt "ok": news and sport from 0 to 1 (8 of 8 fixed); "<b>" unchanged, and 8
+    # unflipped examples cannot show that it did not change: inconclusive
     assert [slices["values"][v]["outcome"] for v in ("news", "sport", "<b>")] == [
         "improved",
         "improved",
-        "no significant change",
+        "inconclusive",
     ]
     chrf = METRICS["chrf"]  # a corpus metric's slice: chrF of the slice's predictions
     chrf_rows = [row for row in _rows(sliced["run"], "chrf") if row["slice"] == "news"]
@@ -255,7 +278,8 @@ def test_gates_on_slices_pass_and_fail_by_the_slice_numbers(sliced):
     assert sliced["code"] == 1
     news, markup = results["policy"]["tasks"]["echo[news]"], results["policy"]["tasks"]["echo[<b>]"]
     assert news["status"] == "pass" and news["metric"] == "exact_match" and news["verdict"] == "improved"
-    assert markup["status"] == "pass" and markup["verdict"] == "no significant change"  # its outcome decides
+    assert markup["status"] == "cannot tell" and markup["verdict"] == "inconclusive"  # its outcome decides
+    assert markup["outcome"] == "WARN"  # a supporting slice that cannot tell warns
 
 
 def test_an_evaluation_records_each_slice_before_only(sliced):
