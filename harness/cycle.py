@@ -109,8 +109,8 @@ def run_cycle(
                 backend = backend_spec(config, workload).build(
                     dataclasses.replace(loaded, model=model), config
                 )
-                tuned = _predict(backend, workload.tasks, workload, config, progress, "after")
-                after = _score(workload, tuned)
+                tuned = predict_tasks(backend, workload.tasks, workload, config, progress, "after")
+                after = score_tasks(workload, tuned)
             if guards and distributed.is_main():
                 with _timed(durations, "guard_after"), step(progress, "guard:after", "Guard tasks (after)"):
                     guards_after = guard.evaluate_guards(model, loaded.tokenizer, guards, config)
@@ -157,10 +157,10 @@ def _baseline(
     fresh, seconds = {}, {}
     for task in [task for task in workload.tasks if task.name not in cached]:
         started = time.perf_counter()
-        fresh |= _predict(backend, [task], workload, config, progress, "before")
+        fresh |= predict_tasks(backend, [task], workload, config, progress, "before")
         seconds[task.name] = time.perf_counter() - started
     cache.store_all(keys, fresh)  # no keys, nothing stored, on other ranks
-    return _score(workload, {**hits, **fresh}), cached, seconds
+    return score_tasks(workload, {**hits, **fresh}), cached, seconds
 
 
 def _show(progress: Progress, lines: Sequence[tuple[str, str]]) -> None:
@@ -196,7 +196,7 @@ def backend_spec(config: Config, workload: Workload):
     return known[config.backend]
 
 
-def _predict(
+def predict_tasks(
     backend,
     tasks: Sequence[Task],
     workload: Workload,
@@ -205,7 +205,8 @@ def _predict(
     phase: str,
 ) -> dict:
     """Predictions for each of ``tasks``, sharded over the ranks (a collective); rank 0 gets them
-    all, the other ranks ``None`` per task."""
+    all, the other ranks ``None`` per task. ``phase`` names the progress step ("before", "after",
+    a checkpoint's "step 40": :mod:`harness.checkpoints` predicts with this too)."""
     template, batch_size = config.prompt(), config.eval.batch_size
     predictions = {}
     for task in tasks:
@@ -221,7 +222,7 @@ def _predict(
     return predictions
 
 
-def _score(workload: Workload, predictions: dict) -> dict:
+def score_tasks(workload: Workload, predictions: dict) -> dict:
     """Every task's metrics on its predictions: ``{task name: TaskEvaluation}`` on rank 0, ``{}``
     on the other ranks (which hold no predictions)."""
     if not distributed.is_main():

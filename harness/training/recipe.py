@@ -207,7 +207,9 @@ def _training_arguments(config: Config, loaded, checkpoints: Path, total_steps: 
         logging_steps=train_cfg.logging_steps,
         save_strategy="steps",  # when: decided by Schedule; the Trainer also saves at the last step
         save_steps=max(1, total_steps + 1),
-        save_total_limit=2,  # the latest (to resume) + the best (always kept by the Trainer)
+        # the latest (to resume) + the best (always kept by the Trainer); every one when they are
+        # kept after the run, for `harness eval --checkpoints` (harness/checkpoints.py)
+        save_total_limit=None if train_cfg.keep_checkpoints else 2,
         metric_for_best_model=SCORE_KEY,
         greater_is_better=True,
         restore_callback_states_from_checkpoint=True,
