@@ -32,6 +32,7 @@ from harness.tasks.splits import mix_examples
 from harness.training import DevSet, fine_tune
 from harness.training import forecast as resources
 from harness.training.lora import check_targets, resolve_method
+from harness.training.recipe import check_engine_device
 from harness.validation import check_writable, validate
 from harness.workload import Workload, prepare
 
@@ -60,6 +61,8 @@ def run_cycle(
     own_gates = [gate for gate in gates if gate.task not in guards]  # guards' metrics known after eval
     check_names(own_gates, {task.name: task.metrics for task in workload.tasks}, "run" if train else "eval")
     check_writable(config, train)  # before any file is written or model work is done
+    if train:
+        check_engine_device(config)  # FSDP on the CPU would silently be DDP
     if train and config.gates.policy:  # a bad policy file is bad input, found before model work too
         from harness.decisions.policy import load_policy
 

@@ -178,6 +178,22 @@ def engine_arguments(train_cfg) -> dict:
     return arguments
 
 
+def check_engine_device(config: Config) -> None:
+    """Refuse (one line, before any model work) ``train.fsdp`` on the CPU: accelerate shards only on
+    GPUs and other accelerators; for CPU processes (``MULTI_CPU``) it drops the FSDP plugin without a
+    word and the Trainer runs plain DDP, unsharded (accelerate 1.15; torch's own FSDP does run on
+    gloo). bench/README.md, "The GPU check", has the measurement."""
+    if not config.train.fsdp:
+        return
+    from harness.models.device import resolve_device
+
+    if resolve_device(config.device) == "cpu":
+        raise HarnessError(
+            f"config: train.fsdp = {config.train.fsdp!r} on the CPU: accelerate shards only on GPUs, "
+            'so the Trainer would run plain DDP instead; unset it for a CPU run (--set train.fsdp="")'
+        )
+
+
 def training_arguments(config: Config, loaded, checkpoints: Path, total_steps: int):
     """The ``TrainingArguments``: checkpoints under ``checkpoints``, saving and evaluation decided
     by :class:`~harness.training.trainer.Schedule`, random (seeded) mixed-task batches.
