@@ -76,12 +76,27 @@ def build_model(directory: Path, shapes: dict) -> dict:
 
 
 def peak_flops(device: str) -> float | None:
+    """The GPU's dense bf16 peak FLOP/s from ``PEAK_BF16`` (None on the CPU or an unlisted GPU)."""
     import torch
 
     if not device.startswith("cuda"):
         return None
     name = torch.cuda.get_device_name()
     return next((flops for key, flops in PEAK_BF16.items() if key in name), None)
+
+
+def mfu_denominator(device: str) -> str:
+    """What MFU is divided by, named: the GPU, the peak and where it comes from."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return "none: no GPU, so no MFU (the peak is a GPU's dense bf16 tensor-core peak)"
+    name = torch.cuda.get_device_name()
+    key = next((key for key in PEAK_BF16 if key in name), None)
+    if key is None:
+        return f"none: {name} is not in PEAK_BF16 (bench/gpu_bench.py), so no MFU"
+    peak = f"{PEAK_BF16[key] / 1e12:g} TFLOP/s"
+    return f"{peak}, the dense bf16 tensor-core peak (no sparsity) of {key} ({name}; PEAK_BF16)"
 
 
 def training_section(model_dir: Path, args, parameters: int, tuned_dir: Path) -> dict:
@@ -161,6 +176,7 @@ def training_section(model_dir: Path, args, parameters: int, tuned_dir: Path) ->
     return {
         "setup": hp | {"train_examples": len(examples), "total_steps": total_steps},
         "peak_bf16_flops": flops,
+        "mfu_denominator": mfu_denominator(args.device),
         "runs": runs,
         "harness_vs_trl": round(harness / runs["trl"]["real_tokens_per_s"], 3),
         "harness_vs_trl_padding_free": round(harness / runs["trl-padding-free"]["real_tokens_per_s"], 3),
@@ -193,9 +209,7 @@ def smollm2_section(args) -> dict:
     train_speed.install_trainer_patches()
     flops = peak_flops(args.device)
     out = {"model": smollm2.NAME, "origin": smollm2.provenance(), "peak_bf16_flops": flops, "runs": {}}
-    out["mfu_denominator"] = (
-        "dense bf16 tensor-core peak (no sparsity) of the GPU, PEAK_BF16 in bench/gpu_bench.py"
-    )
+    out["mfu_denominator"] = mfu_denominator(args.device)
     for method, lr in (("full", 2e-5), ("lora", 2e-4)):
         config = Config(model=smollm2.NAME, method=method, device=args.device, seed=0)
         config.train.batch_size = args.smollm2_batch_size
@@ -475,6 +489,7 @@ def summary(result: dict) -> dict:
         "training_harness_vs_trl_padding_free": training.get("harness_vs_trl_padding_free"),
         "real_tokens_per_s": {k: r.get("real_tokens_per_s") for k, r in runs.items()},
         "mfu": {k: r.get("mfu") for k, r in runs.items()},
+        "mfu_denominator": training.get("mfu_denominator"),
         "mfu_in_steps": {k: r.get("mfu_in_steps") for k, r in runs.items()},
         "peak_memory_gib": {k: r.get("peak_memory_gib") for k, r in runs.items()},
         "train_set_loss": {k: r.get("train_set_loss") for k, r in runs.items()},

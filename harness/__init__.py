@@ -13,7 +13,16 @@ For plugin authors::
 Importing harness is light: torch is imported when a run starts.
 """
 
-from harness.api import RunOutcome, SeedOutcome, evaluate, resume, run, run_seeds
+from harness.api import (
+    CheckpointsOutcome,
+    RunOutcome,
+    SeedOutcome,
+    evaluate,
+    evaluate_checkpoints,
+    resume,
+    run,
+    run_seeds,
+)
 from harness.config import Config
 from harness.config_loader import load_config
 from harness.hookspecs import hookimpl
@@ -23,6 +32,7 @@ from harness.tasks import DataSource, Example, Task
 from harness.versions import __version__
 
 __all__ = [
+    "CheckpointsOutcome",
     "Config",
     "DataSource",
     "Example",
@@ -34,6 +44,7 @@ __all__ = [
     "Task",
     "__version__",
     "evaluate",
+    "evaluate_checkpoints",
     "hookimpl",
     "load_config",
     "resume",

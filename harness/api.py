@@ -111,6 +111,34 @@ def evaluate(
     return RunOutcome(*run_cycle(config, train=False, progress=progress or NullProgress(), gates=checks))
 
 
+class CheckpointsOutcome(NamedTuple):
+    """What evaluating a run's checkpoints returns: the checkpoints.json content and its files'
+    paths (``results``, ``markdown``, ``html``)."""
+
+    summary: dict
+    paths: dict[str, Path]
+
+
+def evaluate_checkpoints(
+    run: str,
+    *,
+    models_dir: str = "runs",
+    overrides: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> CheckpointsOutcome:
+    """Evaluate every checkpoint a tuned run kept (``train.keep_checkpoints = true``) on its tasks
+    with its saved config, and write the trajectory's report (:mod:`harness.checkpoints`).
+
+    :param run: the run's id under ``models_dir``, or its folder there.
+    :param overrides: ``key=value`` changes to the run's saved config (``output_dir``: where
+        ``checkpoints-<run id>/`` is written; ``device``, ``eval.batch_size``...).
+    """
+    from harness import checkpoints
+
+    planned = checkpoints.plan(run, models_dir=models_dir, overrides=list(overrides))
+    return CheckpointsOutcome(*checkpoints.evaluate_checkpoints(planned, progress or NullProgress()))
+
+
 def resume(
     run_id: str, *, models_dir: str = "runs", progress: Progress | None = None, gates: Sequence[str] = ()
 ) -> RunOutcome:

@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   harness run --config configs/default.toml --set train.epochs=5
   harness run --gate no-regression --gate 'sentiment.accuracy>=0.8' --json > summary.json
   harness eval --model runs/<run-id>/model --tasks sentiment
+  harness eval --checkpoints <run-id>          # every checkpoint the run kept, one score trajectory
   harness tasks list
   harness tasks show sentiment"""
 
@@ -41,7 +42,7 @@ EXIT_CODES = """exit codes:
 EPILOG = "\n\n".join((EXAMPLES, GATES, EXIT_CODES))
 LOG_WIDTH = 120  # columns of the output when it goes to a file or pipe
 GC_THRESHOLD = 10_000  # the collector's first threshold in the console script (see console())
-GATE_FAILED, INTERNAL_ERROR, INTERRUPTED = 1, 3, 130  # bad input: HarnessError.exit_code (2)
+INTERNAL_ERROR, INTERRUPTED = 3, 130  # gates: 1 and 4; bad input: HarnessError.exit_code (2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
             "everything else goes to stderr",
         )
 
+    commands.choices["eval"].add_argument(
+        "--checkpoints",
+        metavar="RUN",
+        help="evaluate every checkpoint a tuned run kept (train.keep_checkpoints = true), with its "
+        "saved config (--set changes it): RUN is its id under models_dir or its folder; writes "
+        "<output_dir>/checkpoints-RUN/ with each task's score by step and the kept checkpoint marked",
+    )
     policy_run = "decide the run by a release policy (TOML): GO, WARN, NO-GO or INCONCLUSIVE (gates.policy)"
     commands.choices["run"].add_argument("--policy", type=Path, metavar="FILE", help=policy_run)
     commands.choices["run"].add_argument(
@@ -246,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(args, console) -> int:
     if args.command in ("run", "eval"):
-        return _run(args, console)
+        from harness import model_commands
+
+        return model_commands.run(args, console)
     from harness import commands
 
     if args.command == "report":
@@ -254,7 +264,7 @@ def _command(args, console) -> int:
     if args.command == "gate":
         return commands.gate(args, console)
     if args.command == "compare":
-        return _outcome(args, console, *commands.compare(args))
+        return commands.outcome(args, console, *commands.compare(args))
     if args.command == "rescore":
         results, paths, changes = commands.rescore(args)
         console.print(
@@ -263,7 +273,7 @@ def _command(args, console) -> int:
         )
         for line in changes:
             console.print(f"  {line}", markup=False, highlight=False)
-        return _outcome(args, console, results, paths)
+        return commands.outcome(args, console, results, paths)
     if args.command == "tasks":
         return (
             commands.tasks_list(args, console)
@@ -289,91 +299,6 @@ def _failure(as_json: bool, code: int, message: str) -> int:
     if as_json:
         print(json.dumps({"error": message, "exit_code": code}))
     return code
-
-
-def _run(args, console) -> int:
-    from harness import api, distributed
-    from harness.config_loader import load_config
-    from harness.decisions.gates import parse_all
-    from harness.reports.terminal import RichProgress
-
-    parse_all(cli_gates=args.gate)  # a malformed gate fails first (names are checked by the API)
-    overrides, options, policy = list(args.overrides), {}, getattr(args, "policy", None)
-    for key, option, value in (
-        ("model", "--model", args.model),
-        ("tasks", "--tasks", args.tasks),
-        ("output_dir", "--output-dir", args.output_dir),
-        ("gates.policy", "--policy", policy and str(policy.resolve())),  # rescore finds it from anywhere
-    ):
-        if value is not None:  # an empty value is an error, not the default
-            overrides.append(f"{key}={_toml_string(value)}")
-            options[overrides[-1]] = f"{option} {value!r}"  # errors name the option as typed
-    if args.no_cache:
-        overrides.append("cache=false")
-    if getattr(args, "seeds", None) is not None:
-        overrides.append(f"seeds={args.seeds}")
-        options[overrides[-1]] = f"--seeds {args.seeds}"
-    config = load_config(args.config, overrides, options)
-    config.plugins = list(config.plugins) + list(args.plugin)
-    config.tasks_dirs = list(config.tasks_dirs) + list(args.tasks_dirs)
-
-    quiet = args.quiet or not distributed.is_main()  # torchrun: bars and summary on rank 0 only
-    with RichProgress(console, disable=quiet) as bars:
-        progress = None if quiet else bars
-        if args.command == "eval":
-            results, paths = api.evaluate(config, progress=progress, gates=args.gate)
-        elif config.seeds > 1:
-            if args.resume:
-                raise HarnessError("--resume continues one run; it cannot be combined with seeds > 1")
-            outcome = api.run_seeds(config, progress=progress, gates=args.gate)
-            return 0 if not distributed.is_main() else _seed_outcome(args, console, outcome)
-        elif args.resume:  # the run's saved config; the options only locate it (models_dir)
-            results, paths = api.resume(
-                args.resume, models_dir=config.models_dir, progress=progress, gates=args.gate
-            )
-        else:
-            results, paths = api.run(config, progress=progress, gates=args.gate)
-    if not distributed.is_main():
-        return 0
-    return _outcome(args, console, results, paths)
-
-
-def _outcome(args, console, results: dict, paths: dict) -> int:
-    """Print what a person reads after a command that scored something
-    (:func:`harness.reports.terminal.print_outcome`; ``--json``: the summary on stdout); the exit code."""
-    from harness.decisions.gates import exit_code
-    from harness.reports.terminal import json_summary, print_outcome
-
-    code = exit_code(results.get("gates", []))  # 0, 1 (GATE_FAILED) or 4 (a gated task inconclusive)
-    if results.get("policy"):  # the release policy's decision: NO-GO (1) before INCONCLUSIVE (4)
-        code = min((c for c in (code, results["policy"]["exit_code"]) if c), default=0)
-    print_outcome(console, results, paths)
-    if args.json:
-        print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))
-    return code
-
-
-def _seed_outcome(args, console, outcome) -> int:
-    """Print a seed set's outcome (:func:`harness.reports.seeds.print_seed_set`); the exit code is
-    the most severe of its runs' gates (1 before 4)."""
-    from harness.decisions.gates import exit_code
-    from harness.reports.seeds import print_seed_set
-
-    codes = {exit_code(run.results.get("gates", [])) for run in outcome.runs}
-    code = GATE_FAILED if GATE_FAILED in codes else max(codes)
-    print_seed_set(console, outcome)
-    if args.json:
-        summary = {
-            "exit_code": code,
-            "seeds": outcome.summary,
-            "paths": {k: str(v) for k, v in outcome.paths.items()},
-        }
-        print(json.dumps(summary, indent=2, ensure_ascii=False))
-    return code
-
-
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _version() -> str:

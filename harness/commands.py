@@ -1,5 +1,7 @@
 """The commands that load no model: ``harness tasks list|show``, ``harness metrics``,
-``harness plugins``, and ``harness report``, ``rescore`` and ``compare`` on saved runs.
+``harness plugins``, and ``harness report``, ``rescore`` and ``compare`` on saved runs; and
+:func:`outcome`, what every command that scored something prints (``run`` and ``eval`` are in
+:mod:`harness.model_commands`).
 
 None of these imports torch.
 """
@@ -164,6 +166,23 @@ def plugins_list(args, console) -> int:
         table.add_row(escape(name), escape(source), escape(version), ", ".join(hooks))
     console.print(table)
     return 0
+
+
+def outcome(args, console, results: dict, paths: dict) -> int:
+    """Print what a person reads after a command that scored something
+    (:func:`harness.reports.terminal.print_outcome`; ``--json``: the summary on stdout); the exit code."""
+    import json
+
+    from harness.decisions.gates import exit_code
+    from harness.reports.terminal import json_summary, print_outcome
+
+    code = exit_code(results.get("gates", []))  # 0, 1 (a gate failed) or 4 (a gated task inconclusive)
+    if results.get("policy"):  # the release policy's decision: NO-GO (1) before INCONCLUSIVE (4)
+        code = min((c for c in (code, results["policy"]["exit_code"]) if c), default=0)
+    print_outcome(console, results, paths)
+    if args.json:
+        print(json.dumps(json_summary(results, paths, code), indent=2, ensure_ascii=False))
+    return code
 
 
 def run_folder(run: str, output_dir: str | Path) -> Path:

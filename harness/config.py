@@ -51,7 +51,9 @@ class TrainConfig:
     # examples)) below the best; 0 = never
     patience: int = 3
     save_every: int = 0  # also checkpoint every N steps (for resume); 0 = only at dev evaluations
-    keep_checkpoints: bool = False  # keep <models_dir>/<run_id>/checkpoints after a successful run
+    # keep <models_dir>/<run_id>/checkpoints after a successful run, every one of them (else only
+    # the latest and the best exist while training, all deleted at the end): harness eval --checkpoints
+    keep_checkpoints: bool = False
     # scale-out engines, passed straight to transformers' TrainingArguments when set (multi-process
     # runs are started with torchrun / accelerate launch; plain DDP needs none of these)
     fsdp: str = ""  # TrainingArguments.fsdp, e.g. "full_shard auto_wrap"

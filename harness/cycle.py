@@ -32,6 +32,7 @@ from harness.tasks.splits import mix_examples
 from harness.training import DevSet, fine_tune
 from harness.training import forecast as resources
 from harness.training.lora import check_targets, resolve_method
+from harness.training.recipe import check_engine_device
 from harness.validation import check_writable, validate
 from harness.workload import Workload, prepare
 
@@ -61,6 +62,8 @@ def run_cycle(
     task_metrics = {task.name: task.metrics for task in workload.tasks}
     check_names(own_gates, task_metrics, "run" if train else "eval", workload.slices())  # slices: test data's
     check_writable(config, train)  # before any file is written or model work is done
+    if train:
+        check_engine_device(config)  # FSDP on the CPU would silently be DDP
     if train and config.gates.policy:  # a bad policy file is bad input, found before model work too
         from harness.decisions.policy import load_policy
 
@@ -110,8 +113,8 @@ def run_cycle(
                 backend = backend_spec(config, workload).build(
                     dataclasses.replace(loaded, model=model), config
                 )
-                tuned = _predict(backend, workload.tasks, workload, config, progress, "after")
-                after = _score(workload, tuned)
+                tuned = predict_tasks(backend, workload.tasks, workload, config, progress, "after")
+                after = score_tasks(workload, tuned)
             if guards and distributed.is_main():
                 with _timed(durations, "guard_after"), step(progress, "guard:after", "Guard tasks (after)"):
                     guards_after = guard.evaluate_guards(model, loaded.tokenizer, guards, config)
@@ -158,10 +161,10 @@ def _baseline(
     fresh, seconds = {}, {}
     for task in [task for task in workload.tasks if task.name not in cached]:
         started = time.perf_counter()
-        fresh |= _predict(backend, [task], workload, config, progress, "before")
+        fresh |= predict_tasks(backend, [task], workload, config, progress, "before")
         seconds[task.name] = time.perf_counter() - started
     cache.store_all(keys, fresh)  # no keys, nothing stored, on other ranks
-    return _score(workload, {**hits, **fresh}), cached, seconds
+    return score_tasks(workload, {**hits, **fresh}), cached, seconds
 
 
 def _show(progress: Progress, lines: Sequence[tuple[str, str]]) -> None:
@@ -197,7 +200,7 @@ def backend_spec(config: Config, workload: Workload):
     return known[config.backend]
 
 
-def _predict(
+def predict_tasks(
     backend,
     tasks: Sequence[Task],
     workload: Workload,
@@ -206,7 +209,8 @@ def _predict(
     phase: str,
 ) -> dict:
     """Predictions for each of ``tasks``, sharded over the ranks (a collective); rank 0 gets them
-    all, the other ranks ``None`` per task."""
+    all, the other ranks ``None`` per task. ``phase`` names the progress step ("before", "after",
+    a checkpoint's "step 40": :mod:`harness.checkpoints` predicts with this too)."""
     template, batch_size = config.prompt(), config.eval.batch_size
     predictions = {}
     for task in tasks:
@@ -222,7 +226,7 @@ def _predict(
     return predictions
 
 
-def _score(workload: Workload, predictions: dict) -> dict:
+def score_tasks(workload: Workload, predictions: dict) -> dict:
     """Every task's metrics on its predictions: ``{task name: TaskEvaluation}`` on rank 0, ``{}``
     on the other ranks (which hold no predictions)."""
     if not distributed.is_main():

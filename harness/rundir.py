@@ -94,15 +94,15 @@ class RunDir:
             raise
 
 
-def resumed_config(run: str, models_dir: str = "runs") -> tuple[Config, str]:
-    """The saved config and run id of an interrupted run, from its ``run_state.json``.
+def read_state(run: str, models_dir: str = "runs", option: str = "--resume") -> tuple[Path, dict]:
+    """A run's folder and its ``run_state.json``, checked; each problem is one line naming ``option``.
 
     :param run: a run id (looked up under ``models_dir``) or the run's directory.
     """
     directory = Path(run) if (Path(run) / RUN_STATE).is_file() else Path(models_dir) / run
     path = directory / RUN_STATE
     if not path.is_file():
-        raise HarnessError(f"--resume {run}: no {RUN_STATE} in {directory} (is models_dir right?)")
+        raise HarnessError(f"{option} {run}: no {RUN_STATE} in {directory} (is models_dir right?)")
     try:
         state = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
@@ -116,8 +116,17 @@ def resumed_config(run: str, models_dir: str = "runs") -> tuple[Config, str]:
             raise HarnessError(f"{path}: unreadable run state ({key!r} missing or of the wrong type)")
     if state["phase"] not in PHASES:
         raise HarnessError(f"{path}: unreadable run state (unknown phase {state['phase']!r})")
-    if state["phase"] == "done":
-        raise HarnessError(f"--resume {run}: that run already finished; see {state.get('results')}")
     if state["run_id"] != directory.name:
         raise HarnessError(f"{path}: run state of run {state['run_id']!r}, found in {directory}")
-    return config_from_dict(state["config"], source=str(path)), state["run_id"]
+    return directory, state
+
+
+def resumed_config(run: str, models_dir: str = "runs") -> tuple[Config, str]:
+    """The saved config and run id of an interrupted run, from its ``run_state.json``.
+
+    :param run: a run id (looked up under ``models_dir``) or the run's directory.
+    """
+    directory, state = read_state(run, models_dir, "--resume")
+    if state["phase"] == "done":
+        raise HarnessError(f"--resume {run}: that run already finished; see {state.get('results')}")
+    return config_from_dict(state["config"], source=str(directory / RUN_STATE)), state["run_id"]

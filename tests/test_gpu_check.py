@@ -19,7 +19,8 @@ def test_gpu_check_cpu_smoke_runs_every_section(tmp_path):
     pytest.importorskip("trl")
     pytest.importorskip("lm_eval")
     output = tmp_path / "gpu.json"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # as gpu.sh keeps it
+    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     # the cycle section is left out: in the suite's fresh cache it would first build the tiny preset
     script = str(ROOT / "bench" / "gpu_bench.py")
     command = [sys.executable, script, "--cpu-smoke", "--skip", "cycle", "--output", str(output)]
@@ -34,6 +35,7 @@ def test_gpu_check_cpu_smoke_runs_every_section(tmp_path):
         assert run["real_tokens_per_s"] > 0 and run["steps"] == 6, variant
         assert run["train_set_loss"] > 0 and run["mfu"] is None  # no GPU peak on the CPU
     assert training["runs"]["harness"]["padding_fraction"] == 0
+    assert training["mfu_denominator"].startswith("none: no GPU")  # what MFU divides by, named
     evaluation = result["sections"]["evaluation"]
     assert evaluation["examples"] == 24 and evaluation["harness_examples_per_s"] > 0
     assert evaluation["identical_predictions"].endswith("/24")

@@ -241,7 +241,7 @@ def test_best_checkpoint_is_kept_and_training_stops_early(
     assert result.best_step == 4 and result.best_score == 0.5
     assert result.stopped_early and result.steps == 8 and result.max_steps == 40
     checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert checkpoints == ["checkpoint-4", "checkpoint-8"]  # best + latest
+    assert checkpoints == ["checkpoint-2", "checkpoint-4", "checkpoint-6", "checkpoint-8"]  # every one: kept
     from safetensors.torch import load_file
 
     best = load_file(tmp_path / "checkpoints" / "checkpoint-4" / "model.safetensors")

@@ -1,7 +1,7 @@
 """A run's charts, drawn with matplotlib as SVG: the primary metric's delta per task with its
 confidence interval (a forest plot), the training loss and dev scores by step with the kept
-checkpoint and an early stop marked, before/after confusion matrices of choice tasks, and a seed
-set's delta per seed and task.
+checkpoint and an early stop marked, before/after confusion matrices of choice tasks, a seed
+set's delta per seed and task, and a run's checkpoints' test scores by step.
 
 Every chart is a standalone SVG document (report.md links them as files) that the HTML report
 also inlines. Output is deterministic: no date, a fixed hash salt for element ids, text as
@@ -298,3 +298,46 @@ def _rc():
     from matplotlib import rc_context
 
     return rc_context(_RC)
+
+
+def trajectory_chart(summary: dict) -> str | None:
+    """A run's checkpoints (``harness eval --checkpoints``): per task, one panel of its primary
+    metric on the test set by step with the confidence interval, the dev score the run measured at
+    that step, the base model's score as a line, and the kept checkpoint marked."""
+    tasks = list(summary.get("tasks", {}).items())
+    rows = summary.get("checkpoints") or []
+    if not tasks or not rows:
+        return None
+    kept = (summary.get("kept") or {}).get("step")
+    with _rc():
+        fig = _figure(7.2, 0.6 + 2.0 * len(tasks))
+        axes = fig.subplots(len(tasks), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, (name, task) in zip(axes, tasks, strict=True):
+            test = [(c["step"], c["tasks"][name]) for c in rows if _num((c["tasks"].get(name) or {}).get("primary"))]
+            if test:
+                steps = [s for s, _ in test]
+                ax.plot(steps, [t["primary"] for _, t in test], marker="o", color="#0969da", label="test")
+                for s, t in test:
+                    if isinstance(t.get("ci"), list) and all(map(_num, t["ci"])):
+                        ax.plot([s, s], t["ci"], color="#0969da", alpha=0.4, linewidth=3, solid_capstyle="butt")
+            dev = [(c["step"], c["dev"]["tasks"][name]) for c in rows if name in ((c.get("dev") or {}).get("tasks") or {})]
+            if dev:
+                ax.plot(*zip(*dev, strict=True), marker="s", linestyle="--", color="#8250df", label="dev (the run's)")
+            before = (task.get("before") or {}).get(task.get("primary_metric"))
+            if _num(before):
+                ax.axhline(before, color="#656d76", linestyle=":", linewidth=1.2, label="base model")
+            if _num(kept):
+                ax.axvline(kept, color="#1a7f37", linestyle="--", linewidth=1.2, label=f"kept: step {kept:g}")
+            arrow = "" if task.get("higher_is_better", True) else " (lower is better)"
+            ax.set_ylabel(f"{name}\n{task.get('primary_metric')}{arrow}")
+            ax.grid(color="#eaeef2")
+        handles = {}  # one legend, on the top panel, for what any panel shows
+        for ax in axes:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                handles.setdefault(label, handle)
+        axes[0].legend(handles.values(), handles.keys(), loc="best", fontsize=8, frameon=False)
+        from matplotlib.ticker import MaxNLocator
+
+        axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+        axes[-1].set_xlabel("step (test scores with their confidence interval)")
+        return _svg(fig)

@@ -40,15 +40,20 @@ def checkpoint_is_complete(path: Path) -> bool:
     return any((path / name).is_file() for name in WEIGHT_FILES)
 
 
-def latest_checkpoint(checkpoints: Path) -> Path | None:
-    """The complete checkpoint with the highest step under ``checkpoints``, or None."""
+def complete_checkpoints(checkpoints: Path) -> list[Path]:
+    """The complete ``checkpoint-<step>`` folders under ``checkpoints``, by step (none: ``[]``)."""
     if not checkpoints.is_dir():
-        return None
+        return []
     found = sorted(
         (p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and checkpoint_step(p) >= 0),
         key=checkpoint_step,
     )
-    complete = [p for p in found if checkpoint_is_complete(p)]
+    return [p for p in found if checkpoint_is_complete(p)]
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    """The complete checkpoint with the highest step under ``checkpoints``, or None."""
+    complete = complete_checkpoints(checkpoints)
     return complete[-1] if complete else None
 
 

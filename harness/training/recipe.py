@@ -178,6 +178,22 @@ def engine_arguments(train_cfg) -> dict:
     return arguments
 
 
+def check_engine_device(config: Config) -> None:
+    """Refuse (one line, before any model work) ``train.fsdp`` on the CPU: accelerate shards only on
+    GPUs and other accelerators; for CPU processes (``MULTI_CPU``) it drops the FSDP plugin without a
+    word and the Trainer runs plain DDP, unsharded (accelerate 1.15; torch's own FSDP does run on
+    gloo). bench/README.md, "The GPU check", has the measurement."""
+    if not config.train.fsdp:
+        return
+    from harness.models.device import resolve_device
+
+    if resolve_device(config.device) == "cpu":
+        raise HarnessError(
+            f"config: train.fsdp = {config.train.fsdp!r} on the CPU: accelerate shards only on GPUs, "
+            'so the Trainer would run plain DDP instead; unset it for a CPU run (--set train.fsdp="")'
+        )
+
+
 def training_arguments(config: Config, loaded, checkpoints: Path, total_steps: int):
     """The ``TrainingArguments``: checkpoints under ``checkpoints``, saving and evaluation decided
     by :class:`~harness.training.trainer.Schedule`, random (seeded) mixed-task batches.
@@ -207,7 +223,9 @@ def _training_arguments(config: Config, loaded, checkpoints: Path, total_steps: 
         logging_steps=train_cfg.logging_steps,
         save_strategy="steps",  # when: decided by Schedule; the Trainer also saves at the last step
         save_steps=max(1, total_steps + 1),
-        save_total_limit=2,  # the latest (to resume) + the best (always kept by the Trainer)
+        # the latest (to resume) + the best (always kept by the Trainer); every one when they are
+        # kept after the run, for `harness eval --checkpoints` (harness/checkpoints.py)
+        save_total_limit=None if train_cfg.keep_checkpoints else 2,
         metric_for_best_model=SCORE_KEY,
         greater_is_better=True,
         restore_callback_states_from_checkpoint=True,
