@@ -313,16 +313,32 @@ def trajectory_chart(summary: dict) -> str | None:
         fig = _figure(7.2, 0.6 + 2.0 * len(tasks))
         axes = fig.subplots(len(tasks), 1, sharex=True, squeeze=False)[:, 0]
         for ax, (name, task) in zip(axes, tasks, strict=True):
-            test = [(c["step"], c["tasks"][name]) for c in rows if _num((c["tasks"].get(name) or {}).get("primary"))]
+            test = [
+                (c["step"], c["tasks"][name])
+                for c in rows
+                if _num((c["tasks"].get(name) or {}).get("primary"))
+            ]
             if test:
                 steps = [s for s, _ in test]
                 ax.plot(steps, [t["primary"] for _, t in test], marker="o", color="#0969da", label="test")
                 for s, t in test:
                     if isinstance(t.get("ci"), list) and all(map(_num, t["ci"])):
-                        ax.plot([s, s], t["ci"], color="#0969da", alpha=0.4, linewidth=3, solid_capstyle="butt")
-            dev = [(c["step"], c["dev"]["tasks"][name]) for c in rows if name in ((c.get("dev") or {}).get("tasks") or {})]
+                        ax.plot(
+                            [s, s], t["ci"], color="#0969da", alpha=0.4, linewidth=3, solid_capstyle="butt"
+                        )
+            dev = [
+                (c["step"], c["dev"]["tasks"][name])
+                for c in rows
+                if name in ((c.get("dev") or {}).get("tasks") or {})
+            ]
             if dev:
-                ax.plot(*zip(*dev, strict=True), marker="s", linestyle="--", color="#8250df", label="dev (the run's)")
+                ax.plot(
+                    *zip(*dev, strict=True),
+                    marker="s",
+                    linestyle="--",
+                    color="#8250df",
+                    label="dev (the run's)",
+                )
             before = (task.get("before") or {}).get(task.get("primary_metric"))
             if _num(before):
                 ax.axhline(before, color="#656d76", linestyle=":", linewidth=1.2, label="base model")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness.files import atomic_dir, write_new_file
 from harness.reports.charts import inline_svg, trajectory_chart
-from harness.reports.formatting import fmt_num
+from harness.reports.formatting import fmt_num, standalone_page
 from harness.reports.render import md_escape
 
 CHECKPOINTS_JSON, CHECKPOINTS_MD = "checkpoints.json", "checkpoints.md"
@@ -75,20 +75,24 @@ def lines(summary: dict) -> list[str]:
     """What the trajectory is, in sentences: how the models were loaded, which step the run kept
     and why, whether the kept checkpoint reproduces the run's scores, and the warnings."""
     n = len(summary["checkpoints"])
-    out = [f"{n} checkpoint{'s' if n != 1 else ''} of run {summary['run_id']} ({summary['method']}): {summary['loading']}."]
+    out = [f"{n} checkpoint{'s' if n != 1 else ''} of run {summary['run_id']} ({summary['method']}): "]
+    out[0] += f"{summary['loading']}."
     kept = summary.get("kept")
     if kept:
         out.append(f"Kept by the run: step {kept['step']}: {kept['reason']}.")
     elif summary["phase"] == "done":
         out.append("The run's results.json could not be read: its kept step and its scores are unknown.")
     else:
-        out.append(f"The run did not finish ({summary['phase']}): it kept no model, and its scores are unknown.")
+        out.append(
+            f"The run did not finish ({summary['phase']}): it kept no model, and its scores are unknown."
+        )
     check = summary.get("reproduced")
     if check and check["matches"]:
         metrics = f"{check['metrics']} metric{'s' if check['metrics'] != 1 else ''}"
         out.append(f"Step {check['step']} reproduces the run's own after-tuning scores ({metrics}, equal).")
     elif check:
-        out.append(f"Step {check['step']} does not reproduce the run's after-tuning scores: {'; '.join(check['differences'])}.")
+        differences = "; ".join(check["differences"])
+        out.append(f"Step {check['step']} does not reproduce the run's after-tuning scores: {differences}.")
     out += [f"Warning: {w}" for w in summary.get("warnings", [])]
     return out
 
@@ -125,7 +129,10 @@ def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
 def render_checkpoint_markdown(summary: dict, chart: str | None) -> str:
     out = [f"# Checkpoints of run {md_escape(summary['run_id'])}", ""]
     out += [f"- {md_escape(line)}" for line in lines(summary)] + [""]
-    out += ["Test-set scores by step (the primary metric of each task; dev score: the run's own at that step):", ""]
+    out += [
+        "Test-set scores by step (the primary metric of each task; dev score: the run's own at that step):",
+        "",
+    ]
     out += _md_table(header(summary), trajectory_rows(summary))
     if chart:
         out += ["", f"![each task's test score by step]({chart})"]
@@ -149,19 +156,14 @@ def _is_kept(row: list[str]) -> bool:
 
 def render_checkpoint_html(summary: dict, svg: str | None) -> str:
     esc = html.escape
-    title = f"Checkpoints of run {esc(summary['run_id'])}"
     sentences = "".join(f"<p>{esc(line)}</p>" for line in lines(summary))
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>{title}</title><style>"
-        "body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #d0d7de;padding:.3em .6em;text-align:left}tr.kept{font-weight:bold;"
-        "background:#dafbe1}</style></head><body>"
-        f"<h1>{title}</h1>{sentences}<h2>Test-set scores by step</h2>"
+    body = (
+        f"{sentences}<h2>Test-set scores by step</h2>"
         + _html_table(header(summary), trajectory_rows(summary))
         + (f"<figure>{inline_svg(svg)}</figure>" if svg else "")
         + "<h2>Every metric</h2>"
         + _html_table(*metric_rows(summary))
-        + "</body></html>\n"
+    )
+    return standalone_page(
+        f"Checkpoints of run {summary['run_id']}", body, "tr.kept{font-weight:bold;background:#dafbe1}"
     )

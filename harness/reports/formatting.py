@@ -82,3 +82,24 @@ def _fmt_value(x: Any) -> str:
     if isinstance(x, (list, tuple, dict)):
         return json.dumps(x, ensure_ascii=False)
     return str(x)
+
+
+PAGE_STYLE = (
+    "body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #d0d7de;padding:.3em .6em;text-align:left}"
+)
+
+
+def standalone_page(title: str, body: str, style: str = "") -> str:
+    """A self-contained HTML page (a seed set's, a run's checkpoints'): ``title`` as text (escaped
+    here), ``body`` as HTML its caller escaped, nothing loaded from elsewhere (a CSP that allows
+    inline styles only)."""
+    from html import escape
+
+    policy = "default-src 'none'; style-src 'unsafe-inline'"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+        f"<title>{escape(title)}</title><style>{PAGE_STYLE}{style}</style></head>"
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>\n"
+    )

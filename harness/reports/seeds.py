@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.files import atomic_dir, write_new_file
 from harness.reports.charts import inline_svg, seed_chart
-from harness.reports.formatting import fmt_delta_ci, fmt_num
+from harness.reports.formatting import fmt_delta_ci, fmt_num, standalone_page
 from harness.reports.render import md_escape
 
 SEEDS_JSON, SEEDS_MD, SEEDS_HTML, SEEDS_SVG = "seeds.json", "seeds.md", "seeds.html", "seeds.svg"
@@ -117,7 +117,7 @@ def _legend(summary: dict) -> str:
 def render_seed_html(summary: dict, svg: str | None) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(h)}</th>" for h in HEADER)
-    body = "".join(
+    rows = "".join(
         "<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in seed_rows(summary)
     )
     runs = ", ".join(
@@ -126,19 +126,12 @@ def render_seed_html(summary: dict, svg: str | None) -> str:
     )
     reasons = "".join(f"<li>{esc(n)}: {esc(t['reason'])}</li>" for n, t in summary["tasks"].items())
     reasons += "".join(f"<li>warning: {esc(w)}</li>" for w in summary.get("warnings", []))
-    policy = "default-src 'none'; style-src 'unsafe-inline'"
     seeds = esc(", ".join(map(str, summary["seeds"])))
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
-        f"<title>Seed set {esc(summary['set_id'])}</title><style>"
-        "body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #d0d7de;padding:.3em .6em;text-align:left}</style></head><body>"
-        f"<h1>Seed set {esc(summary['set_id'])}</h1>"
+    body = (
         f"<p><strong>{esc(summary['decision']['summary'])}</strong></p>"
         f"<p>Training seeds {seeds} on one baseline; each seed's run: {runs}</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
         f"<p>{esc(_legend(summary))}</p><ul>{reasons}</ul>"
         + (f"<figure>{inline_svg(svg)}</figure>" if svg else "")
-        + "</body></html>\n"
     )
+    return standalone_page(f"Seed set {summary['set_id']}", body)
