@@ -139,7 +139,8 @@ def slices_view(task: dict, results: dict) -> dict | None:
             f"q: the paired test's p-value adjusted by Benjamini-Hochberg over the run's "
             f"{_fmt_value(decided.get('n_slices'))} slices; improved or regressed needs q < "
             f"{_fmt_value(decided.get('alpha'))} and |delta| ≥ "
-            f"{_fmt_value((results.get('decision') or {}).get('min_effect'))} × the metric's scale"
+            f"{_fmt_value((results.get('decision') or {}).get('min_effect'))} × the metric's scale; "
+            "otherwise no change when the interval lies within ± that, else inconclusive"
         )
     note = f"{s.get('metric')} cannot be cut into slices (no per-example scores or statistics)"
     return {
