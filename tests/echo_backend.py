@@ -30,7 +30,7 @@ class EchoBackend:
             on_batch(len(prompts))
         return [asked(prompt) for prompt in prompts]
 
-    def choice_logprobs(self, prompts, choices, batch_size, on_batch=None):
+    def choice_logprobs(self, prompts, choices, batch_size, on_batch=None, end=None):
         if on_batch:
             on_batch(len(prompts))
         return [{c: 0.0 if c in asked(p) else -float(len(c)) for c in choices} for p in prompts]

@@ -372,3 +372,43 @@ def test_a_run_on_instruction_rows_with_the_chat_template_completes(
         f"<|start_header_id|>user<|end_header_id|>\n\nRepeat the input.\n\nword {i}<|eot_id|>{llama3.opening}"
         for i in range(4)
     ]  # the tokenizer adds the one BOS
+
+
+def test_loglik_scores_each_choice_as_training_supervises_it(family, tiny_llama):
+    """Under the chat template a choice is scored with the end-of-turn text after it, never an
+    EOS: exactly the tokens training supervises for that answer (its content and end-of-turn)."""
+    import dataclasses
+
+    import torch
+
+    from harness import DataSource, Task
+    from harness.evaluation.loglik import choice_logprobs
+    from harness.evaluation.predictions import predict
+    from harness.tasks.prompting import answer_end
+
+    spec, tokenizer = family
+    model, _ = tiny_llama()
+    model.resize_token_embeddings(len(tokenizer))
+    assert answer_end(tokenizer, "chat") == spec.end and answer_end(tokenizer, "compact") is None
+    prompt = build_prompt("chat", EXAMPLE, tokenizer)
+    scores = choice_logprobs(model, tokenizer, [prompt], ["Positive", "Negative"], end=spec.end)[0]
+    for choice in ("Positive", "Negative"):
+        item, _ = training_tokens(tokenizer, "chat", dataclasses.replace(EXAMPLE, output=choice), 512)
+        with torch.no_grad():
+            logprobs = model(torch.tensor([item.input_ids])).logits[0].log_softmax(-1)
+        supervised = [i for i, label in enumerate(item.labels) if label != IGNORE_INDEX]
+        expected = sum(float(logprobs[i - 1, item.input_ids[i]]) for i in supervised)
+        assert scores[choice] == pytest.approx(expected, abs=1e-4)
+
+    class Spy(HFBackend):
+        def choice_logprobs(self, prompts, choices, batch_size, on_batch=None, end=None):
+            self.end = end
+            return super().choice_logprobs(prompts, choices, batch_size, on_batch, end=end)
+
+    backend = Spy(model, tokenizer)
+    task = Task(
+        name="t", instruction="Classify.", test=DataSource("x.jsonl"), metrics=("accuracy",),
+        choices=("Positive", "Negative"),
+    )  # fmt: skip
+    assert predict(backend, task, [EXAMPLE], "chat", 4).choice_logprobs == [scores]
+    assert backend.end == spec.end

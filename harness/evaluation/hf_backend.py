@@ -48,10 +48,15 @@ class HFBackend:
         )
 
     def choice_logprobs(
-        self, prompts: Sequence[str], choices: Sequence[str], batch_size: int, on_batch: OnBatch = None
+        self,
+        prompts: Sequence[str],
+        choices: Sequence[str],
+        batch_size: int,
+        on_batch: OnBatch = None,
+        end: str | None = None,
     ) -> list[dict[str, float]]:
         return choice_logprobs(
-            self.model, self.tokenizer, list(prompts), tuple(choices), batch_size, on_batch
+            self.model, self.tokenizer, list(prompts), tuple(choices), batch_size, on_batch, end=end
         )
 
     def context_length(self) -> int | None:

@@ -17,6 +17,7 @@ def choice_logprobs(
     choices: Sequence[str],
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
+    end: str | None = None,
 ) -> list[dict[str, float]]:
     """For each prompt, the log-likelihood of each choice as its answer, keyed by choice.
 
@@ -37,6 +38,9 @@ def choice_logprobs(
     prompts (at least one), so at most about ``batch_size`` sequences are in memory at once.
 
     :param on_batch: called with the number of prompts scored after each batch.
+    :param end: the text that ends an answer in place of EOS: under a chat template its
+        end-of-turn (``<|im_end|>``, ``<|eot_id|>``...), which is what training supervises after
+        the answer (:mod:`harness.tasks.chat`), so the choice is scored with it and without EOS.
     """
     import torch
 
@@ -50,7 +54,8 @@ def choice_logprobs(
     for p, prompt in enumerate(prompts):
         pairs = []
         for c, choice in enumerate(choices):
-            tokenized = tokenize_for_training(tokenizer, prompt, choice, max_length=math.inf)
+            answer = choice if end is None else choice + end
+            tokenized = tokenize_for_training(tokenizer, prompt, answer, max_length=math.inf, eos=end is None)
             # A first token has nothing before it to be predicted from (only with an empty
             # prompt and no BOS), so it is never scored.
             scored = min(

@@ -11,7 +11,7 @@ from harness.evaluation.loglik import best_choice
 from harness.models.backend import Backend
 from harness.tasks import Example, Task, chat
 from harness.tasks.fewshot import Shots, fewshot_prompts
-from harness.tasks.prompting import CHAT
+from harness.tasks.prompting import CHAT, answer_end
 
 
 @dataclass
@@ -46,7 +46,11 @@ def predict(
     fitted = fewshot_prompts(tokenizer, template, task, examples, context, shots)
     prompts = [prompt for prompt, _, _ in fitted]
     if task.scoring_method == "loglik":
-        logprobs = backend.choice_logprobs(prompts, task.choices, batch_size, on_batch)
+        end = answer_end(tokenizer, template)  # each choice ends as training ends an answer
+        if end is None:  # (a backend written before ``end`` existed takes the EOS form)
+            logprobs = backend.choice_logprobs(prompts, task.choices, batch_size, on_batch)
+        else:
+            logprobs = backend.choice_logprobs(prompts, task.choices, batch_size, on_batch, end=end)
         return Predictions(prompts, [best_choice(entry) for entry in logprobs], "loglik", logprobs)
     stop, end_ids = task.stop, frozenset()
     if template == CHAT and getattr(tokenizer, "chat_template", None):  # the answer ends with the turn

@@ -37,9 +37,15 @@ class Backend(Protocol):
         an answer besides EOS (a chat template's end-of-turn). ``on_batch(n)`` after each batch."""
 
     def choice_logprobs(
-        self, prompts: Sequence[str], choices: Sequence[str], batch_size: int, on_batch: OnBatch = None
+        self,
+        prompts: Sequence[str],
+        choices: Sequence[str],
+        batch_size: int,
+        on_batch: OnBatch = None,
+        end: str | None = None,
     ) -> list[dict[str, float]]:
-        """Per prompt, the summed log-probability of each choice's tokens after it, by choice."""
+        """Per prompt, the summed log-probability of each choice's tokens after it, by choice,
+        with the end of the answer: EOS, or ``end`` where given (a chat template's end-of-turn)."""
 
     def context_length(self) -> int | None:
         """The most tokens a prompt and its answer may take (None: unbounded or unknown)."""

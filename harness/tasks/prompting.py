@@ -228,6 +228,16 @@ def training_tokens(tokenizer, template: str, example: Example, limit: int) -> t
     return tokenize_for_training(tokenizer, prompt, example.output, limit), True
 
 
+def answer_end(tokenizer, template: str) -> str | None:
+    """What training supervises after an answer in place of EOS: under the chat template, its
+    end-of-turn text, when the template renders an exchange turn by turn (else training falls
+    back to EOS, and so does this: ``None``). Log-likelihood scoring scores each choice with it."""
+    if template != CHAT or not getattr(tokenizer, "chat_template", None):
+        return None
+    probe = chat.instruction_turns(Example(id="probe", instruction="Answer.", input="x", output="y"))
+    return chat.end_of_turn(tokenizer) if chat.assistant_spans(tokenizer, probe) is not None else None
+
+
 def _exchange_tokens(
     tokenizer, example: Example, reached: Example, whole: TokenizedExample, limit: int
 ) -> tuple[TokenizedExample, bool]:

@@ -44,8 +44,11 @@ def adds_bos(tokenizer) -> bool:
     return bool(ids) and ids[0] == tokenizer.bos_token_id
 
 
-def tokenize_for_training(tokenizer, prompt: str, response: str, max_length: int) -> TokenizedExample:
-    """Tokenize ``prompt + response`` once, append EOS, and mask the prompt out of the loss.
+def tokenize_for_training(
+    tokenizer, prompt: str, response: str, max_length: int, eos: bool = True
+) -> TokenizedExample:
+    """Tokenize ``prompt + response`` once, append EOS (unless ``eos`` is false: a response that
+    ends itself, with a chat template's end-of-turn), and mask the prompt out of the loss.
 
     The mask follows TRL's completion-only recipe: a token is a response token when any of its
     characters come from the response (found by character offsets). Tokenizing the prompt
@@ -65,7 +68,7 @@ def tokenize_for_training(tokenizer, prompt: str, response: str, max_length: int
     # (GPT-2 style ``trim_offsets``), which an offset test alone would drop from the loss.
     first = next((i for i, (_, end) in enumerate(encoded["offset_mapping"]) if end > boundary), len(ids))
     labels = [IGNORE_INDEX] * first + ids[first:]
-    if tokenizer.eos_token_id is not None:
+    if eos and tokenizer.eos_token_id is not None:
         ids.append(tokenizer.eos_token_id)
         labels.append(tokenizer.eos_token_id)
     if len(ids) > max_length:
