@@ -251,7 +251,9 @@ def _side(run_dir: Path) -> dict:
 
 def _shared_tasks(a: dict, b: dict, wanted: Sequence[str] | None) -> list[str]:
     tasks_a, tasks_b = list(a["results"]["tasks"]), list(b["results"]["tasks"])
-    shared = [name for name in tasks_a if name in tasks_b]
+    # the forgetting probe has no samples to pair: each run's row compares it with its own base
+    kinds = {name: task.get("kind") for name, task in a["results"]["tasks"].items()}
+    shared = [name for name in tasks_a if name in tasks_b and kinds[name] != "forgetting"]
     if wanted:
         for name in wanted:
             for side, names in (("A", tasks_a), ("B", tasks_b)):

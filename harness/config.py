@@ -116,6 +116,15 @@ class GuardConfig:
 
 
 @dataclass
+class ForgettingConfig:
+    """The forgetting probe (harness/evaluation/forgetting.py): the base and tuned model's loss on
+    a built-in general-text sample, paired by document, and the KL between their predictions."""
+
+    enabled: bool = False  # off by default: it adds a row to the verdicts, the decision and "*" gates
+    documents: int = 0  # at most this many of the sample's 168 documents (its first); 0 = all
+
+
+@dataclass
 class Config:
     """Everything a run needs. ``harness run --config FILE --set key=value`` builds one."""
 
@@ -148,6 +157,7 @@ class Config:
     stats: StatsConfig = field(default_factory=StatsConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-task data overrides
     # tasks to fine-tune on (a subset of tasks): a list, or a table {name = weight} where the weight
     # repeats (2) or subsamples (0.5) that task's examples; empty = every task with training data

@@ -20,7 +20,7 @@ from harness.closing import close
 from harness.config import Config
 from harness.decisions import power
 from harness.decisions.gates import Gate, check_names
-from harness.evaluation import cache, guard, predict_sharded, scored
+from harness.evaluation import cache, forgetting, guard, predict_sharded, scored
 from harness.models.device import default_threads
 from harness.progress import NullProgress, Progress, step
 from harness.reports import build_results, build_samples
@@ -59,7 +59,7 @@ def run_cycle(
     backend_spec(config, workload)  # an unknown backend too
     guards = guard.resolve(config)  # lm-eval tasks, checked before any model work too
     own_gates = [gate for gate in gates if gate.task not in guards]  # guards' metrics known after eval
-    task_metrics = {task.name: task.metrics for task in workload.tasks}
+    task_metrics = {task.name: task.metrics for task in workload.tasks} | forgetting.gate_names(config, train)
     check_names(own_gates, task_metrics, "run" if train else "eval", workload.slices())  # slices: test data's
     check_writable(config, train)  # before any file is written or model work is done
     if train:
@@ -84,7 +84,8 @@ def run_cycle(
             loaded = models.load_model(
                 config.model, workload.presets, config.device, config.allow_pickle, config.trust_remote_code
             )
-        if train and resolve_method(config, loaded.source) == "lora":
+        method = resolve_method(config, loaded.source) if train else None
+        if method == "lora":
             check_targets(loaded.model, config)  # before the baseline evaluation, not after it
         base = backend_spec(config, workload).build(loaded, config)  # what answers the prompts
         workload.fit(loaded.tokenizer, base.context_length(), config)  # cut inputs to its context
@@ -103,6 +104,15 @@ def run_cycle(
         if guards and distributed.is_main():
             with _timed(durations, "guard_before"), step(progress, "guard:before", "Guard tasks (before)"):
                 guards_before = guard.evaluate_guards(loaded.model, loaded.tokenizer, guards, config)
+        probe = None  # the forgetting probe: its base side before full tuning overwrites the weights
+        if forgetting.runs(config, train) and distributed.is_main():
+            probe = forgetting.Probe(config, loaded.tokenizer, base.context_length())
+            if method != "lora":  # LoRA's base is its adapter switched off, after tuning
+                with (
+                    _timed(durations, "forgetting_before"),
+                    step(progress, "forgetting:before", "Forgetting probe"),
+                ):
+                    probe.remember_base(loaded.model)
         after = training = None
         if train:
             run_dir.write_state(config, "training")
@@ -118,6 +128,12 @@ def run_cycle(
             if guards and distributed.is_main():
                 with _timed(durations, "guard_after"), step(progress, "guard:after", "Guard tasks (after)"):
                     guards_after = guard.evaluate_guards(model, loaded.tokenizer, guards, config)
+            if probe:
+                with (
+                    _timed(durations, "forgetting_after"),
+                    step(progress, "forgetting:after", "Forgetting probe"),
+                ):
+                    measured = probe.measure(model)
         if not distributed.is_main():
             distributed.barrier()  # wait until rank 0 has written the reports
             return {}, {}
@@ -140,6 +156,8 @@ def run_cycle(
         )
         if guards_before:  # the guard tasks join the verdicts and the decision
             guard.add_to_results(results, samples, guards_before, guards_after, config)
+        if probe:  # the forgetting probe's row joins them too
+            forgetting.add_to_results(results, measured, config)
         results["durations"]["total"] = round(time.perf_counter() - started, 3)  # up to the reports
         results, paths = close(run_dir.reports_dir, results, samples, config, gates)
         if train:

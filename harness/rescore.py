@@ -18,7 +18,7 @@ from harness.config import Config
 from harness.config_loader import config_from_dict
 from harness.decisions.gates import Gate, parse
 from harness.errors import HarnessError
-from harness.evaluation import guard
+from harness.evaluation import forgetting, guard
 from harness.evaluation.flips import flips
 from harness.evaluation.slices import slices_entry
 from harness.evaluation.stats import metric_entry
@@ -50,6 +50,9 @@ def rescore(
     registry = metric_registry([*config.plugins, *plugin_specs])
     old = {name: _numbers(task) for name, task in results["tasks"].items()}
     for name, task in results["tasks"].items():
+        if task.get("kind") == forgetting.KIND:  # no samples: its per-document values are in the entry
+            task["metrics"] = forgetting.recorded_metrics(task, config)
+            continue
         rows = task_rows(samples, name, task, where)
         if task.get("kind") == "guard":  # lm-eval's scores: the statistics again, from the saved ones
             corpus = {phase: {m: e[phase] for m, e in task["metrics"].items()} for phase in _phases(rows)}

@@ -184,6 +184,17 @@ def validate(config: Config, locate: Locator | None = None) -> None:
         "guard.tasks",
         f"{', '.join(clashing)} in both tasks and guard.tasks; name each task once",
     )
+    documents = config.forgetting.documents
+    check(
+        documents >= 0,
+        "forgetting.documents",
+        f"forgetting.documents must be >= 0 (0 = all), got {documents}",
+    )
+    check(
+        not (config.forgetting.enabled and "forgetting" in [*config.tasks, *guard.tasks]),
+        "forgetting.enabled",
+        "a task named 'forgetting' clashes with the forgetting probe's row; rename it or disable the probe",
+    )
     for key in ("eval_every", "dev_size", "patience", "save_every"):
         value = getattr(train, key)
         check(value >= 0, f"train.{key}", f"train.{key} must be >= 0, got {value}")

@@ -60,6 +60,7 @@ DOMAINS = {
     "guard.limit": (0, INF, True, False),
     "guard.num_fewshot": (0, INF, True, False),
     "guard.batch_size": (1, INF, True, False),
+    "forgetting.documents": (0, INF, True, False),
 }
 NUMERIC = {key for key, hint in LEAVES.items() if hint in (int, float)}
 

@@ -5,6 +5,9 @@ their data in ``tasks/``, like any user's plugins. The build maps those folders 
 (``harness.builtin.plugins`` and ``harness.builtin.tasks``, see ``[tool.setuptools]`` in
 pyproject.toml), so a wheel ships them without putting generic top-level names such as
 ``plugins`` or ``tasks`` into site-packages; an editable install reads the checkout's folders.
+
+The forgetting probe's general-text sample (:mod:`harness.evaluation.forgetting`) is package
+data of this package itself: ``forgetting/`` beside this file, with its PROVENANCE.md.
 """
 
 from __future__ import annotations
@@ -29,3 +32,8 @@ def plugins_dir() -> Path:
 def tasks_dir() -> Path:
     """The folder of the built-in tasks' data: one sub-folder per task."""
     return _folder("tasks")
+
+
+def forgetting_dir() -> Path:
+    """The folder of the forgetting probe's sample (``sample.jsonl``) and its ``PROVENANCE.md``."""
+    return _HERE / "forgetting"

@@ -40,7 +40,8 @@ def browser_data(results: dict, samples: list[dict]) -> dict:
     score is the primary metric's; for a metric without one (BLEU) it is sentence-level chrF,
     which the task's ``by`` says."""
     is_run = results.get("mode") == "run"
-    names = list(results.get("tasks") or {})
+    with_rows = {s.get("task") for s in samples}  # not the forgetting probe: no rows to browse
+    names = [name for name in results.get("tasks") or {} if name in with_rows]
     index = {name: i for i, name in enumerate(names)}
     by_task: dict[str, list[dict]] = {name: [] for name in names}
     for s in samples:

@@ -64,6 +64,8 @@ def cost_rows(results: dict) -> list[tuple[str, str]]:
         "eval_before": "evaluation before",
         "train": "training",
         "eval_after": "evaluation after",
+        "forgetting_before": "forgetting probe, base model",
+        "forgetting_after": "forgetting probe, tuned model",
         "total": "total",
     }
     for key, seconds in durations.items():
