@@ -173,9 +173,10 @@ def show(result: dict) -> None:
             base = " ".join(f"{x:.4g}" for x in row["reference"])
             marks = zip(row["other"], row["inside"], row["below"], strict=True)
             other = " ".join(f"{x:.4g}{'' if ok else ('v' if low else '^')}" for x, ok, low in marks)
+            sd, in_sd = row["reference_sd"], row["mean_diff_in_sd"]
             print(
-                f"  {name:14} [{base}] sd {row['reference_sd']:.4g} | [{other}] "
-                f"| mean diff {row['mean_diff']:+.4g} ({row['mean_diff_in_sd']:+.2f} sd)"
+                f"  {name:14} [{base}] sd {sd if sd is None else f'{sd:.4g}'} | [{other}] "
+                f"| mean diff {row['mean_diff']:+.4g} ({'-' if in_sd is None else f'{in_sd:+.2f}'} sd)"
             )
 
 
@@ -216,21 +217,21 @@ def main() -> None:
         "fourth_task": {"name": FOURTH, "data": "sentiment_rt_polarity", "train_limit": args.fourth_limit},
         "sets": {},
     }
-    for arm in arms:
-        print(f"{arm}: {args.seeds} seeds ...", flush=True)
-        overrides = args.overrides + (args.recipe if arm.startswith("recipe") else [])
-        result["sets"][arm] = run_set(arm, args.seeds, args.seed, args.data, args.fourth_limit, overrides)
-    sets = result["sets"]
-    result["comparisons"] = {
-        f"{arm} against {ref}": compare(sets[ref], sets[arm])
-        for arm, ref in REFERENCE.items()
-        if {arm, ref} <= set(sets)
-    }
-    result["load_after"] = os.getloadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
     suffix = f"-{args.label}" if args.label else ""
     path = args.out / f"selection_noise-{result['date']}-{result['commit']}{suffix}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for arm in arms:  # the file is rewritten after each set, so a long run can be followed
+        print(f"{arm}: {args.seeds} seeds ...", flush=True)
+        overrides = args.overrides + (args.recipe if arm.startswith("recipe") else [])
+        sets = result["sets"]
+        sets[arm] = run_set(arm, args.seeds, args.seed, args.data, args.fourth_limit, overrides)
+        result["comparisons"] = {
+            f"{name} against {ref}": compare(sets[ref], sets[name])
+            for name, ref in REFERENCE.items()
+            if {name, ref} <= set(sets)
+        }
+        result["load_after"] = os.getloadavg()
+        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     show(result)
     print(f"-> {path}")
 
