@@ -25,6 +25,8 @@ CPU seconds (user + sys of the ``harness run`` process, from ``os.wait4``).
     python bench/selection_noise.py --seeds 5
     python bench/selection_noise.py --arms three,recipe --recipe train.batch_size=16 --recipe train.epochs=12
     python bench/selection_noise.py --arms three     # the spread alone
+    python bench/selection_noise.py --existing three=DIR/reports --existing four=DIR2/reports \
+        --note "run at <commit>"                     # seed sets already run: read, not run
 
 ``--set`` goes to every set, ``--recipe`` to the recipe sets after it. The data is read in place
 from ``--data`` (default: the first ``shared/data`` found above the checkout), never copied. Raw
@@ -91,40 +93,44 @@ def run_set(arm: str, seeds: int, seed: int, data: Path, limit: int, overrides: 
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         code = os.waitstatus_to_exitcode(status)
-        summary_file = next((folder / "reports").glob("seeds-*/seeds.json"), None)
-        if summary_file is None:
+        if next((folder / "reports").glob("seeds-*/seeds.json"), None) is None:
             raise SystemExit(f"{arm}: harness run exited {code} without seeds.json:\n{output[-3000:]}")
-        summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        runs = []
-        for entry in summary["runs"]:
-            results = json.loads((folder / "reports" / entry["run_id"] / "results.json").read_text("utf-8"))
-            training = results["training"]
-            runs.append(
-                {
-                    "seed": entry["seed"],
-                    "after": {
-                        n: t["metrics"][t["primary_metric"]]["after"] for n, t in results["tasks"].items()
-                    },
-                    "best_step": training["best_step"],
-                    "steps": training["steps"],
-                    "max_steps": training["max_steps"],
-                    "kept": training["kept"],
-                    "outcomes": {
-                        n: (t.get("verdict") or {}).get("outcome") for n, t in results["tasks"].items()
-                    },
-                    "dev_weights": training["dev_weights"],
-                    "dev_history": training["dev_history"],
-                    "seconds": results["durations"],
-                }
-            )
+        read = read_set(folder / "reports")
     return {
         "command": command[2:],
         "exit_code": code,
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        **read,
+    }
+
+
+def read_set(reports: Path) -> dict:
+    """A seed set from its reports folder: seeds.json's after-scores and outcomes, and each run's
+    kept checkpoint, verdicts, dev history and durations."""
+    summary = json.loads(next(reports.glob("seeds-*/seeds.json")).read_text(encoding="utf-8"))
+    runs = []
+    for entry in summary["runs"]:
+        results = json.loads((reports / entry["run_id"] / "results.json").read_text("utf-8"))
+        training, tasks = results["training"], results["tasks"]
+        runs.append(
+            {
+                "seed": entry["seed"],
+                "after": {n: t["metrics"][t["primary_metric"]]["after"] for n, t in tasks.items()},
+                "best_step": training["best_step"],
+                "steps": training["steps"],
+                "max_steps": training["max_steps"],
+                "kept": training["kept"],
+                "outcomes": {n: (t.get("verdict") or {}).get("outcome") for n, t in tasks.items()},
+                "dev_weights": training["dev_weights"],
+                "dev_history": training["dev_history"],
+                "seconds": results["durations"],
+            }
+        )
+    return {
         "seeds": summary["seeds"],
-        "after_by_seed": {name: summary["tasks"][name]["after_by_seed"] for name in summary["tasks"]},
-        "outcome": {name: summary["tasks"][name].get("outcome") for name in summary["tasks"]},
+        "after_by_seed": {name: task["after_by_seed"] for name, task in summary["tasks"].items()},
+        "outcome": {name: task.get("outcome") for name, task in summary["tasks"].items()},
         "decision": summary["decision"]["summary"],
         "runs": runs,
     }
@@ -165,7 +171,8 @@ def commit() -> str:
 def show(result: dict) -> None:
     for arm, data in result["sets"].items():
         kept = ", ".join(f"{r['best_step']}/{r['max_steps']}" for r in data["runs"])
-        print(f"{arm}: wall {data['wall_seconds']} s, CPU {data['cpu_seconds']} s; kept steps {kept}")
+        when = f"wall {data['wall_seconds']} s, CPU {data['cpu_seconds']} s" if "command" in data else "read"
+        print(f"{arm}: {when}; kept steps {kept}")
         print(f"  {data['decision']}")
     for key, rows in result.get("comparisons", {}).items():
         print(key)
@@ -193,10 +200,19 @@ def main() -> None:
     parser.add_argument(
         "--recipe", action="append", default=[], help="KEY=VALUE for the recipe sets, after --set"
     )
+    parser.add_argument(
+        "--existing",
+        action="append",
+        default=[],
+        metavar="ARM=FOLDER",
+        help="read that set from a seed set already run (its reports folder) instead of running it",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--label", default="", help="a suffix for the results file's name")
+    parser.add_argument("--note", default="", help="recorded in the results")
     args = parser.parse_args()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    existing = dict(item.split("=", 1) for item in args.existing)
     if set(arms) - set(ARMS):
         raise SystemExit(f"--arms: unknown {sorted(set(arms) - set(ARMS))}; known: {', '.join(ARMS)}")
     if any(a.endswith("four") for a in arms) and (
@@ -214,6 +230,7 @@ def main() -> None:
         "seeds": args.seeds,
         "overrides": args.overrides,
         "recipe": args.recipe,
+        "note": args.note,
         "fourth_task": {"name": FOURTH, "data": "sentiment_rt_polarity", "train_limit": args.fourth_limit},
         "sets": {},
     }
@@ -221,10 +238,13 @@ def main() -> None:
     path = args.out / f"selection_noise-{result['date']}-{result['commit']}{suffix}.json"
     args.out.mkdir(parents=True, exist_ok=True)
     for arm in arms:  # the file is rewritten after each set, so a long run can be followed
-        print(f"{arm}: {args.seeds} seeds ...", flush=True)
+        print(f"{arm}: {'read' if arm in existing else f'{args.seeds} seeds'} ...", flush=True)
         overrides = args.overrides + (args.recipe if arm.startswith("recipe") else [])
         sets = result["sets"]
-        sets[arm] = run_set(arm, args.seeds, args.seed, args.data, args.fourth_limit, overrides)
+        if arm in existing:
+            sets[arm] = {"read_from": existing[arm], **read_set(Path(existing[arm]))}
+        else:
+            sets[arm] = run_set(arm, args.seeds, args.seed, args.data, args.fourth_limit, overrides)
         result["comparisons"] = {
             f"{name} against {ref}": compare(sets[ref], sets[name])
             for name, ref in REFERENCE.items()
