@@ -125,6 +125,7 @@ def read_set(reports: Path) -> dict:
                 "dev_weights": training["dev_weights"],
                 "dev_history": training["dev_history"],
                 "seconds": results["durations"],
+                "train_step_seconds": training["tokens"]["train_step_seconds"],  # the steps alone
             }
         )
     return {

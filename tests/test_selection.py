@@ -397,6 +397,21 @@ def test_flat_scores_keep_the_last_checkpoint_and_warn(
     assert warning.startswith("all 4 dev evaluations lie within the noise margin (0.5000) of each other")
 
 
+def test_the_last_checkpoint_is_kept_when_the_best_ranked_one_is_not_above_it(
+    load_tiny, tmp_path, examples, train_config, dev_set_of, monkeypatch
+):
+    """The last evaluation's rise (0.3 to 0.61) counts only half in its selection score, so step 4
+    ranks first; on dev it is not above the last, which is kept."""
+    scripted(monkeypatch, [{"t": s} for s in [0.6, 0.6, 0.3, 0.61]])
+    cfg = train_config(epochs=2, eval_every=2, patience=0)  # 8 steps, 4 evaluations
+    _, result = training.fine_tune(load_tiny(), examples(32), cfg, tmp_path / "m", dev=dev_set_of(100))
+    assert [row["selection"] for row in result.dev_history] == pytest.approx([0.6, 0.6, 0.3, 0.455])
+    assert (result.best_step, result.best_score) == (8, 0.61)
+    assert result.kept == (
+        "kept the last checkpoint (step 8, dev 0.6100): the best, step 4 (dev 0.6000), is not above it"
+    )
+
+
 def test_a_small_tasks_lucky_evaluations_do_not_decide_the_kept_weights(
     load_tiny, tmp_path, examples, train_config, monkeypatch
 ):

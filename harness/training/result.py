@@ -112,11 +112,11 @@ def kept_weights(steps: int, evaluations: list[tuple[int, float]], best_step, ke
         return f"kept the last checkpoint (step {last_step}), the best on dev ({last_score:.4f})"
     gain = scores[best_step] - last_score
     if kept_step == last_step:
-        return (
-            f"kept the last checkpoint (step {last_step}, dev {last_score:.4f}): the best, step "
-            f"{best_step} (dev {scores[best_step]:.4f}), is {gain:.4f} above it, within the noise "
-            f"margin ({margin:.4f})"
-        )
+        kept = f"kept the last checkpoint (step {last_step}, dev {last_score:.4f})"
+        best = f"the best, step {best_step} (dev {scores[best_step]:.4f})"
+        if gain <= 0:  # ranked first by its selection score, but no higher on dev than the last
+            return f"{kept}: {best}, is not above it"
+        return f"{kept}: {best}, is {gain:.4f} above it, within the noise margin ({margin:.4f})"
     return (
         f"kept the checkpoint of step {best_step} (dev {scores[best_step]:.4f}): {gain:.4f} above the "
         f"last evaluation (step {last_step}, {last_score:.4f}), more than the noise margin ({margin:.4f})"
