@@ -27,6 +27,8 @@ CPU seconds (user + sys of the ``harness run`` process, from ``os.wait4``).
     python bench/selection_noise.py --arms three     # the spread alone
     python bench/selection_noise.py --existing three=DIR/reports --existing four=DIR2/reports \
         --note "run at <commit>"                     # seed sets already run: read, not run
+    python bench/selection_noise.py --arms three,recipe --existing three=bench/results/FILE.json \
+        --recipe train.epochs=14                     # another recipe against a set measured before
 
 ``--set`` goes to every set, ``--recipe`` to the recipe sets after it. The data is read in place
 from ``--data`` (default: the first ``shared/data`` found above the checkout), never copied. Raw
@@ -205,8 +207,8 @@ def main() -> None:
         "--existing",
         action="append",
         default=[],
-        metavar="ARM=FOLDER",
-        help="read that set from a seed set already run (its reports folder) instead of running it",
+        metavar="ARM=PATH",
+        help="read that set instead of running it: a seed set's reports folder, or this script's results",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--label", default="", help="a suffix for the results file's name")
@@ -242,7 +244,12 @@ def main() -> None:
         print(f"{arm}: {'read' if arm in existing else f'{args.seeds} seeds'} ...", flush=True)
         overrides = args.overrides + (args.recipe if arm.startswith("recipe") else [])
         sets = result["sets"]
-        if arm in existing:
+        if arm in existing and existing[arm].endswith(".json"):  # a set of an earlier results file
+            sets[arm] = {
+                "read_from": existing[arm],
+                **json.loads(Path(existing[arm]).read_text("utf-8"))["sets"][arm],
+            }
+        elif arm in existing:
             sets[arm] = {"read_from": existing[arm], **read_set(Path(existing[arm]))}
         else:
             sets[arm] = run_set(arm, args.seeds, args.seed, args.data, args.fourth_limit, overrides)
