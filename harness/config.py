@@ -44,8 +44,9 @@ class TrainConfig:
     seed: int = -1
     eval_every: int = 0  # dev evaluation (and checkpoint) every N steps; 0 = once per epoch
     dev_size: int = 20  # dev examples held out per trained task (at most a quarter of its train); 0 = none
-    # keep the best checkpoint by: mean (of the tasks' normalised primary metrics, each weighted by its
-    # dev examples) | last | <trained task name>
+    # rank checkpoints by: mean (of the tasks' normalised primary metrics, each weighted by its dev
+    # examples) | last | <trained task name>; the best is kept when it beats the last checkpoint by
+    # more than the noise margin (1 / sqrt(dev examples)), else the last
     select_by: str = "mean"
     # stop once this many dev evaluations in a row scored more than the noise margin (1 / sqrt(dev
     # examples)) below the best; 0 = never

@@ -22,11 +22,19 @@ scored more than the noise margin below the best dev score. A lucky evaluation (
 set's spike) therefore cannot stop training while later scores stay within noise of it; a steady
 decline or a clear plateau below an earlier best does.
 
-The kept checkpoint: the one with the best *selection score* (a tie goes to the newer one): its
+The best checkpoint: the one with the best *selection score* (a tie goes to the newer one): its
 dev score, or the mean of its dev score and the previous evaluation's when that is lower
 (:func:`selection_score`). A rise counts in full once the next evaluation confirms it, a lone
 spike (one lucky evaluation of any task) only by half; steadily rising scores keep the last
 checkpoint, and a checkpoint whose own score fell is never credited with its predecessor's.
+
+The kept checkpoint (:func:`kept_step`): the last one, unless the best one's dev score beats the
+last evaluation's by more than the noise margin. Training ends on a decayed learning rate, so the
+last weights are the ones to beat, and a dev split that cannot tell two checkpoints apart is no
+reason to throw the last epochs of training away: the arg-max of scores that differ by noise
+alone is chosen by luck (a small task's lucky evaluation, a few epochs before the end, decided
+the kept weights for every task). A real fall (a divergence, overfitting) is beyond the margin
+and keeps the best.
 """
 
 from __future__ import annotations
@@ -114,8 +122,21 @@ def noise_margin(dev: DevSet | None, select_by: str) -> float:
     return 1 / math.sqrt(total) if total else 0.0
 
 
+def kept_step(evaluations: list[tuple[int, float]], best_step: int | None, margin: float) -> int | None:
+    """The step whose weights are kept, from the ``(step, dev score)`` of every evaluation: the
+    best checkpoint's (``best_step``) when its dev score is more than ``margin`` above the last
+    evaluation's, else the last evaluation's; None without evaluations."""
+    if not evaluations:
+        return None
+    last_step, last_score = evaluations[-1]
+    best_score = dict(evaluations).get(best_step)
+    if best_score is not None and best_score - last_score > margin:
+        return best_step
+    return last_step
+
+
 def scores_in(log_history: list[dict]) -> list[tuple[int, float]]:
-    """The (step, selection score) of every dev evaluation in a Trainer's ``log_history``."""
+    """The (step, dev score: the aggregate) of every dev evaluation in a Trainer's ``log_history``."""
     key = f"eval_{SCORE_KEY}"
     return [(entry.get("step", 0), entry[key]) for entry in log_history if key in entry]
 

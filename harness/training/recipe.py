@@ -3,9 +3,10 @@ arguments (:func:`training_arguments`, :func:`engine_arguments`).
 
 Evaluation-driven: every ``train.eval_every`` steps (default: once per epoch) the primary metric of
 each trained task is computed on a dev split held out from its training data; the kept model is
-the best one by ``train.select_by`` (``mean``: weighted by each task's dev examples), and training
-stops early once ``train.patience`` evaluations in a row scored more than the noise margin below
-the best (:mod:`harness.training.dev`). Training examples longer than ``train.max_length`` (or the
+the best one by ``train.select_by`` (``mean``: weighted by each task's dev examples) when it beats
+the last one by more than the noise margin, else the last one; training stops early once
+``train.patience`` evaluations in a row scored more than the noise margin below the best
+(:mod:`harness.training.dev`). Training examples longer than ``train.max_length`` (or the
 model's context) have their input cut, never the instruction or the answer. Checkpoints (the
 Trainer's own) are written at every evaluation under ``<models_dir>/<run_id>/checkpoints/`` so that
 an interrupted run can be resumed.
@@ -40,7 +41,7 @@ from harness.training.checkpoints import (
     save_final,
     training_ended,
 )
-from harness.training.dev import SCORE_KEY, DevSet, noise_margin
+from harness.training.dev import SCORE_KEY, DevSet, kept_step, noise_margin, scores_in
 from harness.training.lora import apply_lora, lora_module_names, resolve_method
 from harness.training.result import TrainResult, train_result
 
@@ -95,8 +96,10 @@ def fine_tune(
     ended = resume_from is not None and training_ended(resume_from, patience, total_steps, margin)
     train(trainer, batching, resume_from, ended, loaded, config)
 
+    kept = None  # the step whose weights are kept (dev.kept_step); None: the last weights, unselected
     if select:
-        trainer.restore_best()
+        kept = kept_step(scores_in(trainer.state.log_history), trainer.state.best_global_step, margin)
+        trainer.restore_kept(kept)
     model = trainer.model
     model.eval()
     sharded = bool(train_cfg.fsdp or train_cfg.deepspeed)
@@ -117,6 +120,7 @@ def fine_tune(
         train_examples=len(features),
         dev=dev,
         select=select,
+        kept_step=kept,
         patience=patience,
         margin=margin,
         trainable_parameters=count_parameters(model)[1],

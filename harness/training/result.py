@@ -98,18 +98,28 @@ def stop_reason(steps: int, max_steps: int, patience: int, margin: float, select
     return f"ran all {max_steps} steps ({why})"
 
 
-def kept_weights(steps: int, evaluations: list[tuple[int, float]], best_step, best_score, margin) -> str:
-    """Which weights were kept and by how much they beat the last dev evaluation, one sentence."""
-    if best_step is None or not evaluations:
+def kept_weights(steps: int, evaluations: list[tuple[int, float]], best_step, kept_step, margin) -> str:
+    """Which weights were kept and why, against the last dev evaluation and the best, one sentence.
+
+    :param best_step: the best checkpoint's step (by selection score); ``kept_step``: the kept one
+        (:func:`harness.training.dev.kept_step`), None when the last weights were kept unselected.
+    """
+    if kept_step is None or not evaluations:
         return f"kept the last weights (step {steps})"
+    scores = dict(evaluations)
     last_step, last_score = evaluations[-1]
-    if best_step == last_step:
-        return f"kept the last checkpoint (step {best_step}), the best on dev ({best_score:.4f})"
-    gain = best_score - last_score
-    noise = "within" if gain <= margin else "more than"
+    if kept_step == last_step and best_step in (None, last_step):
+        return f"kept the last checkpoint (step {last_step}), the best on dev ({last_score:.4f})"
+    gain = scores[best_step] - last_score
+    if kept_step == last_step:
+        kept = f"kept the last checkpoint (step {last_step}, dev {last_score:.4f})"
+        best = f"the best, step {best_step} (dev {scores[best_step]:.4f})"
+        if gain <= 0:  # ranked first by its selection score, but no higher on dev than the last
+            return f"{kept}: {best}, is not above it"
+        return f"{kept}: {best}, is {gain:.4f} above it, within the noise margin ({margin:.4f})"
     return (
-        f"kept the checkpoint of step {best_step} (dev {best_score:.4f}): {gain:.4f} above the last "
-        f"evaluation (step {last_step}, {last_score:.4f}), {noise} the noise margin ({margin:.4f})"
+        f"kept the checkpoint of step {best_step} (dev {scores[best_step]:.4f}): {gain:.4f} above the "
+        f"last evaluation (step {last_step}, {last_score:.4f}), more than the noise margin ({margin:.4f})"
     )
 
 
@@ -135,6 +145,7 @@ def train_result(
     train_examples: int,
     dev: DevSet | None,
     select: bool,
+    kept_step: int | None = None,
     patience: int = 0,
     margin: float = 0.0,
     trainable_parameters: int,
@@ -144,12 +155,13 @@ def train_result(
 ) -> TrainResult:
     """Fill a :class:`TrainResult` from the Trainer's final ``state`` (a ``TrainerState``).
 
-    :param select: whether the kept model was chosen by dev score (else: the last weights).
+    :param select: whether the kept model was chosen by dev score (else: the last weights), and
+        ``kept_step`` the step it was chosen at (:func:`harness.training.dev.kept_step`).
     :param patience: the early-stopping patience used (0: none); ``margin``: the noise margin.
     """
     losses = loss_history(state.log_history)
     evaluations = scores_in(state.log_history)
-    best_step = state.best_global_step if select else None
+    best_step = kept_step if select else None
     best_score = dict(evaluations).get(best_step) if select else None  # dev score, not selection score
     select_by = train_cfg.select_by if dev else "last"
     return TrainResult(
@@ -170,7 +182,7 @@ def train_result(
         best_score=best_score,
         stopped_early=state.global_step < state.max_steps,
         stop_reason=stop_reason(state.global_step, state.max_steps, patience, margin, select, dev),
-        kept=kept_weights(state.global_step, evaluations, best_step, best_score, margin),
+        kept=kept_weights(state.global_step, evaluations, state.best_global_step, best_step, margin),
         last_step=evaluations[-1][0] if evaluations else None,
         last_score=evaluations[-1][1] if evaluations else None,
         noise_margin=margin if select else None,

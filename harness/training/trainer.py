@@ -204,10 +204,11 @@ class HarnessTrainer(Trainer):
         self._load_from_checkpoint(str(checkpoint))
         self._load_callback_state()
 
-    def restore_best(self) -> None:
-        """Load the best checkpoint's weights, when the best step is not the last one."""
-        best, state = self.state.best_global_step, self.state
-        if best and best != state.global_step and state.best_model_checkpoint:
+    def restore_kept(self, step: int | None) -> None:
+        """Load the best checkpoint's weights when ``step``, the kept one
+        (:func:`harness.training.dev.kept_step`), is the best step and not the last one."""
+        state = self.state
+        if step and step == state.best_global_step != state.global_step and state.best_model_checkpoint:
             self._load_best_model()
 
     def _determine_best_metric(self, metrics, trial):
